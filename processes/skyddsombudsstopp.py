@@ -1,0 +1,208 @@
+"""R1 Skyddsombudsstopp: functions the diagram ``bpmn/skyddsombudsstopp.bpmn`` calls.
+
+A safety representative has stopped work at a provider unit. For every affected client the
+process finds someone at the authority who acknowledges the contact (the responsible
+socialsekreterare, the district's Mottag, or Socialjouren), escalates when nobody acknowledges in
+time, and records how the client's needs are met until the stop is lifted.
+
+Configuration (product choices in ``ROUTINES.md``):
+
+- ``SAMVERKAN_R1_ACK_HOURS`` — working hours before an unacknowledged contact escalates to the
+  next in line (default ``2``);
+- ``SAMVERKAN_R1_JOUR_ACK_HOURS`` — clock hours after which Socialjouren's task shows as overdue
+  (default ``2``; Socialjouren is last in line, so nothing escalates further);
+- ``SAMVERKAN_R1_FOLLOWUP_CYCLE`` — how often the socialsekreterare confirms that the client's needs
+  are still met while the stop lasts, an ISO 8601 repeating interval (default ``R/P1D``).
+
+Everything returns JSON values (strings for dates) so task data stays serializable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from processes.calendar import add_working_hours, is_office_hours
+
+__all__ = [
+    "r1_kvittens_deadline",
+    "r1_jour_kvittens_deadline",
+    "r1_uppfoljningscykel",
+    "r1_kontaktvag",
+    "r1_nasta_i_tur",
+    "r1_lagkrav",
+    "r1_uppgiftstitel",
+    "r1_alternativ_insats_tillaten",
+    "r1_brukarutfall",
+    "r1_avslut_stammer",
+    "r1_avslut_post",
+    "r1_sammanfattning",
+]
+
+SOCIALSEKRETERARE = "socialsekreterare"
+MOTTAG = "mottag"
+SOCIALJOUREN = "socialjouren"
+
+BEVILJAD = "beviljad_alternativ_insats"
+EJ_BEHOV = "ej_behov"
+AVBOJER = "den_enskilde_avbojer"
+UTFALL = (BEVILJAD, EJ_BEHOV, AVBOJER)
+
+LAGKRAV = {
+    "SoL": "SoL – skälig levnadsnivå",
+    "LSS": "LSS – goda levnadsvillkor",
+}
+
+_CYCLE = re.compile(r"^R\d*/(\S+/)?P(?=\d|T\d)\S+$")
+
+
+def _hours_from_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    hours = float(raw.replace(",", "."))
+    if hours <= 0:
+        raise ValueError(f"{name} must be a positive number of hours, got {raw!r}")
+    return hours
+
+
+def r1_kvittens_deadline(start: str) -> str:
+    """When a contact created at ``start`` escalates if nobody has acknowledged it.
+
+    ``start`` plus ``SAMVERKAN_R1_ACK_HOURS`` (default 2) *working* hours of the business calendar:
+    a contact at 16:30 on a Friday escalates at 09:30 on Monday. Used as the interrupting boundary
+    timer (``timeDate``) and the ``due`` of the Socialsekreterare and Mottag acknowledgement tasks.
+    """
+    return add_working_hours(start, _hours_from_env("SAMVERKAN_R1_ACK_HOURS", 2))
+
+
+def r1_jour_kvittens_deadline(start: str) -> str:
+    """When Socialjouren's acknowledgement task shows as overdue: ``start`` plus
+    ``SAMVERKAN_R1_JOUR_ACK_HOURS`` (default 2) clock hours — Socialjouren works when offices are
+    closed, so working hours do not apply. Nothing escalates after Socialjouren."""
+    moment = datetime.fromisoformat(start)
+    if moment.tzinfo is None:
+        raise ValueError(f"a time zone is required: {start}")
+    return (moment + timedelta(hours=_hours_from_env("SAMVERKAN_R1_JOUR_ACK_HOURS", 2))).isoformat()
+
+
+def r1_uppfoljningscykel() -> str:
+    """The repeating interval of the follow-up "Bekräfta att behoven tillgodoses" while the stop
+    lasts: ``SAMVERKAN_R1_FOLLOWUP_CYCLE`` (an ISO 8601 repeating interval), default ``R/P1D``."""
+    cycle = os.environ.get("SAMVERKAN_R1_FOLLOWUP_CYCLE", "").strip() or "R/P1D"
+    if not _CYCLE.match(cycle):
+        raise ValueError(f"SAMVERKAN_R1_FOLLOWUP_CYCLE must be like R/P1D, got {cycle!r}")
+    return cycle
+
+
+def r1_kontaktvag(brukare: Mapping[str, Any], at: str) -> str:
+    """Who takes the unit manager's contact about one affected client at ``at``.
+
+    - the responsible socialsekreterare was reached (``socialsekreterare_nadd``) →
+      ``"socialsekreterare"`` (the task goes to that person);
+    - not reached while the social offices are open → ``"mottag"`` (the client's district);
+    - not reached outside office hours (evenings, weekends, Swedish holidays) → ``"socialjouren"``.
+    """
+    if brukare.get("socialsekreterare_nadd") is True:
+        return SOCIALSEKRETERARE
+    return MOTTAG if is_office_hours(at) else SOCIALJOUREN
+
+
+def r1_nasta_i_tur(fran: str, at: str) -> str:
+    """The next in line when ``fran`` has not acknowledged the contact in time.
+
+    After the socialsekreterare comes the district's Mottag — or Socialjouren when the offices are
+    closed at ``at``; after Mottag comes Socialjouren. Socialjouren is last in line.
+    """
+    if fran == SOCIALSEKRETERARE:
+        return MOTTAG if is_office_hours(at) else SOCIALJOUREN
+    if fran in (MOTTAG, SOCIALJOUREN):
+        return SOCIALJOUREN
+    raise ValueError(f"unknown step in the contact chain: {fran!r}")
+
+
+def r1_lagkrav(lagrum: str) -> str:
+    """The level of living the client's law requires, shown on every task about the client:
+    SoL → skälig levnadsnivå, LSS → goda levnadsvillkor."""
+    try:
+        return LAGKRAV[lagrum]
+    except KeyError:
+        raise ValueError(f"lagrum must be SoL or LSS, got {lagrum!r}") from None
+
+
+def r1_uppgiftstitel(rubrik: str, brukare: Mapping[str, Any]) -> str:
+    """The inbox line of a task about one client: the step, the law's requirement and the
+    client's district — never the client's identity (titles appear in lists)."""
+    return f"{rubrik} ({r1_lagkrav(brukare['lagrum'])}, {brukare['stadsomrade']})"
+
+
+def r1_alternativ_insats_tillaten(utfall_ansokan: str, utredning_visar_behov: bool,
+                                  samtycke_fran_den_enskilde: bool) -> bool:
+    """Whether the recorded outcome of "Informera den enskilde och hantera ansökan" may stand.
+
+    An alternative insats may only be granted when an investigation shows the need *and* the
+    client agrees; the other outcomes (``ej_behov``, ``den_enskilde_avbojer``) always stand.
+    """
+    if utfall_ansokan not in UTFALL:
+        raise ValueError(f"unknown outcome {utfall_ansokan!r}")
+    if utfall_ansokan != BEVILJAD:
+        return True
+    return utredning_visar_behov is True and samtycke_fran_den_enskilde is True
+
+
+def r1_brukarutfall(brukare: Mapping[str, Any], handlaggare: str, utfall_ansokan: str,
+                    alternativ_insats: str | None, alternativ_insats_fran: str | None,
+                    informerade_utforare: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """One client's result of the contact branch, collected for "Avslut" and the summary."""
+    beviljad = utfall_ansokan == BEVILJAD
+    return {
+        "arendereferens": brukare["arendereferens"],
+        "lagrum": brukare["lagrum"],
+        "stadsomrade": brukare["stadsomrade"],
+        "socialsekreterare": brukare["socialsekreterare"],
+        "handlaggare": handlaggare,
+        "utfall_ansokan": utfall_ansokan,
+        "alternativ_insats": alternativ_insats if beviljad else None,
+        "alternativ_insats_fran": alternativ_insats_fran if beviljad else None,
+        "informerade_utforare": [str(u.get("utforare", "")) for u in (informerade_utforare or [])],
+    }
+
+
+def r1_avslut_stammer(utfall_for_brukare: Mapping[str, Any], alternativ_insats_avslut: str) -> bool:
+    """Whether "Avslut" matches the client's outcome: a granted alternative insats must be
+    recorded as ended (``avslutad``); a client without one must be recorded as
+    ``ingen_alternativ_insats``."""
+    beviljad = utfall_for_brukare.get("utfall_ansokan") == BEVILJAD
+    return alternativ_insats_avslut == ("avslutad" if beviljad else "ingen_alternativ_insats")
+
+
+def r1_avslut_post(utfall_for_brukare: Mapping[str, Any], ordinarie_insats_aterupptagen: str,
+                   alternativ_insats_avslutad_datum: str | None,
+                   avslut_sammanfattning: str) -> dict[str, Any]:
+    """One client's closing record: the contact branch's result plus when ordinary delivery
+    resumed and when any alternative insats ended."""
+    return {
+        **dict(utfall_for_brukare),
+        "ordinarie_insats_aterupptagen": ordinarie_insats_aterupptagen,
+        "alternativ_insats_avslutad_datum": alternativ_insats_avslutad_datum,
+        "avslut_sammanfattning": avslut_sammanfattning,
+    }
+
+
+def r1_sammanfattning(galler_fran: str, stopp_havt: Mapping[str, Any],
+                      avslut: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The summary kept for the case when the stop is over: when it began and was lifted, and per
+    client the outcome, any alternative insats, who was informed and when delivery resumed."""
+    utfall = [post.get("utfall_ansokan") for post in avslut]
+    return {
+        "stopp_fran": galler_fran,
+        "stopp_havt": stopp_havt.get("datum"),
+        "antal_brukare": len(avslut),
+        "antal_beviljad_alternativ_insats": utfall.count(BEVILJAD),
+        "antal_ej_behov": utfall.count(EJ_BEHOV),
+        "antal_avbojt": utfall.count(AVBOJER),
+        "brukare": [dict(post) for post in avslut],
+    }

@@ -1,0 +1,76 @@
+"""Who may see and act on what (inre sekretess), in one place.
+
+An instance is visible to: whoever started it or holds/held a task in it; lane members (a role
+of the definition's lanes) who share one of its districts (or any, when it has none); ``chef``
+for their districts; ``admin`` (operations, data de-identified); ``eku`` sees nothing
+case-level. Unknown and forbidden both answer 404 where existence itself would disclose something.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy.orm import Session
+
+from .actor import Actor
+from .models import HumanTask, InstanceAccess, ProcessDefinition, ProcessInstance, TaskStatus
+
+
+def _lane_definition_ids(actor: Actor) -> Select[tuple[int]]:
+    # Definitions are few; matching roles in Python keeps the SQL portable (JSON columns differ).
+    return select(ProcessDefinition.id)
+
+
+def visible_instances(session: Session, actor: Actor) -> Select[tuple[ProcessInstance]]:
+    """A query of the instances ``actor`` may see (ORM select, to be filtered and paginated)."""
+    query = select(ProcessInstance)
+    if actor.is_system or actor.has("admin"):
+        return query
+    definition_ids = [d.id for d in session.scalars(select(ProcessDefinition)) if set(d.roles) & actor.roles]
+    own = exists().where(InstanceAccess.instance_id == ProcessInstance.id, InstanceAccess.kind == "user",
+                         InstanceAccess.value == actor.username)
+    no_district = ~exists().where(InstanceAccess.instance_id == ProcessInstance.id,
+                                  InstanceAccess.kind == "district")
+    in_district = exists().where(InstanceAccess.instance_id == ProcessInstance.id,
+                                 InstanceAccess.kind == "district",
+                                 InstanceAccess.value.in_(sorted(actor.districts)))
+    conditions = [own]
+    if actor.has_case_access and definition_ids:
+        conditions.append(and_(ProcessInstance.definition_id.in_(definition_ids), or_(no_district, in_district)))
+    if actor.has("chef"):
+        conditions.append(or_(no_district, in_district))
+    return query.where(or_(*conditions))
+
+
+def can_see_instance(session: Session, actor: Actor, instance: ProcessInstance) -> bool:
+    query = visible_instances(session, actor).where(ProcessInstance.id == instance.id)
+    return session.scalars(query.with_only_columns(ProcessInstance.id)).first() is not None
+
+
+def actionable_tasks(actor: Actor, lanes: list[str], assigned: str = "all") -> Select[tuple[HumanTask]]:
+    """Open tasks ``actor`` may act on: assigned to them, or unassigned in their lanes and districts."""
+    query = select(HumanTask).where(HumanTask.status == TaskStatus.OPEN)
+    mine = HumanTask.assignee == actor.username
+    district_ok = or_(HumanTask.district.is_(None), HumanTask.district.in_(sorted(actor.districts)))
+    claimable = and_(HumanTask.assignee.is_(None), HumanTask.lane.in_(lanes), district_ok) if lanes else false()
+    if assigned == "me":
+        return query.where(mine)
+    if assigned == "unassigned":
+        return query.where(claimable)
+    if actor.has("chef"):
+        return query.where(or_(mine, claimable, district_ok))
+    return query.where(or_(mine, claimable))
+
+
+def may_act_on_task(actor: Actor, task: HumanTask) -> bool:
+    """Complete or claim: the assignee, or (unassigned) a member of the lane in the task's district."""
+    if task.assignee is not None:
+        return task.assignee == actor.username
+    return bool(set(task.roles) & actor.roles) and actor.shares_district([task.district] if task.district else None)
+
+
+def may_see_task(actor: Actor, task: HumanTask) -> bool:
+    if may_act_on_task(actor, task):
+        return True
+    if actor.has("chef") and actor.shares_district([task.district] if task.district else None):
+        return True
+    return bool(set(task.roles) & actor.roles) and actor.shares_district([task.district] if task.district else None)

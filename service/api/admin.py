@@ -1,0 +1,164 @@
+"""Timers, the audit log, statistics, health, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import fields, validate
+from sqlalchemy import func, select, text
+
+from service.models import Event, HumanTask, ProcessInstance, TaskStatus, Timer, TimerState
+from service.operations.timers import fire_timer
+
+from . import api
+from .context import require, services
+from .openapi import openapi_document
+from .registry import endpoint
+from .schemas import EventSchema, FiredSchema, PageQuerySchema, StatsSchema, TimerSchema, page_of
+
+root = Blueprint("root", __name__)
+
+
+class TimerQuerySchema(PageQuerySchema):
+    instance = fields.String(validate=validate.Length(max=36))
+    due_before = fields.AwareDateTime()
+
+
+class AuditQuerySchema(PageQuerySchema):
+    instance = fields.String(validate=validate.Length(max=36))
+    user = fields.String(validate=validate.Length(max=100))
+    since = fields.AwareDateTime()
+
+
+@endpoint(api, "/timers", "GET", summary="Pending timers", tag="timers", query=TimerQuerySchema,
+          response=page_of(TimerSchema), roles=("chef", "admin"))
+def list_timers() -> Any:
+    require("chef", "admin")
+    query = TimerQuerySchema().load(request.args)
+    stmt = select(Timer).where(Timer.state == TimerState.PENDING)
+    if "instance" in query:
+        stmt = stmt.where(Timer.instance_id == query["instance"])
+    if "due_before" in query:
+        stmt = stmt.where(Timer.due_at < query["due_before"])
+    return _page(stmt.order_by(Timer.due_at, Timer.id), query, TimerSchema)
+
+
+@endpoint(api, "/timers/<timer_id>/fire", "POST", summary="Fire a pending timer now", tag="timers",
+          response=FiredSchema, roles=("admin",))
+def fire(timer_id: str) -> Any:
+    actor = require("admin")
+    svc = services()
+    fired = fire_timer(svc, actor, timer_id)
+    with svc.db.read() as session:
+        timer = session.get(Timer, timer_id)
+    return FiredSchema().dump({"fired": fired, "timer": timer})
+
+
+@endpoint(api, "/audit", "GET", summary="The append-only event log", tag="audit", query=AuditQuerySchema,
+          response=page_of(EventSchema), roles=("auditor", "admin"))
+def audit_log() -> Any:
+    require("auditor", "admin")
+    query = AuditQuerySchema().load(request.args)
+    stmt = select(Event)
+    if "instance" in query:
+        stmt = stmt.where(Event.instance_id == query["instance"])
+    if "user" in query:
+        stmt = stmt.where(Event.actor == query["user"])
+    if "since" in query:
+        stmt = stmt.where(Event.at >= query["since"])
+    return _page(stmt.order_by(Event.id), query, EventSchema)
+
+
+def _page(stmt: Any, query: dict[str, Any], schema: Any) -> dict[str, Any]:
+    with services().db.read() as session:
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        rows = list(session.scalars(stmt.limit(query["per_page"]).offset((query["page"] - 1) * query["per_page"])))
+        items = schema(many=True).dump(rows)
+    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
+
+
+@endpoint(api, "/stats", "GET", summary="Per process: instances by state, open/overdue tasks, step durations",
+          tag="monitoring", response=StatsSchema, roles=("chef",))
+def stats() -> Any:
+    actor = require("chef", "admin")
+    svc = services()
+    now = svc.now()
+    result: dict[str, dict[str, Any]] = defaultdict(lambda: {"instances": {}, "open_tasks": 0, "overdue_tasks": 0,
+                                                             "open_tasks_by_lane": {}, "steps": []})
+    district_filter = None if actor.has("admin") else sorted(actor.districts)
+    with svc.db.read() as session:
+        instance_counts = select(ProcessInstance.process_key, ProcessInstance.state, func.count()).group_by(
+            ProcessInstance.process_key, ProcessInstance.state)
+        for key, state, count in session.execute(instance_counts):
+            result[key]["instances"][state] = count
+        open_tasks = select(HumanTask.process_key, HumanTask.lane, func.count(),
+                            func.sum((HumanTask.due_at < now).cast(type_=_int()))).where(
+            HumanTask.status == TaskStatus.OPEN)
+        if district_filter is not None:
+            open_tasks = open_tasks.where(HumanTask.district.is_(None) | HumanTask.district.in_(district_filter))
+        for key, lane, count, overdue in session.execute(open_tasks.group_by(HumanTask.process_key, HumanTask.lane)):
+            entry = result[key]
+            entry["open_tasks"] += count
+            entry["overdue_tasks"] += int(overdue or 0)
+            entry["open_tasks_by_lane"][lane or "-"] = count
+        durations: dict[tuple[str, str], list[float]] = defaultdict(list)
+        done = select(HumanTask.process_key, HumanTask.name, HumanTask.created_at, HumanTask.completed_at).where(
+            HumanTask.status == TaskStatus.COMPLETED).order_by(HumanTask.completed_at.desc()).limit(50_000)
+        for key, name, created, completed in session.execute(done):
+            durations[(key, name)].append((completed - created).total_seconds())
+    for (key, name), values in sorted(durations.items()):
+        values.sort()
+        result[key]["steps"].append({"task": name, "count": len(values), "median_seconds": statistics.median(values),
+                                     "p90_seconds": values[min(len(values) - 1, int(0.9 * len(values)))]})
+    processes = [{"process": key, **value} for key, value in sorted(result.items())]
+    return StatsSchema().dump({"processes": processes})
+
+
+def _int() -> Any:
+    from sqlalchemy import Integer
+
+    return Integer()
+
+
+@endpoint(api, "/openapi.json", "GET", summary="This OpenAPI document", tag="meta", auth=False)
+def openapi() -> Any:
+    return jsonify(openapi_document())
+
+
+@root.get("/healthz")
+def healthz() -> Any:
+    svc = services()
+    try:
+        with svc.db.read() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as err:  # the point of the endpoint is to report, not raise
+        return jsonify({"status": "unavailable", "database": str(err)[:200]}), 503
+    return jsonify({"status": "ok", "database": "ok", "node": svc.config.node_name})
+
+
+@root.get("/metrics")
+def metrics() -> Any:
+    svc = services()
+    lines = []
+    with svc.db.read() as session:
+        lines += ["# HELP samverkan_instances Process instances by process and state.",
+                  "# TYPE samverkan_instances gauge"]
+        for key, state, count in session.execute(select(ProcessInstance.process_key, ProcessInstance.state,
+                                                        func.count()).group_by(ProcessInstance.process_key,
+                                                                               ProcessInstance.state)):
+            lines.append(f'samverkan_instances{{process="{key}",state="{state}"}} {count}')
+        lines += ["# HELP samverkan_open_tasks Open human tasks by process.", "# TYPE samverkan_open_tasks gauge"]
+        for key, count in session.execute(select(HumanTask.process_key, func.count()).where(
+                HumanTask.status == TaskStatus.OPEN).group_by(HumanTask.process_key)):
+            lines.append(f'samverkan_open_tasks{{process="{key}"}} {count}')
+        pending = session.scalar(select(func.count()).where(Timer.state == TimerState.PENDING))
+        overdue = session.scalar(select(func.count()).where(Timer.state == TimerState.PENDING,
+                                                            Timer.due_at < svc.now()))
+    lines += ["# HELP samverkan_timers_pending Timers waiting to fire.", "# TYPE samverkan_timers_pending gauge",
+              f"samverkan_timers_pending {pending}",
+              "# HELP samverkan_timers_overdue Pending timers past their due time.",
+              "# TYPE samverkan_timers_overdue gauge", f"samverkan_timers_overdue {overdue}"]
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

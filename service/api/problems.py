@@ -1,0 +1,55 @@
+"""RFC 9457 problem+json responses for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, json
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from service.errors import Invalid, ServiceError
+
+
+def problem(status: int, title: str, detail: str, *, errors: dict[str, Any] | None = None,
+            **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": f"https://samverkan.example/problems/{status}", "title": title,
+                            "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested error dicts as ``{"field.sub": [messages]}``."""
+    if isinstance(messages, list):
+        return {prefix or "body": [str(m) for m in messages]}
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def _service_error(err: ServiceError) -> Response:
+        return problem(err.status, err.title, err.detail, errors=err.errors, **err.extra)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(err: ValidationError) -> Response:
+        return problem(Invalid.status, Invalid.title, "the request body has invalid fields",
+                       errors=_flatten(err.messages))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(err: RequestEntityTooLarge) -> Response:
+        return problem(413, "Too large", f"the request is larger than {app.config['MAX_CONTENT_LENGTH']} bytes")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        return problem(err.code or 500, err.name, err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        app.logger.exception("unhandled error")
+        return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

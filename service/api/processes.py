@@ -1,0 +1,89 @@
+"""Process definitions: list, read, download BPMN, deploy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from marshmallow import Schema, fields, validate
+from sqlalchemy import func, select
+
+from service.errors import BadRequest, NotFound, TooLarge
+from service.models import ProcessDefinition
+from service.operations.deploy import deploy
+
+from . import api
+from .context import current_actor, require, services
+from .registry import endpoint
+from .schemas import DeployedSchema, ProcessDetailSchema, ProcessSchema, page_of
+
+
+class VersionQuerySchema(Schema):
+    version = fields.Integer(validate=validate.Range(min=1))
+
+
+@endpoint(api, "/processes", "GET", summary="Deployed process definitions (latest versions)", tag="processes",
+          response=page_of(ProcessSchema))
+def list_processes() -> Any:
+    current_actor()
+    with services().db.read() as session:
+        latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v")).group_by(
+            ProcessDefinition.key).subquery()
+        rows = list(session.scalars(select(ProcessDefinition).join(
+            latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.v))
+            .order_by(ProcessDefinition.key)))
+    items = ProcessSchema(many=True).dump(rows)
+    return {"items": items, "total": len(items), "page": 1, "per_page": max(len(items), 1)}
+
+
+def _versions(key: str) -> list[ProcessDefinition]:
+    with services().db.read() as session:
+        rows = list(session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                                    .order_by(ProcessDefinition.version.desc())))
+    if not rows:
+        raise NotFound(f"no deployed process {key!r}")
+    return rows
+
+
+@endpoint(api, "/processes/<key>", "GET", summary="One process definition with its versions", tag="processes",
+          response=ProcessDetailSchema)
+def get_process(key: str) -> Any:
+    current_actor()
+    versions = _versions(key)
+    latest = versions[0]
+    fields = ("key", "name", "version", "deployed_at", "deployed_by", "checksum", "starter_roles")
+    return ProcessDetailSchema().dump({**{f: getattr(latest, f) for f in fields}, "versions": versions,
+                                       "forms": latest.forms})
+
+
+@endpoint(api, "/processes/<key>/bpmn", "GET", summary="The BPMN XML (?version= for an older one)",
+          tag="processes", query=VersionQuerySchema)
+def get_bpmn(key: str) -> Any:
+    current_actor()
+    query = VersionQuerySchema().load(request.args)
+    versions = _versions(key)
+    wanted = query.get("version")
+    definition = next((d for d in versions if wanted is None or d.version == wanted), None)
+    if definition is None:
+        raise NotFound(f"{key} has no version {wanted}")
+    return Response(definition.bpmn_xml, mimetype="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{key}.v{definition.version}.bpmn"'})
+
+
+@endpoint(api, "/processes", "POST", summary="Deploy new versions: multipart .bpmn files and their forms",
+          tag="processes", response=DeployedSchema, status=201, roles=("processagare",), multipart=True)
+def deploy_processes() -> Any:
+    actor = require("processagare", "admin")
+    limit = services().config.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise TooLarge(f"the upload is larger than {limit} bytes")
+    if not request.files:
+        raise BadRequest("upload the diagrams as multipart/form-data files")
+    files: dict[str, bytes] = {}
+    for _field, storage in request.files.items(multi=True):
+        name = (storage.filename or "").replace("\\", "/").lstrip("/")
+        if not name or ".." in name.split("/"):
+            raise BadRequest(f"unacceptable file name {storage.filename!r}")
+        files[name] = storage.read(limit + 1)
+    deployed = deploy(services(), actor, files, comment=request.form.get("comment"))
+    return DeployedSchema().dump({"deployed": deployed}), 201

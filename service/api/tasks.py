@@ -1,0 +1,121 @@
+"""Human tasks: the inbox, one task with its form, claim, hand-over, complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from marshmallow import fields, validate
+from sqlalchemy import func, select
+
+from service.access import actionable_tasks, may_see_task
+from service.audit import record
+from service.errors import NotFound
+from service.models import HumanTask
+from service.operations.tasks import assign, claim, complete_task, unclaim
+
+from . import api
+from .context import current_actor, json_body, services
+from .present import instance_summary, task_detail, task_summary
+from .registry import endpoint
+from .schemas import (
+    AssignSchema,
+    CompletedSchema,
+    CompleteSchema,
+    PageQuerySchema,
+    TaskSchema,
+    TaskSummarySchema,
+    page_of,
+)
+
+
+class TaskQuerySchema(PageQuerySchema):
+    assigned = fields.String(load_default="all", validate=validate.OneOf(["me", "unassigned", "all"]))
+    process = fields.String(validate=validate.Length(max=100))
+    instance = fields.String(validate=validate.Length(max=36))
+    overdue = fields.Boolean()
+
+
+@endpoint(api, "/tasks", "GET", summary="Open tasks the caller may act on (overdue first)", tag="tasks",
+          query=TaskQuerySchema, response=page_of(TaskSummarySchema))
+def list_tasks() -> Any:
+    actor = current_actor()
+    assert actor is not None
+    query = TaskQuerySchema().load(request.args)
+    svc = services()
+    now = svc.now()
+    stmt = actionable_tasks(actor, svc.lanes.lanes_for(actor.roles), query["assigned"])
+    if "process" in query:
+        stmt = stmt.where(HumanTask.process_key == query["process"])
+    if "instance" in query:
+        stmt = stmt.where(HumanTask.instance_id == query["instance"])
+    if query.get("overdue"):
+        stmt = stmt.where(HumanTask.due_at < now)
+    with svc.db.read() as session:
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        overdue_first = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
+        rows = session.scalars(stmt.order_by(*overdue_first).limit(query["per_page"])
+                               .offset((query["page"] - 1) * query["per_page"]))
+        items = [task_summary(t, now) for t in rows]
+    return {"items": TaskSummarySchema(many=True).dump(items), "total": total, "page": query["page"],
+            "per_page": query["per_page"]}
+
+
+@endpoint(api, "/tasks/<task_id>", "GET", summary="One task with its form and data", tag="tasks",
+          response=TaskSchema)
+def get_task(task_id: str) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    svc = services()
+    with svc.db.read() as session:
+        task = session.get(HumanTask, task_id)
+        if task is None or not may_see_task(actor, task):
+            raise NotFound("no such task")
+        from service.models import ProcessInstance
+
+        instance = session.get(ProcessInstance, task.instance_id)
+        assert instance is not None
+        body = task_detail(task, instance.definition, actor, svc.now())
+    if actor.has_case_access:
+        with svc.db.command() as session:
+            record(session, actor, "case_read", instance_id=task.instance_id, task_id=task_id)
+    return TaskSchema().dump(body)
+
+
+@endpoint(api, "/tasks/<task_id>/claim", "POST", summary="Claim a task of your lane", tag="tasks",
+          response=TaskSummarySchema)
+def claim_task(task_id: str) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    return TaskSummarySchema().dump(task_summary(claim(services(), actor, task_id), services().now()))
+
+
+@endpoint(api, "/tasks/<task_id>/unclaim", "POST", summary="Release a claimed task", tag="tasks",
+          response=TaskSummarySchema)
+def unclaim_task(task_id: str) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    return TaskSummarySchema().dump(task_summary(unclaim(services(), actor, task_id), services().now()))
+
+
+@endpoint(api, "/tasks/<task_id>/assign", "POST", summary="Hand a task to a substitute or delegate",
+          tag="tasks", body=AssignSchema, response=TaskSummarySchema, roles=("chef", "assignee"))
+def assign_task(task_id: str) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    body = AssignSchema().load(json_body())
+    task = assign(services(), actor, task_id, body["username"], body["reason"])
+    return TaskSummarySchema().dump(task_summary(task, services().now()))
+
+
+@endpoint(api, "/tasks/<task_id>/complete", "POST", summary="Complete a task with its form data", tag="tasks",
+          body=CompleteSchema, response=CompletedSchema)
+def complete(task_id: str) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    body = CompleteSchema().load(json_body())
+    svc = services()
+    _task, created, instance = complete_task(svc, actor, task_id, body["data"])
+    now = svc.now()
+    visible = [task_summary(t, now) for t in created if may_see_task(actor, t)]
+    return CompletedSchema().dump({"instance": instance_summary(instance, actor), "next_tasks": visible})

@@ -1,0 +1,51 @@
+"""Passwords (hashed with scrypt) and API tokens (random, stored as SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .actor import Actor
+from .models import ApiToken, User
+
+# Checked against when the username is unknown, so both cases cost the same (no user enumeration).
+_DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method="scrypt")
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    if user is None or not user.is_active or not user.password_hash:
+        check_password_hash(_DUMMY_HASH, password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user: User, now: datetime, lifetime: timedelta) -> tuple[str, datetime]:
+    token = secrets.token_urlsafe(32)
+    expires_at = now + lifetime
+    session.add(ApiToken(user_id=user.id, token_hash=token_digest(token), created_at=now, expires_at=expires_at))
+    return token, expires_at
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
+    if row is None or row.expires_at <= now or not row.user.is_active:
+        return None
+    return row.user
+
+
+def actor_for(user: User) -> Actor:
+    return Actor(username=user.username, roles=frozenset(user.roles), districts=frozenset(user.districts),
+                 display_name=user.display_name)

@@ -1,0 +1,169 @@
+"""The ``samverkan`` command (API.md): serve, db upgrade, deploy, users, tokens, demo, timers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .actor import SYSTEM
+from .config import Config
+from .errors import ServiceError
+
+
+def _services():  # type: ignore[no-untyped-def]
+    from .services import Services
+
+    return Services.create(Config.from_env())
+
+
+def _fail(err: ServiceError) -> None:
+    click.echo(f"error: {err.detail}", err=True)
+    for field, messages in (err.errors or {}).items():
+        for message in messages:
+            click.echo(f"  {field}: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.option("--verbose", "-v", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """Samverkan: the municipal collaboration routines as running processes."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Serve without firing timers (another node fires them).")
+def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
+    """Serve the web service with its timer scheduler."""
+    from waitress import serve as waitress_serve
+
+    from .app import create_app
+
+    logging.getLogger().setLevel(logging.INFO)
+    app = create_app(Config.from_env(run_scheduler=not no_scheduler))
+    click.echo(f"Samverkan serving on http://{host}:{port}", err=True)
+    waitress_serve(app, host=host, port=port, threads=threads, ident="samverkan")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database (SAMVERKAN_DATABASE_URL)."""
+    from .migrate import upgrade
+
+    config = Config.from_env()
+    upgrade(config.database_url)
+    click.echo("database is up to date", err=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def deploy(paths: tuple[str, ...]) -> None:
+    """Validate and deploy diagrams and forms (default: bpmn/ and forms/)."""
+    from pathlib import Path
+
+    from .operations.deploy import deploy as deploy_files
+    from .operations.deploy import deploy_tree
+
+    services = _services()
+    try:
+        if not paths:
+            deployed = deploy_tree(services, SYSTEM, services.config.bpmn_dir, services.config.forms_dir)
+        else:
+            files: dict[str, bytes] = {}
+            for raw in paths:
+                path = Path(raw)
+                for item in ([path] if path.is_file() else sorted(path.rglob("*"))):
+                    if item.is_file() and item.suffix in (".bpmn", ".json"):
+                        name = item.name if item.suffix == ".bpmn" else f"{item.parent.name}/{item.name}"
+                        files[name] = item.read_bytes()
+            deployed = deploy_files(services, SYSTEM, files)
+    except ServiceError as err:
+        for problem in err.extra.get("problems", []):
+            element = f" [{problem['element']}]" if problem.get("element") else ""
+            click.echo(f"{problem['file']}{element}: {problem['message']}", err=True)
+        _fail(err)
+        return
+    for definition in deployed:
+        click.echo(f"{definition.key} version {definition.version}")
+
+
+@main.group()
+def users() -> None:
+    """Local user accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="A role key (repeatable).")
+@click.option("--district", "districts", multiple=True, help="A stadsområde (repeatable).")
+@click.option("--name", "display_name", help="Display name.")
+@click.option("--email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(username: str, roles: tuple[str, ...], districts: tuple[str, ...], display_name: str | None,
+              email: str | None, password_stdin: bool) -> None:
+    """Create a user (the password is read from stdin, never from argv)."""
+    from .operations.users import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        create_user(_services(), username, roles=list(roles), districts=list(districts), password=password,
+                    display_name=display_name, email=email)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"created {username}", err=True)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("username")
+def token_create(username: str) -> None:
+    """Print a new API token for USERNAME, alone on stdout."""
+    from .operations.users import create_token
+
+    try:
+        click.echo(create_token(_services(), username))
+    except ServiceError as err:
+        _fail(err)
+
+
+@main.command()
+@click.option("--password", default="samverkan", show_default=True, help="Password of every demo user.")
+def demo(password: str) -> None:
+    """Demo users (one per role), the routines deployed, and instances at various stages."""
+    from .demo import load_demo
+
+    for line in load_demo(_services(), password):
+        click.echo(line)
+
+
+@main.group()
+def timers() -> None:
+    """Durable timers."""
+
+
+@timers.command("run-due")
+def timers_run_due() -> None:
+    """Fire every due timer once and exit."""
+    from .operations.timers import fire_due_timers
+
+    fired = fire_due_timers(_services())
+    click.echo(f"fired {fired} timer(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""Run commands on a workflow and report what the service must persist.
+
+The adapter owns the SpiffWorkflow objects: it creates, loads and dumps workflows, runs one
+command (start, complete a user task, deliver a message, fire a timer) and returns a ``Snapshot``
+— the ready human tasks with their evaluated properties, the pending timers with due times, the
+process data and whether the workflow ended. The operations layer turns that into rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins import EndEventMixin
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from service.clock import Clock, reset_clock, use_clock
+
+from . import timers
+from .sandbox import SandboxedScriptEngine, SandboxError
+from .serializer import SERIALIZER_VERSION, WorkflowStore
+from .specs import LaneRoles, SpecCache
+
+logger = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """The diagram failed while running (a bad expression, a script error); names the element."""
+
+    def __init__(self, message: str, element: str | None = None) -> None:
+        super().__init__(message)
+        self.element = element
+
+    def __str__(self) -> str:
+        return f"{self.element}: {self.args[0]}" if self.element else str(self.args[0])
+
+
+class NotWaiting(Exception):
+    """The workflow does not wait for this (task not ready, no such message or timer)."""
+
+
+@dataclass
+class ReadyTask:
+    id: str
+    name: str
+    title: str
+    lane: str | None
+    roles: list[str]
+    assignee: str | None
+    district: str | None
+    due_at: datetime | None
+    form_file: str | None
+    ui_form_file: str | None
+    disclosure_to: str | None
+    data: dict[str, Any]
+
+
+@dataclass
+class PendingTimer:
+    task_id: str
+    task_name: str
+    title: str
+    kind: str
+    due_at: datetime
+
+
+@dataclass
+class Snapshot:
+    completed: bool
+    ready_tasks: list[ReadyTask]
+    timers: list[PendingTimer]
+    waits_for_messages: list[str]
+    data: dict[str, Any]
+    end_event: str | None = None
+    districts: set[str] = field(default_factory=set)
+
+    @property
+    def state(self) -> str:
+        if self.completed:
+            return "completed"
+        return "running" if self.ready_tasks else "waiting"
+
+
+class BpmnEngine:
+    """One per service process; thread-safe (workflows are per command, specs shared read-only)."""
+
+    def __init__(self, lanes: LaneRoles, functions: Mapping[str, Callable[..., Any]], clock: Clock,
+                 *, script_time_limit: float = 1.0) -> None:
+        self.lanes = lanes
+        self.clock = clock
+        self.specs = SpecCache(lanes)
+        self.store = WorkflowStore()
+        self.script_engine = SandboxedScriptEngine(
+            {**functions, "now": lambda: clock.local_now().isoformat(timespec="seconds")},
+            time_limit=script_time_limit,
+        )
+        self.serializer_version = SERIALIZER_VERSION
+
+    # --- workflows ---------------------------------------------------------------------------
+    def spec_for(self, definition: Any) -> tuple[Any, dict[str, Any]]:
+        return self.specs.get(definition.id, definition.key, definition.bpmn_files)
+
+    def new(self, definition: Any, data: Mapping[str, Any]) -> BpmnWorkflow:
+        spec, subprocess_specs = self.spec_for(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        return workflow
+
+    def load(self, definition: Any, text: str) -> BpmnWorkflow:
+        spec, subprocess_specs = self.spec_for(definition)
+        workflow = self.store.loads(text, spec, subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    def dump(self, workflow: BpmnWorkflow) -> str:
+        return self.store.dumps(workflow)
+
+    # --- commands ----------------------------------------------------------------------------
+    def start(self, workflow: BpmnWorkflow) -> Snapshot:
+        return self._run(workflow, lambda: None)
+
+    def complete(self, workflow: BpmnWorkflow, task_id: str, data: Mapping[str, Any]) -> Snapshot:
+        task = self._task(workflow, task_id)
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise NotWaiting("the task is not open")
+
+        def action() -> None:
+            task.data.update(data)
+            task.run()
+
+        return self._run(workflow, action)
+
+    def deliver_message(self, workflow: BpmnWorkflow, name: str, payload: Mapping[str, Any]) -> Snapshot:
+        waiting = [t for t in workflow.event_manager.tasks.values()
+                   if isinstance(t.task_spec.event_definition, MessageEventDefinition)
+                   and t.task_spec.event_definition.name == name and t.state == TaskState.WAITING]
+        if not waiting:
+            raise NotWaiting(f"the instance does not wait for the message {name!r}")
+        definition = type(waiting[0].task_spec.event_definition)(name)
+        return self._run(workflow, lambda: workflow.catch(BpmnEvent(definition, dict(payload))))
+
+    def fire_timer(self, workflow: BpmnWorkflow, task_id: str) -> Snapshot:
+        task = self._task(workflow, task_id)
+        if task is None or task.state != TaskState.WAITING or not isinstance(
+                getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            raise NotWaiting("the timer is no longer pending")
+
+        def action() -> None:
+            timers.mark_fired(task)
+            workflow.refresh_timers()
+
+        return self._run(workflow, action)
+
+    @staticmethod
+    def _task(workflow: BpmnWorkflow, task_id: str) -> Any:
+        try:
+            return workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _run(self, workflow: BpmnWorkflow, action: Callable[[], None]) -> Snapshot:
+        token = use_clock(self.clock)
+        try:
+            action()
+            workflow.do_engine_steps()
+            return self.snapshot(workflow)
+        except (SpiffWorkflowException, SandboxError, timers.TimerValueError) as err:
+            element = getattr(getattr(err, "task_spec", None), "bpmn_id", None) or getattr(
+                getattr(getattr(err, "task", None), "task_spec", None), "bpmn_id", None)
+            raise EngineError(_message(err), element) from err
+        finally:
+            reset_clock(token)
+
+    # --- what changed --------------------------------------------------------------------------
+    def snapshot(self, workflow: BpmnWorkflow) -> Snapshot:
+        completed = workflow.is_completed()
+        ready = [] if completed else [
+            self._ready_task(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+        pending: list[PendingTimer] = []
+        messages: list[str] = []
+        for task in workflow.event_manager.tasks.values():
+            if task.state != TaskState.WAITING:
+                continue
+            definition = task.task_spec.event_definition
+            kind = timers.timer_kind(definition)
+            if kind is not None:
+                due = timers.due_at(task)
+                if due is not None:
+                    pending.append(PendingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name,
+                                                task.task_spec.bpmn_name or definition.name or "", kind, due))
+            elif isinstance(definition, MessageEventDefinition):
+                messages.append(definition.name)
+        if completed:
+            data = dict(workflow.data)
+        elif workflow.last_task is not None:
+            data = dict(workflow.last_task.data)
+        else:
+            data = dict(workflow.task_tree.data)
+        end_event = None
+        if completed:
+            ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
+                    if isinstance(t.task_spec, EndEventMixin) and t.workflow is workflow]
+            if ends:
+                end_event = ends[-1].task_spec.bpmn_id
+        districts = {t.district for t in ready if t.district}
+        return Snapshot(completed, ready, pending, sorted(set(messages)), data, end_event, districts)
+
+    def _ready_task(self, task: Any) -> ReadyTask:
+        spec = task.task_spec
+        properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
+        roles = self.lanes.roles(spec.lane) or []
+        district = self._property(task, properties.get("district")) or task.data.get("stadsomrade")
+        title = self._property(task, properties.get("title")) or spec.bpmn_name or spec.bpmn_id
+        due = properties.get("due")
+        due_at = None
+        if due:
+            value = timers.timer_literal(due) or self._property(task, due)
+            if value:
+                due_at = timers.due_from(str(value), self.clock.now())
+        return ReadyTask(
+            id=str(task.id), name=spec.bpmn_id or spec.name, title=str(title)[:300], lane=spec.lane,
+            roles=list(roles), assignee=_text(self._property(task, properties.get("assignee"))),
+            district=_text(district), due_at=due_at,
+            form_file=properties.get("formJsonSchemaFilename"),
+            ui_form_file=properties.get("formUiSchemaFilename"),
+            disclosure_to=properties.get("disclosureTo"), data=dict(task.data),
+        )
+
+    def _property(self, task: Any, expression: str | None) -> Any:
+        if not expression:
+            return None
+        try:
+            return self.script_engine.evaluate(task, expression)
+        except Exception as err:  # a property that cannot be computed leaves the default
+            logger.warning("property %r of %s not computed: %s", expression, task.task_spec.bpmn_id, err)
+            return None
+
+    def start_form(self, definition: Any) -> str | None:
+        spec, _ = self.spec_for(definition)
+        for task_spec in spec.task_specs.values():
+            properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+            if type(task_spec).__name__ == "StartEvent" and properties.get("formJsonSchemaFilename"):
+                return str(properties["formJsonSchemaFilename"])
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _message(err: Exception) -> str:
+    parts = [str(err)]
+    notes = getattr(err, "__notes__", None) or getattr(err, "notes", None)
+    if notes:
+        parts.extend(str(n) for n in notes)
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,613 @@
+"""The sandbox for the Python in BPMN diagrams: gateway conditions, script tasks, timer, property
+and multi-instance expressions.
+
+Diagrams are data written by process owners, not code, so SpiffWorkflow's default ``eval``/``exec``
+must not run them. Here they are compiled by RestrictedPython under a narrower policy (no imports,
+classes, ``with``, ``finally``, ``global``, generators, names or attributes starting with ``_``);
+every attribute, item, write, iteration and size-changing operator goes through a guard; only a
+few safe builtins and the functions handed in are callable. Run time is bounded per thread by a
+trace function plus a check in every loop body. Operations that are one C call and so cannot be
+interrupted (``10**10**10``, ``'a' * 10**10``, ``range(10**10)``, padding, joins, ``str()`` of
+huge nested values) are checked for size before they run. Values stored or returned are plain
+JSON-like values.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import functools
+import logging
+import operator
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from types import CodeType, FrameType, TracebackType
+from typing import Any, NoReturn
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+logger = logging.getLogger(__name__)
+
+# --- Limits -------------------------------------------------------------------------------
+MAX_SOURCE_LENGTH = 20_000  # characters; diagram code is short, and parsing cost grows with size
+MAX_SEQUENCE_LENGTH = 1_000_000  # items/characters one guarded operation may produce (~8 MB list)
+MAX_RANGE_LENGTH = 1_000_000  # range() is lazy, but sum/list/sorted over it is one C loop
+MAX_INT_BITS = 10_000  # result bits of guarded * ** <<; a 10,000-bit int still prints (<4,300 digits)
+MAX_FORMAT_WIDTH = 1_000  # widths/precisions in f-string format specs and % formatting
+MAX_ROUND_DIGITS = 100  # round(1, -10**9) would compute 10**(10**9)
+MAX_MEMORY_GROWTH = 256 * 2**20  # bytes of resident memory a run may add (a last-resort check)
+MEMORY_CHECK_INTERVAL = 0.005  # seconds between memory checks; short runs never pay for one
+SANDBOX_FILENAME = "<string>"  # SpiffWorkflow looks for this name to report the failing line
+
+_BINOP_HELPERS = {ast.Add: "_add_", ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_"}
+_FORBIDDEN_NODES = {
+    ast.Import: "Importing is", ast.ImportFrom: "Importing is", ast.ClassDef: "A class definition is",
+    ast.Global: "'global' is", ast.With: "'with' is", ast.Yield: "'yield' is", ast.YieldFrom: "'yield' is",
+}
+_FORBIDDEN_CALLS = frozenset(
+    ["open", "eval", "exec", "compile", "getattr", "setattr", "delattr", "hasattr", "type", "vars", "globals", "locals", "dir", "input", "help", "breakpoint", "exit", "quit", "memoryview", "bytearray", "object", "super", "classmethod", "staticmethod", "property", "format", "repr", "iter", "next", "id", "callable", "issubclass", "license", "credits", "copyright", "attrgetter", "itemgetter", "methodcaller"]
+)
+_DENIED_ATTRIBUTES = INSPECT_ATTRIBUTES | {"format", "format_map", "translate", "maketrans", "mro", "to_bytes"}
+_MUTATORS = frozenset(
+    ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update"]
+)
+_ATTRIBUTE_TYPES = (str, int, float, list, dict, tuple, set, frozenset, dt.date, dt.time, dt.timedelta)
+_ITEM_TYPES = (dict, list, tuple, str, bytes, range)
+_SIZED = (str, bytes, list, tuple)
+_PLAIN_SCALARS = (type(None), bool, int, float, str)
+_MISSING = object()
+_DIGITS = re.compile(r"\d+")
+_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+class SandboxError(Exception):
+    """Diagram code was refused (at check time) or stopped (at run time); the message says why."""
+
+
+class SandboxSyntaxError(SandboxError, SyntaxError):
+    """The source does not parse; also a SyntaxError, which SpiffWorkflow's DMN engine expects."""
+
+
+class SandboxTimeout(SandboxError):
+    """Diagram code ran longer than its time limit."""
+
+
+class _Abort(BaseException):
+    """Stops sandboxed code. Not an Exception, and ``except`` clauses in diagram code can only
+    name the Exception subclasses offered as builtins, so diagram code cannot catch it."""
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+def _refuse(message: str) -> NoReturn:
+    raise _Abort(message)
+
+
+# --- Compile-time policy --------------------------------------------------------------------
+def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
+    node = ast.Call(func=ast.Name(name, ast.Load()), args=args, keywords=[])
+    return ast.fix_missing_locations(ast.copy_location(node, like))
+
+
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, narrowed for diagram code, with loops made to check the clock and
+    size-changing operators routed to guards."""
+
+    def visit(self, node: ast.AST) -> Any:
+        if problem := _problem(node):
+            self.error(node, f"{problem} not allowed in diagram code.")
+            if isinstance(node, (*_FORBIDDEN_NODES, ast.Name)):
+                return node
+        result = super().visit(node)
+        if isinstance(result, (ast.While, ast.For, ast.ExceptHandler)):
+            # 'while 1: pass' emits no line events, and a handler may run after a stopped trace
+            tick = ast.copy_location(ast.Expr(_call("_tick_", [], result.body[0])), result.body[0])
+            result.body.insert(0, tick)
+        elif isinstance(result, ast.BinOp) and type(result.op) in _BINOP_HELPERS:
+            return _call(_BINOP_HELPERS[type(result.op)], [result.left, result.right], result)
+        elif isinstance(result, ast.FormattedValue):
+            spec = result.format_spec or ast.Constant("")
+            result.value = _call("_format_", [result.value, ast.Constant(result.conversion), spec], result)
+            result.conversion, result.format_spec = -1, None
+        return result
+
+
+def _problem(node: ast.AST) -> str | None:
+    """What diagram code must not do although RestrictedPython allows it, as 'X is' / 'X are'."""
+    if type(node) in _FORBIDDEN_NODES:
+        return _FORBIDDEN_NODES[type(node)]
+    if isinstance(node, ast.Try) and node.finalbody:  # 'finally: continue' would swallow the time limit
+        return "'finally' is"
+    if isinstance(node, ast.ExceptHandler):
+        names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+        if not all(isinstance(name, ast.Name) for name in names):  # also a bare 'except:'
+            return "An except clause naming anything but exception classes is"
+    if isinstance(node, ast.FunctionDef) and node.decorator_list:
+        return "A decorator is"
+    if isinstance(node, ast.Name) and node.id in ("print", "printed"):
+        return "'print' is"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FORBIDDEN_CALLS:
+        return f"Calling '{node.func.id}' is"
+    if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+        return "Assigning or deleting attributes is"
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
+        if any(isinstance(elt, ast.Starred) for elt in node.elts):  # [*a, *a] doubles in one C call
+            return "Unpacking with '*' inside a list, tuple or set is"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(source: str, mode: str) -> tuple[CodeType | None, tuple[str, ...], bool]:
+    """Compile once per distinct source: (code or None, problems, whether it is a syntax error)."""
+    if len(source) > MAX_SOURCE_LENGTH:
+        return None, (f"The code is {len(source)} characters long; the limit is {MAX_SOURCE_LENGTH}.",), False
+    try:
+        tree = ast.parse(source, SANDBOX_FILENAME, "eval" if mode == "eval" else "exec")
+    except SyntaxError as exc:
+        return None, (f"Line {exc.lineno}: syntax error: {exc.msg}.",), True
+    except (RecursionError, MemoryError, ValueError) as exc:  # deep nesting, NUL bytes
+        return None, (f"The code cannot be parsed ({type(exc).__name__}).",), True
+    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+    try:
+        result = compiler(tree, SANDBOX_FILENAME, policy=_Policy)  # type: ignore[arg-type]
+    except (RecursionError, MemoryError) as exc:
+        return None, (f"The code is too deeply nested to compile ({type(exc).__name__}).",), False
+    return result.code, tuple(result.errors), False
+
+
+def check_expression(source: str) -> list[str]:
+    """Every problem that stops ``source`` from running as a sandboxed expression ([] if none)."""
+    return list(_compile(source.strip(), "eval")[1])
+
+
+def check_script(source: str) -> list[str]:
+    """Every problem that stops ``source`` from running as a sandboxed script ([] if none)."""
+    return list(_compile(source, "exec")[1])
+
+
+def _compiled(source: str, mode: str) -> CodeType:
+    code, problems, syntax = _compile(source.strip() if mode == "eval" else source, mode)
+    if code is None:
+        raise (SandboxSyntaxError if syntax else SandboxError)(" ".join(problems))
+    return code
+
+
+# --- Run-time guards ------------------------------------------------------------------------
+def _check_length(length: int, operation: str) -> None:
+    if length > MAX_SEQUENCE_LENGTH:
+        _refuse(f"{operation} would make {length} items or characters; the limit is {MAX_SEQUENCE_LENGTH}.")
+
+
+def _check_bits(bits: int, operation: str) -> None:
+    if bits > MAX_INT_BITS:
+        _refuse(f"{operation} would make a number of about {bits} bits; the limit is {MAX_INT_BITS}.")
+
+
+def _check_add(a: Any, b: Any) -> None:
+    if isinstance(a, _SIZED) and isinstance(b, _SIZED):
+        _check_length(len(a) + len(b), "'+'")
+
+
+def _check_mul(a: Any, b: Any) -> None:
+    if isinstance(a, int) and isinstance(b, int):
+        _check_bits(a.bit_length() + b.bit_length(), "'*'")
+    elif isinstance(a, _SIZED) and isinstance(b, int):
+        _check_length(len(a) * b, "'*'")
+    elif isinstance(b, _SIZED) and isinstance(a, int):
+        _check_length(len(b) * a, "'*'")
+
+
+def _check_pow(a: Any, b: Any) -> None:
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+        _check_bits(a.bit_length() * b, "'**'")
+
+
+def _check_lshift(a: Any, b: Any) -> None:
+    if isinstance(a, int) and isinstance(b, int) and a:
+        _check_bits(a.bit_length() + b, "'<<'")
+
+
+def _check_mod(a: Any, b: Any) -> None:
+    if isinstance(a, bytes):
+        _refuse("'%' formatting of bytes is not allowed.")
+    if isinstance(a, str):
+        for width, precision in _PRINTF_SPEC.findall(a):
+            for number in (width, precision):
+                if number == "*" or (number and int(number) > MAX_FORMAT_WIDTH):
+                    _refuse(f"A '%' format width or precision above {MAX_FORMAT_WIDTH} is not allowed.")
+        _check_text(b)
+
+
+def _checked(check: Callable[[Any, Any], None], op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def guarded(a: Any, b: Any) -> Any:
+        check(a, b)
+        return op(a, b)
+
+    return guarded
+
+
+_INPLACE = {
+    "+=": _checked(_check_add, operator.iadd), "*=": _checked(_check_mul, operator.imul),
+    "**=": _checked(_check_pow, operator.ipow), "<<=": _checked(_check_lshift, operator.ilshift),
+    "%=": _checked(_check_mod, operator.imod), "-=": operator.isub, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior,
+    "^=": operator.ixor,
+}
+
+
+def _inplacevar(op: str, a: Any, b: Any) -> Any:
+    function = _INPLACE.get(op)
+    if function is None:
+        _refuse(f"'{op}' is not allowed.")
+    return function(a, b)
+
+
+def _check_text(value: Any) -> None:
+    """Refuse str()/repr() of values whose text would be huge: shared references let a small
+    value (['a' * 10**5] * 10**5) print as 10**10 characters in one C call."""
+    if isinstance(value, _PLAIN_SCALARS) and not isinstance(value, str):
+        return
+    size, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 2 + 4 * len(item)
+            if size <= MAX_SEQUENCE_LENGTH:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            size += 2 + 2 * len(item)
+            if size <= MAX_SEQUENCE_LENGTH:
+                stack.extend(item)
+        else:
+            size += 40
+        _check_length(size, "Converting this value to text")
+
+
+_CONVERSIONS: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}  # !s !r !a
+
+
+def _format(value: Any, conversion: int, spec: str) -> str:
+    """f-string interpolation: ``f'{value!r:spec}'`` with the text size and spec widths checked."""
+    if conversion == -1 and not spec and type(value) is str:
+        return value
+    _check_text(value)
+    if any(len(digits) > 6 or int(digits) > MAX_FORMAT_WIDTH for digits in _DIGITS.findall(spec)):
+        _refuse(f"A format width or precision above {MAX_FORMAT_WIDTH} is not allowed.")
+    if conversion != -1:
+        value = _CONVERSIONS[conversion](value)
+    return format(value, spec)
+
+
+def _str_method(text: str, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """str methods whose result can be far larger than their inputs, with the size checked first."""
+
+    def guarded(*args: Any) -> Any:
+        if name == "join" and args:
+            items = list(args[0])
+            length = sum(len(item) for item in items if isinstance(item, str))
+            _check_length(length + len(text) * max(len(items) - 1, 0), "join()")
+            return method(items)
+        if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+            count = text.count(args[0]) if args[0] else len(text) + 1
+            if len(args) > 2 and isinstance(args[2], int) and 0 <= args[2] < count:
+                count = args[2]
+            _check_length(len(text) + count * (len(args[1]) - len(args[0])), "replace()")
+        elif name == "expandtabs":
+            tabsize = args[0] if args and isinstance(args[0], int) else 8
+            _check_length(len(text) + text.count("\t") * tabsize, "expandtabs()")
+        elif name != "replace" and args and isinstance(args[0], int):  # center ljust rjust zfill
+            _check_length(args[0], f"{name}()")
+        return method(*args)
+
+    return guarded
+
+
+_STR_METHODS = frozenset({"join", "replace", "expandtabs", "center", "ljust", "rjust", "zfill"})
+
+
+def _make_getattr(read_only: bool) -> Callable[..., Any]:
+    def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
+        if type(name) is not str or name.startswith("_") or name in _DENIED_ATTRIBUTES:
+            _refuse(f"The attribute '{name}' is not available in diagram code.")
+        if isinstance(obj, BaseException):
+            if name != "args":
+                _refuse("Exceptions only offer '.args' in diagram code.")
+        elif not isinstance(obj, _ATTRIBUTE_TYPES):
+            _refuse(f"Attributes of {type(obj).__name__} objects are not available in diagram code.")
+        if read_only and name in _MUTATORS and isinstance(obj, (list, dict, set)):
+            _refuse(f"An expression must not change task data ('.{name}').")
+        value = getattr(obj, name, *default)
+        if isinstance(obj, str) and name in _STR_METHODS:
+            return _str_method(obj, name, value)
+        if name == "extend" and isinstance(obj, list):
+            return lambda items: obj.extend(_checked_items(obj, items))
+        return value
+
+    return guarded_getattr
+
+
+def _checked_items(target: list[Any], items: Any) -> Any:
+    items = items if isinstance(items, _SIZED) else list(items)
+    _check_length(len(target) + len(items), "Adding these items")
+    return items
+
+
+def _getitem(obj: Any, key: Any) -> Any:
+    if not isinstance(obj, _ITEM_TYPES):
+        _refuse(f"Indexing {type(obj).__name__} objects is not allowed in diagram code.")
+    return obj[key]
+
+
+class _ItemWriter:
+    """What ``_write_`` gives scripts: item assignment and deletion on dicts and lists only."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: dict[Any, Any] | list[Any]) -> None:
+        self.target = target
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, slice) and isinstance(self.target, list):
+            value = _checked_items(self.target, value)  # l[:0] = l doubles in one C call
+        self.target[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        del self.target[key]
+
+
+def _write(obj: Any) -> _ItemWriter:
+    if not isinstance(obj, (dict, list)):
+        _refuse(f"Changing {type(obj).__name__} objects is not allowed in diagram code.")
+    return _ItemWriter(obj)
+
+
+def _read_only_write(obj: Any) -> None:
+    _refuse("An expression must not change task data.")
+
+
+def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
+def _safe_range(*args: int) -> range:
+    values = range(*args)
+    try:
+        length = len(values)
+    except OverflowError:
+        length = MAX_RANGE_LENGTH + 1
+    if length > MAX_RANGE_LENGTH:
+        _refuse(f"range() with more than {MAX_RANGE_LENGTH} numbers is not allowed.")
+    return values
+
+
+def _safe_sum(values: Any, start: Any = 0) -> Any:
+    if not isinstance(start, (int, float)):
+        _refuse("sum() only adds numbers in diagram code; use '+' or join() for other values.")
+    return sum(values, start)
+
+
+def _safe_str(*args: Any) -> str:
+    if len(args) == 1:
+        _check_text(args[0])
+    return str(*args)
+
+
+def _safe_round(number: Any, ndigits: Any = None) -> Any:
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        _refuse(f"round() to more than {MAX_ROUND_DIGITS} digits is not allowed.")
+    return round(number, ndigits)
+
+
+_ISINSTANCE_TYPES: dict[Any, type] = {t: t for t in (int, float, bool, list, dict, set, tuple)} | {_safe_str: str}
+
+
+def _safe_isinstance(obj: Any, types: Any) -> bool:
+    try:
+        wanted = tuple(_ISINSTANCE_TYPES[t] for t in (types if isinstance(types, tuple) else (types,)))
+    except (KeyError, TypeError):
+        _refuse("isinstance() only accepts str, int, float, bool, list, dict, set and tuple.")
+    return isinstance(obj, wanted)
+
+
+_SAFE_BUILTINS: dict[str, Any] = {
+    "None": None, "True": True, "False": False, "abs": abs, "all": all, "any": any, "bool": bool,
+    "dict": dict, "enumerate": enumerate, "filter": filter, "float": float, "int": int,
+    "isinstance": _safe_isinstance, "len": len, "list": list, "map": map, "max": max, "min": min,
+    "range": _safe_range, "reversed": reversed, "round": _safe_round, "set": set, "sorted": sorted,
+    "str": _safe_str, "sum": _safe_sum, "tuple": tuple, "zip": zip,
+    # Exception subclasses only: diagram code must never be able to name BaseException (see _Abort).
+    **{e.__name__: e for e in (Exception, ArithmeticError, LookupError, KeyError, IndexError,
+                              ValueError, TypeError, ZeroDivisionError)},
+}
+
+
+def _guards(read_only: bool) -> dict[str, Any]:
+    guards: dict[str, Any] = {f"_{op}_": _checked(check, getattr(operator, op)) for op, check in (
+        ("add", _check_add), ("mul", _check_mul), ("pow", _check_pow), ("lshift", _check_lshift),
+        ("mod", _check_mod))}
+    return guards | {
+        "_getattr_": _make_getattr(read_only), "_getitem_": _getitem, "_getiter_": iter,
+        "_write_": _read_only_write if read_only else _write, "_inplacevar_": _inplacevar,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
+        "_apply_": _apply, "_format_": _format, "__builtins__": _SAFE_BUILTINS,
+    }
+
+
+def _plain_problem(value: Any) -> str | None:
+    """The type name of the first part of ``value`` that is not a JSON-like value, else None."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _PLAIN_SCALARS):
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        else:
+            return type(item).__name__
+    return None
+
+
+# --- Time and memory bound ------------------------------------------------------------------
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _Run:
+    """One evaluation's deadline. Its trace methods run in the evaluating thread only, so a
+    timeout works in Flask's request threads, where signal.alarm cannot."""
+
+    def __init__(self, time_limit: float) -> None:
+        self.time_limit = time_limit
+        start = time.monotonic()
+        self.deadline = start + time_limit
+        self.next_memory_check = start + MEMORY_CHECK_INTERVAL
+        self.memory_base: int | None = None
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now > self.deadline:
+            raise _Abort(f"The code ran longer than its limit of {self.time_limit:g} s.", timeout=True)
+        if now >= self.next_memory_check:
+            self.next_memory_check = now + MEMORY_CHECK_INTERVAL
+            resident = _resident_bytes()
+            if resident is not None and self.memory_base is None:
+                self.memory_base = resident
+            elif resident is not None and self.memory_base is not None:
+                if resident - self.memory_base > MAX_MEMORY_GROWTH:
+                    raise _Abort(f"The code used more than {MAX_MEMORY_GROWTH // 2**20} MB of memory.")
+
+    def local_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
+        self.check()
+        return self.local_trace
+
+    def global_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != SANDBOX_FILENAME:
+            return None  # guards and exported functions are trusted: no line events there
+        self.check()
+        return self.local_trace
+
+    def tick(self) -> None:
+        """Called at the top of every loop body and except handler. If a trace call failed
+        (CPython then switches tracing off, e.g. on RecursionError) tracing is switched back on."""
+        self.check()
+        if sys.gettrace() != self.global_trace:
+            sys.settrace(self.global_trace)
+            frame: FrameType | None = sys._getframe(1)
+            while frame is not None:
+                if frame.f_code.co_filename == SANDBOX_FILENAME:
+                    frame.f_trace = self.local_trace
+                frame = frame.f_back
+
+
+def _with_line(message: str, tb: TracebackType | None, source: str) -> str:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == SANDBOX_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"{message} (line {line})" if line and "\n" in source.strip() else message
+
+
+# --- SpiffWorkflow integration --------------------------------------------------------------
+class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
+    """Runs SpiffWorkflow's expressions and scripts in the sandbox. ``self.globals`` holds the
+    functions diagram code may call; task data named like one of them is refused in scripts."""
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]], *, time_limit: float = 1.0) -> None:
+        for name, function in functions.items():
+            if not name.isidentifier() or name.startswith("_") or not callable(function):
+                raise ValueError(f"{name!r} cannot be offered to diagram code")
+        super().__init__(dict(functions))
+        self.time_limit = time_limit
+        self._eval_guards = _guards(read_only=True)
+        self._exec_guards = _guards(read_only=False)
+
+    def _run(self, code: CodeType, namespace: dict[str, Any], source: str) -> Any:
+        run = _Run(self.time_limit)
+        namespace["_tick_"] = run.tick
+        previous = sys.gettrace()
+        sys.settrace(run.global_trace)
+        try:
+            return eval(code, namespace)  # noqa: S307 - RestrictedPython code, guarded globals only
+        except _Abort as abort:
+            error = (SandboxTimeout if abort.timeout else SandboxError)(
+                _with_line(str(abort), abort.__traceback__, source))
+            logger.warning("Sandbox stopped diagram code: %s", error)
+            raise error from None
+        except RecursionError as exc:
+            raise SandboxError(_with_line("The code recursed too deeply.", exc.__traceback__, source)) from None
+        except MemoryError:
+            raise SandboxError("The code ran out of memory.") from None
+        finally:
+            sys.settrace(previous)
+
+    def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
+        """The value of ``expression`` over the task data ``context`` (which is left unchanged)."""
+        code = _compiled(expression, "eval")
+        namespace = {**(external_context or {}), **context, **self.globals, **self._eval_guards}
+        result = self._run(code, namespace, expression)
+        if not isinstance(result, _PLAIN_SCALARS) and (problem := _plain_problem(result)):
+            raise SandboxError(f"The expression gives a {problem}; expressions must give plain values.")
+        return result
+
+    def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
+        """Run a script task; its new, changed and deleted variables are applied to ``context``
+        only when it finishes cleanly (functions, guards and builtins never reach it)."""
+        code = _compiled(script, "exec")
+        if clash := sorted(set(context) & set(self.globals)):
+            raise SandboxError(f"Task data has variables named like functions: {', '.join(clash)}; rename them.")
+        external = external_context or {}
+        namespace = {**external, **context, **self.globals, **self._exec_guards}
+        self._run(code, namespace, script)
+        for name, function in self.globals.items():
+            if namespace.get(name) is not function:
+                raise SandboxError(f"The script assigns or deletes '{name}', the name of a function; rename it.")
+        updates: dict[str, Any] = {}
+        for name, value in namespace.items():
+            if name.startswith("_") or name in self.globals or (name in external and name not in context):
+                continue
+            if callable(value):  # a helper the script defined: not data
+                continue
+            if context.get(name, _MISSING) is not value and (problem := _plain_problem(value)):
+                raise SandboxError(f"The variable '{name}' holds a {problem}, which task data cannot store.")
+            updates[name] = value
+        for name in [name for name in context if name not in updates and not name.startswith("_")]:
+            del context[name]
+        context.update(updates)
+        return True
+
+    def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
+        raise SandboxError("Service tasks cannot call services from the sandbox.")
+
+
+class SandboxedScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine with every expression and script run in the sandbox."""
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]], *, time_limit: float = 1.0) -> None:
+        super().__init__(environment=SandboxedEnvironment(functions, time_limit=time_limit))
+
+    def validate(self, expression: str) -> None:
+        """Raise SandboxError (SandboxSyntaxError if it does not parse) listing every problem."""
+        _compiled(expression, "eval")

@@ -1,0 +1,346 @@
+"""Parse and validate a deployment bundle (BPMN files + form files), and cache parsed specs.
+
+Validation reports *every* problem at once — not well-formed XML, XSD violations, parser errors
+(including the library's own ``TypeError``/``KeyError`` on broken references), non-executable
+files, user tasks outside lanes or in lanes that map to no role, missing or invalid forms, and
+expressions the sandbox refuses — each with the file and element it concerns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins import (
+    BoundaryEventMixin,
+    ScriptTaskMixin,
+    StartEventMixin,
+    UserTaskMixin,
+)
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from . import sandbox
+from .timers import TIMER_CLASSES, timer_literal
+from .xml import XmlRejected, parse_xml
+
+logger = logging.getLogger(__name__)
+
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+EXPRESSION_PROPERTIES = ("assignee", "district", "title")
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    message: str
+    element: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"file": self.file, "element": self.element, "message": self.message}
+
+
+@dataclass
+class ParsedProcess:
+    """One deployable process of a bundle."""
+
+    key: str
+    name: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    roles: list[str]
+    starter_roles: list[str]
+    form_files: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Bundle:
+    processes: list[ParsedProcess]
+    bpmn_files: dict[str, str]
+    forms: dict[str, Any]
+    problems: list[Problem]
+
+    def checksum(self, key: str) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.bpmn_files):
+            digest.update(name.encode() + b"\0" + self.bpmn_files[name].encode() + b"\0")
+        for name in sorted(self.forms):
+            digest.update(name.encode() + b"\0" + json.dumps(self.forms[name], sort_keys=True).encode())
+        digest.update(key.encode())
+        return digest.hexdigest()
+
+
+class LaneRoles:
+    """The lane name → role keys mapping (``bpmn/lanes.json``)."""
+
+    def __init__(self, mapping: Mapping[str, Iterable[str]]) -> None:
+        self.mapping = {lane: list(roles) for lane, roles in mapping.items() if not lane.startswith("$")}
+
+    @classmethod
+    def load(cls, path: Any) -> LaneRoles:
+        with open(path, encoding="utf-8") as handle:
+            return cls(json.load(handle))
+
+    def roles(self, lane: str | None) -> list[str] | None:
+        return None if lane is None else self.mapping.get(lane)
+
+    def lanes_for(self, roles: Iterable[str]) -> list[str]:
+        wanted = set(roles)
+        return [lane for lane, lane_roles in self.mapping.items() if wanted & set(lane_roles)]
+
+
+def adopt_timers(specs: Iterable[Any]) -> None:
+    """Swap the parser's timer event definitions for the clock-aware ones (see ``timers``)."""
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if definition is not None and type(definition) in TIMER_CLASSES:
+                definition.__class__ = TIMER_CLASSES[type(definition)]
+
+
+def parse_bundle(
+    files: Mapping[str, bytes], lanes: LaneRoles, *, existing_forms: Mapping[str, Mapping[str, Any]] | None = None
+) -> Bundle:
+    """Parse and validate uploaded files. ``files``: filename → content (``.bpmn`` and ``.json``).
+
+    Form files may be named ``<key>/<name>.json`` or just ``<name>.json``; forms a diagram names but
+    the upload lacks are taken from ``existing_forms[key]`` (the latest deployed version).
+    """
+    problems: list[Problem] = []
+    bpmn_files: dict[str, str] = {}
+    forms: dict[str, Any] = {}
+    parser = SpiffBpmnParser(validator=None)
+    for name, content in sorted(files.items()):
+        if name.endswith(".bpmn") or name.endswith(".bpmn20.xml"):
+            root = _read_bpmn(name, content, problems)
+            if root is not None:
+                bpmn_files[name] = content.decode("utf-8", errors="replace")
+                try:
+                    parser.add_bpmn_xml(root, filename=name)
+                except Exception as err:  # the library raises arbitrary types on broken diagrams
+                    problems.append(_problem_from(name, err))
+        elif name.endswith(".json"):
+            _read_form(name, content, forms, problems)
+        else:
+            problems.append(Problem(name, "unsupported file type: upload .bpmn diagrams and .json forms"))
+    if not bpmn_files and not problems:
+        problems.append(Problem("", "no BPMN file in the upload"))
+    processes = _executable_processes(parser, bpmn_files, lanes, forms, existing_forms or {}, problems)
+    return Bundle(processes, bpmn_files, forms, problems)
+
+
+def _read_bpmn(name: str, content: bytes, problems: list[Problem]) -> etree._Element | None:
+    try:
+        root = parse_xml(content)
+    except XmlRejected as err:
+        problems.append(Problem(name, str(err)))
+        return None
+    if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
+        problems.append(Problem(name, "not a BPMN 2.0 document (root must be bpmn:definitions)"))
+        return None
+    schema = VALIDATOR.validator
+    if not schema.validate(root):
+        for error in schema.error_log:
+            problems.append(Problem(name, f"line {error.line}: {error.message}"))
+        return None
+    return root
+
+
+def _read_form(name: str, content: bytes, forms: dict[str, Any], problems: list[Problem]) -> None:
+    try:
+        document = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        problems.append(Problem(name, f"not valid JSON: {err}"))
+        return
+    if name.endswith(".schema.json"):
+        try:
+            Draft202012Validator.check_schema(document)
+        except SchemaError as err:
+            problems.append(Problem(name, f"not a valid JSON Schema: {err.message}"))
+            return
+        if not isinstance(document, dict) or document.get("type", "object") != "object":
+            problems.append(Problem(name, "a form schema must describe an object"))
+            return
+    forms[name] = document
+
+
+def _problem_from(filename: str, err: Exception) -> Problem:
+    if isinstance(err, ValidationException):
+        element = getattr(err, "id", None) or getattr(err, "name", None)
+        line = getattr(err, "line_number", None)
+        text = str(getattr(err, "args", [""])[0] or err)
+        return Problem(filename, f"{text}" + (f" (line {line})" if line else ""), element or None)
+    if isinstance(err, UnicodeDecodeError):
+        return Problem(filename, "the file is not UTF-8 encoded")
+    logger.info("parser raised %s on %s: %s", type(err).__name__, filename, err)
+    return Problem(filename, f"the diagram could not be read: {type(err).__name__}: {err}"
+                   " (often a reference to a message, signal, error or process that does not exist)")
+
+
+def _executable_processes(parser: SpiffBpmnParser, bpmn_files: dict[str, str], lanes: LaneRoles,
+                          forms: dict[str, Any], existing_forms: Mapping[str, Mapping[str, Any]],
+                          problems: list[Problem]) -> list[ParsedProcess]:
+    executable: dict[str, str] = {}
+    called: set[str] = set()
+    for process_id, process_parser in parser.process_parsers.items():
+        if process_parser.node.get("isExecutable") == "true":
+            executable[process_id] = process_parser.filename
+        called.update(process_parser.called_element_ids() if hasattr(process_parser, "called_element_ids")
+                      else _called_elements(process_parser.node))
+    for name in bpmn_files:
+        if name not in executable.values() and not any(p.filename == name for p in parser.process_parsers.values()
+                                                         if p.bpmn_id in called):
+            problems.append(Problem(name, 'no executable process (isExecutable="true") in this file'))
+    result = []
+    for key, filename in sorted(executable.items()):
+        if key in called and len(executable) > 1:
+            continue  # a call activity's target deploys with its caller
+        if not KEY_PATTERN.match(key):
+            problems.append(Problem(filename, "process id must be a simple name (letters, digits, _ . -)", key))
+            continue
+        parsed = _parse_process(parser, key, filename, problems)
+        if parsed is None:
+            continue
+        _check_process(parsed, filename, lanes, problems)
+        _resolve_forms(parsed, filename, forms, existing_forms.get(key, {}), problems)
+        result.append(parsed)
+    return result
+
+
+def _called_elements(node: etree._Element) -> set[str]:
+    return {el.get("calledElement") for el in node.iter(f"{{{BPMN_NS}}}callActivity") if el.get("calledElement")}
+
+
+def _parse_process(parser: SpiffBpmnParser, key: str, filename: str, problems: list[Problem]) -> ParsedProcess | None:
+    try:
+        spec = parser.get_spec(key)
+        subprocess_specs = parser.get_subprocess_specs(key)
+    except Exception as err:  # the library raises arbitrary types on broken diagrams
+        problems.append(_problem_from(filename, err))
+        return None
+    adopt_timers([spec, *subprocess_specs.values()])
+    name = parser.process_parsers[key].get_name() or key
+    return ParsedProcess(key, name, spec, subprocess_specs, roles=[], starter_roles=[])
+
+
+def all_task_specs(parsed: ParsedProcess) -> Iterable[tuple[str, Any]]:
+    for spec in (parsed.spec, *parsed.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            yield spec.name, task_spec
+
+
+def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, problems: list[Problem]) -> None:
+    roles: set[str] = set()
+    for _, task_spec in all_task_specs(parsed):
+        element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+        lane = getattr(task_spec, "lane", None)
+        if isinstance(task_spec, UserTaskMixin) or (
+                isinstance(task_spec, StartEventMixin) and task_spec.name in _top_start_names(parsed)):
+            lane_roles = lanes.roles(lane)
+            if lane is None:
+                problems.append(Problem(filename, "lies in no lane: nobody could act on it", element))
+            elif lane_roles is None:
+                problems.append(Problem(filename, f"lane {lane!r} maps to no role (bpmn/lanes.json)", element))
+            else:
+                roles.update(lane_roles)
+                if isinstance(task_spec, StartEventMixin):
+                    parsed.starter_roles = sorted(set(parsed.starter_roles) | set(lane_roles))
+        if type(task_spec).__name__ == "ServiceTask":
+            problems.append(Problem(filename, "service tasks are not supported: use a script task", element))
+        if type(task_spec).__name__ == "BusinessRuleTask":
+            problems.append(Problem(filename, "business rule (DMN) tasks are not supported", element))
+        for problem in _expression_problems(task_spec):
+            problems.append(Problem(filename, problem, element))
+    parsed.roles = sorted(roles)
+
+
+def _top_start_names(parsed: ParsedProcess) -> set[str]:
+    return {ts.name for ts in parsed.spec.task_specs.values() if isinstance(ts, StartEventMixin)}
+
+
+def _expression_problems(task_spec: Any) -> list[str]:
+    found: list[str] = []
+
+    def check(source: str | None, what: str, script: bool = False) -> None:
+        if not source:
+            return
+        refused = sandbox.check_script(source) if script else sandbox.check_expression(source)
+        found.extend(f"{what}: {message}" for message in refused)
+
+    for condition, target in getattr(task_spec, "cond_task_specs", []) or []:
+        source = condition.args[0] if getattr(condition, "args", None) else condition
+        check(source if isinstance(source, str) else None, f"condition on the flow to {target}")
+    if isinstance(task_spec, ScriptTaskMixin):
+        check(task_spec.script, "script", script=True)
+    for attr in ("prescript", "postscript"):
+        check(getattr(task_spec, attr, None), attr, script=True)
+    definition = getattr(task_spec, "event_definition", None)
+    if isinstance(definition, TimerEventDefinition) and timer_literal(definition.expression) is None:
+        check(definition.expression, "timer")
+    if isinstance(task_spec, MultiInstanceTask) and task_spec.condition:
+        check(task_spec.condition, "completion condition")
+    properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+    for name in EXPRESSION_PROPERTIES:
+        check(properties.get(name), f"property {name}")
+    due = properties.get("due")
+    if due and timer_literal(due) is None:
+        check(due, "property due")
+    if isinstance(task_spec, BoundaryEventMixin):
+        pass  # boundary events carry their timer in event_definition (checked above)
+    return found
+
+
+def _resolve_forms(parsed: ParsedProcess, filename: str, forms: dict[str, Any],
+                   existing: Mapping[str, Any], problems: list[Problem]) -> None:
+    for _, task_spec in all_task_specs(parsed):
+        element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+        properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+        wanted = [properties.get("formJsonSchemaFilename"), properties.get("formUiSchemaFilename")]
+        if isinstance(task_spec, UserTaskMixin) and not wanted[0]:
+            problems.append(Problem(filename, "user task has no form (formJsonSchemaFilename)", element))
+        for form_name in filter(None, wanted):
+            qualified = f"{parsed.key}/{form_name}"
+            if qualified in forms or form_name in forms:
+                forms.setdefault(qualified, forms.get(form_name))
+            elif form_name in existing:
+                forms[qualified] = existing[form_name]
+            else:
+                problems.append(Problem(filename, f"form file {form_name!r} is missing", element))
+                continue
+            parsed.form_files.add(form_name)
+
+
+class SpecCache:
+    """Parsed specs per deployed definition id. Definitions are immutable, so entries never go stale."""
+
+    def __init__(self, lanes: LaneRoles) -> None:
+        self.lanes = lanes
+        self._cache: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, definition_id: int, key: str, bpmn_files: Mapping[str, str]) -> tuple[Any, dict[str, Any]]:
+        cached = self._cache.get(definition_id)
+        if cached is not None:
+            return cached
+        with self._lock:
+            if definition_id not in self._cache:
+                parser = SpiffBpmnParser(validator=None)
+                for name, text in sorted(bpmn_files.items()):
+                    parser.add_bpmn_xml(parse_xml(text.encode("utf-8")), filename=name)
+                spec = parser.get_spec(key)
+                subprocess_specs = parser.get_subprocess_specs(key)
+                adopt_timers([spec, *subprocess_specs.values()])
+                self._cache[definition_id] = (spec, subprocess_specs)
+            return self._cache[definition_id]

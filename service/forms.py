@@ -1,0 +1,101 @@
+"""Form validation and personal-data redaction, both driven by the forms' JSON Schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from .errors import Invalid
+
+_FORMAT_CHECKER = FormatChecker()
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Draft202012Validator:
+    import json
+
+    return Draft202012Validator(json.loads(schema_json), format_checker=_FORMAT_CHECKER)
+
+
+def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
+    """Raise ``Invalid`` listing every field that fails the form, with the reason."""
+    import json
+
+    if not isinstance(data, dict):
+        raise Invalid("form data must be a JSON object", errors={"data": ["must be an object"]})
+    if schema is None:
+        return
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    errors: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = next((f for f in error.validator_value if f not in error.instance), None)
+            if missing is not None:
+                path.append(str(missing))
+        field = ".".join(path) or "data"
+        errors.setdefault(field, []).append(_reason(error))
+    if errors:
+        raise Invalid("the form has errors", errors=errors)
+
+
+def _reason(error: Any) -> str:
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "enum":
+        return f"must be one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    return str(error.message)
+
+
+def personal_fields(schemas: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Names of every field (at any depth) marked ``x-personal-data`` in the given schemas."""
+    found: set[str] = set()
+
+    def walk(node: Any, name: str | None) -> None:
+        if isinstance(node, dict):
+            if node.get("x-personal-data") and name:
+                found.add(name)
+            for key, child in (node.get("properties") or {}).items():
+                walk(child, key)
+            for key in ("items", "then", "else", "if", "additionalProperties"):
+                walk(node.get(key), name if key == "items" else None)
+            for key in ("allOf", "anyOf", "oneOf"):
+                for child in node.get(key) or []:
+                    walk(child, None)
+            for child in (node.get("$defs") or {}).values():
+                walk(child, None)
+
+    for schema in schemas:
+        walk(schema, None)
+    return found
+
+
+def redact(data: Any, personal: set[str]) -> Any:
+    """A copy of ``data`` without personal fields and without free text (de-identified projection).
+
+    Kept: numbers, booleans, dates and values from closed sets are what de-identified statistics
+    need; any string that is not a short code is treated as free text and removed, since free text
+    about a case routinely names the person.
+    """
+    if isinstance(data, dict):
+        return {k: redact(v, personal) for k, v in data.items() if k not in personal and k != "case_ref"
+                and not _is_free_text(v)}
+    if isinstance(data, list):
+        return [redact(v, personal) for v in data if not _is_free_text(v)]
+    return data
+
+
+def _is_free_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    is_code = value.replace("_", "").replace("-", "").isalnum() or _looks_like_date(value)
+    return not (len(value) <= 40 and is_code)
+
+
+def _looks_like_date(value: str) -> bool:
+    return len(value) >= 10 and value[4] == "-" and value[:4].isdigit()

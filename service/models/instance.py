@@ -1,0 +1,82 @@
+"""Process instances: the serialized workflow plus what reads need without deserializing it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, StrEnumType, new_id
+from .definition import ProcessDefinition
+
+
+class InstanceState(StrEnum):
+    RUNNING = "running"  # the engine has work, or people do
+    WAITING = "waiting"  # only timers or messages are pending
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    TERMINATED = "terminated"
+    ERROR = "error"  # an engine error; an admin may retry after fixing the cause
+
+    @property
+    def is_active(self) -> bool:
+        return self in (InstanceState.RUNNING, InstanceState.WAITING, InstanceState.ERROR)
+
+
+class ProcessInstance(Base):
+    """One running (or ended) routine.
+
+    Locking rule: every command loads this row *for update* (PostgreSQL ``SELECT … FOR UPDATE``;
+    SQLite ``BEGIN IMMEDIATE``), runs the engine, and writes it back in the same transaction with
+    ``version`` checked (SQLAlchemy's version counter). A second writer waits for the first and then
+    sees the new state; a writer that somehow holds a stale copy fails the version check. Either way
+    the loser gets 409 and nothing it did is kept.
+    """
+
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_instance_process_state", "process_key", "state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    state: Mapped[InstanceState] = mapped_column(StrEnumType(InstanceState))
+    case_ref: Mapped[str | None] = mapped_column(String(100), index=True, nullable=True)
+    started_by: Mapped[str] = mapped_column(String(100), index=True)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The workflow as SpiffWorkflow serializes it, without its spec (specs are stored once per version).
+    workflow_json: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    # The process data as of the last step, for reads (redacted per role on the way out).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    districts: Mapped[list[str]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the end event reached
+    state_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(default=1)
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class InstanceAccess(Base):
+    """Who may see an instance beyond its lanes: starters, task holders, and its districts.
+
+    One row per (instance, kind, value); kind is ``user`` (started it, holds or held a task) or
+    ``district`` (a stadsområde the case belongs to). List queries join on this table.
+    """
+
+    __tablename__ = "instance_access"
+
+    instance_id: Mapped[str] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    value: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    __table_args__ = (Index("ix_instance_access_value", "kind", "value"),)

@@ -1,0 +1,49 @@
+"""The human-task index: the inbox reads this table, never the workflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, StrEnumType
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"  # the engine withdrew it (a boundary timer fired, the instance ended)
+
+
+class HumanTask(Base):
+    """A user task as people see it. ``id`` is the engine task's id, so a completion names it."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_open_lane", "status", "lane"),
+        Index("ix_human_task_open_assignee", "status", "assignee"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))  # the BPMN id of the user task
+    title: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    district: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[TaskStatus] = mapped_column(StrEnumType(TaskStatus))
+    case_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    form_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ui_form_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    disclosure_to: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the task's input data when it arrived
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    assign_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

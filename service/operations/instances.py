@@ -1,0 +1,166 @@
+"""Start instances, deliver messages, and the managers' suspend / resume / terminate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.access import can_see_instance
+from service.actor import Actor
+from service.audit import record
+from service.engine.adapter import EngineError, NotWaiting, Snapshot
+from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.forms import validate_form
+from service.models import HumanTask, InstanceState, ProcessDefinition, ProcessInstance, TaskStatus, Timer, TimerState
+from service.services import Services
+
+from .persist import Changes, apply_snapshot, grant_access, jsonable
+
+logger = logging.getLogger(__name__)
+
+
+def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
+    return session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                           .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+
+
+def start_instance(services: Services, actor: Actor, process: str, data: Mapping[str, Any], *,
+                   case_ref: str | None = None, version: int | None = None) -> tuple[ProcessInstance, Changes]:
+    """Start the latest (or a given) version of ``process`` with start data validated by its start form."""
+    with services.db.read() as session:
+        if version is None:
+            definition = latest_definition(session, process)
+        else:
+            definition = session.scalars(select(ProcessDefinition).where(
+                ProcessDefinition.key == process, ProcessDefinition.version == version)).first()
+    if definition is None:
+        raise NotFound(f"no deployed process {process!r}")
+    if not actor.has(*definition.starter_roles, "admin"):
+        raise Forbidden(f"starting {process} needs one of the roles {', '.join(definition.starter_roles)}")
+    start_form = services.engine.start_form(definition)
+    if start_form is not None:
+        validate_form(definition.forms.get(start_form), data)
+    elif not isinstance(data, dict):
+        raise Invalid("start data must be a JSON object", errors={"data": ["must be an object"]})
+    now = services.now()
+    workflow = services.engine.new(definition, {**data, **({"case_ref": case_ref} if case_ref else {})})
+    instance = ProcessInstance(
+        definition_id=definition.id, process_key=definition.key, state=InstanceState.RUNNING, case_ref=case_ref,
+        started_by=actor.username, started_at=now, updated_at=now, workflow_json="{}",
+        serializer_version=services.engine.serializer_version, data=jsonable(dict(data)), districts=[],
+    )
+    instance.definition = definition
+    with services.db.command() as session:
+        session.add(instance)
+        session.flush()
+        record(session, actor, "instance_started", instance_id=instance.id, process=definition.key,
+               version=definition.version)
+        grant_access(session, instance, users={actor.username})
+        changes = _run(session, services, instance, workflow, actor, lambda wf: services.engine.start(wf))
+    _after_commit(services, changes)
+    return instance, changes
+
+
+def _run(session: Session, services: Services, instance: ProcessInstance, workflow: Any, actor: Actor,
+         command: Callable[[Any], Snapshot], **marks: Any) -> Changes:
+    """Run one engine command; an engine error keeps the workflow as it stands and marks the instance."""
+    try:
+        snapshot = command(workflow)
+    except EngineError as err:
+        logger.warning("instance %s failed: %s", instance.id, err)
+        snapshot = services.engine.snapshot(workflow)
+        changes = apply_snapshot(session, services, instance, workflow, snapshot, actor, **marks)
+        instance.state, instance.error = InstanceState.ERROR, str(err)
+        record(session, actor, "instance_error", instance_id=instance.id, error=str(err))
+        return changes
+    return apply_snapshot(session, services, instance, workflow, snapshot, actor, **marks)
+
+
+def _after_commit(services: Services, changes: Changes) -> None:
+    if changes.earliest_timer is not None:
+        for hook in services.hooks.timers_changed:
+            hook(changes.earliest_timer)
+    if changes.created_tasks:
+        summary = [{"id": t.id, "name": t.name, "title": t.title, "lane": t.lane, "roles": t.roles,
+                    "assignee": t.assignee, "district": t.district, "instance_id": t.instance_id,
+                    "process": t.process_key} for t in changes.created_tasks]
+        for task_hook in services.hooks.tasks_created:
+            task_hook(summary)
+
+
+def load_visible(session: Session, services: Services, actor: Actor, instance_id: str,
+                 *, lock: bool = False) -> ProcessInstance:
+    instance = services.db.lock_instance(session, instance_id) if lock else session.get(ProcessInstance, instance_id)
+    if instance is None or not can_see_instance(session, actor, instance):
+        raise NotFound("no such instance")
+    return instance
+
+
+def deliver_message(services: Services, actor: Actor, instance_id: str, name: str,
+                    data: Mapping[str, Any]) -> ProcessInstance:
+    """Deliver the BPMN message ``name`` (e.g. ``stopp_havt``) to an instance waiting for it."""
+    if not isinstance(data, dict):
+        raise Invalid("message data must be a JSON object", errors={"data": ["must be an object"]})
+    with services.db.command() as session:
+        instance = load_visible(session, services, actor, instance_id, lock=True)
+        _require_active(instance)
+        workflow = services.engine.load(instance.definition, instance.workflow_json)
+        try:
+            changes = _run(session, services, instance, workflow, actor,
+                           lambda wf: _deliver(services, wf, name, data))
+        except NotWaiting as err:
+            raise Conflict(str(err)) from err
+        record(session, actor, "message_delivered", instance_id=instance.id, message=name)
+    _after_commit(services, changes)
+    return instance
+
+
+def _deliver(services: Services, workflow: Any, name: str, data: Mapping[str, Any]) -> Snapshot:
+    return services.engine.deliver_message(workflow, name, data)
+
+
+def _require_active(instance: ProcessInstance) -> None:
+    if instance.state == InstanceState.SUSPENDED:
+        raise Conflict("the instance is suspended")
+    if instance.state in (InstanceState.COMPLETED, InstanceState.TERMINATED):
+        raise Conflict(f"the instance is {instance.state.value}")
+
+
+def set_state(services: Services, actor: Actor, instance_id: str, action: str, reason: str) -> ProcessInstance:
+    """suspend / resume / terminate, for ``chef`` and ``admin``, with a recorded reason."""
+    if not actor.has("chef", "admin"):
+        raise Forbidden(f"{action} needs the role chef or admin")
+    if not reason or not reason.strip():
+        raise Invalid("a reason is required", errors={"reason": ["is required"]})
+    with services.db.command() as session:
+        instance = load_visible(session, services, actor, instance_id, lock=True)
+        now = services.now()
+        if action == "suspend":
+            if not instance.state.is_active:
+                raise Conflict(f"the instance is {instance.state.value}")
+            instance.state = InstanceState.SUSPENDED
+        elif action == "resume":
+            if instance.state != InstanceState.SUSPENDED:
+                raise Conflict("the instance is not suspended")
+            workflow = services.engine.load(instance.definition, instance.workflow_json)
+            instance.state = InstanceState(services.engine.snapshot(workflow).state)
+        elif action == "terminate":
+            if instance.state in (InstanceState.COMPLETED, InstanceState.TERMINATED):
+                raise Conflict(f"the instance is {instance.state.value}")
+            instance.state, instance.ended_at = InstanceState.TERMINATED, now
+            for task in session.scalars(select(HumanTask).where(
+                    HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN)):
+                task.status, task.completed_at = TaskStatus.CANCELLED, now
+            for timer in session.scalars(select(Timer).where(
+                    Timer.instance_id == instance.id, Timer.state == TimerState.PENDING)):
+                timer.state = TimerState.CANCELLED
+        else:
+            raise NotFound(f"unknown action {action!r}")
+        instance.state_reason = reason.strip()[:2000]
+        instance.updated_at = now
+        record(session, actor, f"instance_{action}", instance_id=instance.id, reason=instance.state_reason)
+    return instance

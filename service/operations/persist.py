@@ -1,0 +1,147 @@
+"""Write what a command changed: the instance row, the task index, timers, access rows, audit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.actor import Actor
+from service.audit import record
+from service.engine.adapter import Snapshot
+from service.models import (
+    HumanTask,
+    InstanceAccess,
+    InstanceState,
+    ProcessInstance,
+    TaskStatus,
+    Timer,
+    TimerState,
+    User,
+)
+from service.services import Services
+
+
+@dataclass
+class Changes:
+    """What the caller reports and what runs after commit."""
+
+    created_tasks: list[HumanTask] = field(default_factory=list)
+    earliest_timer: datetime | None = None
+
+
+def jsonable(data: Any) -> Any:
+    """Task data as plain JSON (scripts may leave dates or tuples behind)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def apply_snapshot(session: Session, services: Services, instance: ProcessInstance, workflow: Any,
+                   snapshot: Snapshot, actor: Actor, *, completed_task_id: str | None = None,
+                   fired_timer_id: str | None = None) -> Changes:
+    now = services.now()
+    changes = Changes()
+    instance.workflow_json = services.engine.dump(workflow)
+    instance.serializer_version = services.engine.serializer_version
+    instance.data = jsonable(snapshot.data)
+    instance.updated_at = now
+    if instance.state != InstanceState.SUSPENDED:
+        instance.state = InstanceState(snapshot.state)
+        instance.error = None
+    if snapshot.completed:
+        instance.ended_at = now
+        instance.outcome = snapshot.end_event
+        record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
+    _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
+    _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
+    districts = set(snapshot.districts)
+    if isinstance(instance.data.get("stadsomrade"), str):
+        districts.add(instance.data["stadsomrade"])
+    grant_access(session, instance, districts=districts,
+                 users={t.assignee for t in changes.created_tasks if t.assignee})
+    return changes
+
+
+def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
+                actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes) -> None:
+    open_rows = {t.id: t for t in session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
+    ready_ids = {t.id for t in snapshot.ready_tasks}
+    for task_id, row in open_rows.items():
+        if task_id in ready_ids:
+            continue
+        if task_id == completed_task_id:
+            row.status, row.completed_at, row.completed_by = TaskStatus.COMPLETED, now, actor.username
+        else:
+            row.status, row.completed_at = TaskStatus.CANCELLED, now
+            record(session, actor, "task_cancelled", instance_id=instance.id, task_id=task_id, task=row.name)
+    away = _away_delegates(session, {t.assignee for t in snapshot.ready_tasks if t.assignee})
+    for ready in snapshot.ready_tasks:
+        if ready.id in open_rows:
+            continue
+        assignee, reason = ready.assignee, None
+        if assignee in away:
+            assignee, reason = away[assignee], f"frånvarande: {ready.assignee} har angett {away[ready.assignee]}"
+        row = HumanTask(
+            id=ready.id, instance_id=instance.id, process_key=instance.process_key, name=ready.name,
+            title=ready.title, lane=ready.lane, roles=ready.roles, district=ready.district,
+            assignee=assignee, status=TaskStatus.OPEN, case_ref=instance.case_ref,
+            form_file=ready.form_file, ui_form_file=ready.ui_form_file, disclosure_to=ready.disclosure_to,
+            data=jsonable(ready.data), created_at=now, due_at=ready.due_at, assign_reason=reason,
+        )
+        session.add(row)
+        changes.created_tasks.append(row)
+        record(session, actor, "task_created", instance_id=instance.id, task_id=ready.id, task=ready.name,
+               lane=ready.lane, assignee=assignee)
+        if reason:
+            record(session, actor, "task_delegated", instance_id=instance.id, task_id=ready.id,
+                   from_user=ready.assignee, to_user=assignee, reason=reason)
+
+
+def _away_delegates(session: Session, usernames: set[str | None]) -> dict[str, str]:
+    names = {u for u in usernames if u}
+    if not names:
+        return {}
+    rows = session.execute(select(User.username, User.away_delegate).where(
+        User.username.in_(sorted(names)), User.away_delegate.is_not(None)))
+    return {username: delegate for username, delegate in rows}
+
+
+def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
+                 fired_timer_id: str | None, changes: Changes) -> None:
+    pending = {t.task_id: t for t in session.scalars(
+        select(Timer).where(Timer.instance_id == instance.id, Timer.state == TimerState.PENDING))}
+    waiting = {t.task_id: t for t in snapshot.timers}
+    for task_id, row in pending.items():
+        current = waiting.get(task_id)
+        if row.id == fired_timer_id:
+            continue  # the firing operation marks it
+        if current is None:
+            row.state = TimerState.CANCELLED
+        elif current.due_at != row.due_at:
+            row.due_at = current.due_at
+            changes.earliest_timer = min(filter(None, [changes.earliest_timer, current.due_at]))
+    for task_id, timer in waiting.items():
+        row = pending.get(task_id)
+        if row is not None and row.id != fired_timer_id:
+            continue
+        session.add(Timer(instance_id=instance.id, task_id=task_id, task_name=timer.task_name,
+                          title=timer.title, kind=timer.kind, due_at=timer.due_at, state=TimerState.PENDING,
+                          created_at=now))
+        changes.earliest_timer = min(filter(None, [changes.earliest_timer, timer.due_at]))
+
+
+def grant_access(session: Session, instance: ProcessInstance, *, districts: set[str] = frozenset(),  # type: ignore[assignment]
+                 users: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    wanted = {("district", d) for d in districts if d} | {("user", u) for u in users if u}
+    if not wanted:
+        return
+    existing = set(session.execute(select(InstanceAccess.kind, InstanceAccess.value).where(
+        InstanceAccess.instance_id == instance.id)).tuples())
+    for kind, value in sorted(wanted - existing):
+        session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value[:100]))
+    if districts - {v for k, v in existing if k == "district"}:
+        instance.districts = sorted({*instance.districts, *districts})

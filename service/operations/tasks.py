@@ -1,0 +1,121 @@
+"""Claim, hand over and complete human tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from processes.disclosure import disclosure_refusal_reason
+from service.access import may_act_on_task
+from service.actor import Actor
+from service.audit import record
+from service.engine.adapter import NotWaiting
+from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.forms import validate_form
+from service.models import HumanTask, InstanceState, TaskStatus, User
+from service.services import Services
+
+from .instances import _after_commit, _require_active, _run
+from .persist import Changes
+
+
+def complete_task(services: Services, actor: Actor, task_id: str,
+                  data: Mapping[str, Any]) -> tuple[HumanTask, list[HumanTask], Any]:
+    """Complete a task with form data. Exactly one of concurrent completions wins; others get 409."""
+    with services.db.command() as session:
+        task = session.get(HumanTask, task_id)
+        if task is None:
+            raise NotFound("no such task")
+        instance = services.db.lock_instance(session, task.instance_id)
+        session.refresh(task)  # another command may have completed it while we waited for the lock
+        if not may_act_on_task(actor, task):
+            if task.status != TaskStatus.OPEN:
+                raise NotFound("no such task")
+            raise Forbidden("the task is assigned to someone else or lies outside your lanes")
+        if task.status != TaskStatus.OPEN:
+            raise Conflict(f"the task is already {task.status.value}")
+        assert instance is not None  # the foreign key guarantees it
+        _require_active(instance)
+        definition = instance.definition
+        validate_form(definition.forms.get(task.form_file) if task.form_file else None, data)
+        if task.disclosure_to:
+            merged = {**instance.data, **task.data, **data}
+            reason = disclosure_refusal_reason(merged.get("utlamningsgrunder") or [], task.disclosure_to,
+                                               services.clock.local_now().isoformat())
+            if reason:
+                raise Invalid(reason, errors={"utlamningsgrunder": [reason]})
+        workflow = services.engine.load(definition, instance.workflow_json)
+        try:
+            changes = _run(session, services, instance, workflow, actor,
+                           lambda wf: services.engine.complete(wf, task_id, data), completed_task_id=task_id)
+        except NotWaiting as err:
+            raise Conflict(str(err)) from err
+        task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, services.now(), actor.username
+        record(session, actor, "task_completed", instance_id=instance.id, task_id=task.id, task=task.name,
+               fields=sorted(data))
+    _after_commit(services, changes)
+    return task, changes.created_tasks, instance
+
+
+def _load_open(session: Any, services: Services, task_id: str) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("no such task")
+    services.db.lock_instance(session, task.instance_id)
+    session.refresh(task)
+    if task.status != TaskStatus.OPEN:
+        raise Conflict(f"the task is already {task.status.value}")
+    return task
+
+
+def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
+    with services.db.command() as session:
+        task = _load_open(session, services, task_id)
+        if task.assignee == actor.username:
+            return task
+        if task.assignee is not None:
+            raise Conflict(f"the task is already claimed by {task.assignee}")
+        if not may_act_on_task(actor, task):
+            raise Forbidden("the task lies outside your lanes or districts")
+        task.assignee = actor.username
+        record(session, actor, "task_claimed", instance_id=task.instance_id, task_id=task.id)
+    return task
+
+
+def unclaim(services: Services, actor: Actor, task_id: str) -> HumanTask:
+    with services.db.command() as session:
+        task = _load_open(session, services, task_id)
+        if task.assignee != actor.username and not actor.has("chef"):
+            raise Forbidden("only the assignee (or a chef) may release the task")
+        task.assignee = None
+        record(session, actor, "task_unclaimed", instance_id=task.instance_id, task_id=task.id)
+    return task
+
+
+def assign(services: Services, actor: Actor, task_id: str, username: str, reason: str) -> HumanTask:
+    """Hand a task to a substitute with the same mandate (or a delegate); recorded with the reason."""
+    if not reason or not reason.strip():
+        raise Invalid("a reason is required", errors={"reason": ["is required"]})
+    with services.db.command() as session:
+        task = _load_open(session, services, task_id)
+        if not (actor.has("chef") or task.assignee == actor.username):
+            raise Forbidden("only a chef or the task's assignee may hand it over")
+        target = session.scalars(select(User).where(User.username == username, User.is_active)).first()
+        if target is None:
+            raise Invalid("no such user", errors={"username": ["no active user with that name"]})
+        if not set(task.roles) & set(target.roles):
+            raise Invalid("the substitute must hold the same mandate (a role of the task's lane)",
+                          errors={"username": [f"needs one of the roles {', '.join(task.roles)}"]})
+        previous, task.assignee, task.assign_reason = task.assignee, target.username, reason.strip()[:2000]
+        from .persist import grant_access
+        instance = services.db.lock_instance(session, task.instance_id)
+        if instance is not None:
+            if instance.state not in (InstanceState.RUNNING, InstanceState.WAITING):
+                raise Conflict(f"the instance is {instance.state.value}")
+            grant_access(session, instance, users={target.username})
+        record(session, actor, "task_assigned", instance_id=task.instance_id, task_id=task.id,
+               from_user=previous, to_user=target.username, reason=task.assign_reason)
+    _after_commit(services, Changes(created_tasks=[task]))
+    return task

@@ -1,0 +1,48 @@
+"""The service's parts, built once per process and handed to every operation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from processes import script_functions
+
+from .clock import SYSTEM_CLOCK, Clock
+from .config import Config
+from .db import Database
+from .engine.adapter import BpmnEngine
+from .engine.specs import LaneRoles
+
+
+@dataclass
+class Hooks:
+    """Called after a command commits: wake the timer scheduler, notify people."""
+
+    timers_changed: list[Callable[[datetime], None]] = field(default_factory=list)
+    tasks_created: list[Callable[[list[dict[str, Any]]], None]] = field(default_factory=list)
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    engine: BpmnEngine
+    lanes: LaneRoles
+    clock: Clock
+    hooks: Hooks = field(default_factory=Hooks)
+    _local: threading.local = field(default_factory=threading.local)
+
+    @classmethod
+    def create(cls, config: Config, clock: Clock = SYSTEM_CLOCK) -> Services:
+        lanes = LaneRoles.load(config.lanes_file)
+        engine = BpmnEngine(lanes, script_functions(), clock, script_time_limit=config.script_time_limit)
+        return cls(config=config, db=Database(config.database_url), engine=engine, lanes=lanes, clock=clock)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def close(self) -> None:
+        self.db.dispose()

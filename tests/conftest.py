@@ -1,0 +1,190 @@
+"""Fixtures: a real database (SQLite file, and PostgreSQL when configured), a real HTTP server.
+
+``SAMVERKAN_TEST_POSTGRES_URL`` (e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``) turns the
+PostgreSQL variants on; each test module gets a database of its own. In CI (``CI=true``) a missing
+URL is an error, not a skip: the PostgreSQL tests must run there.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from service.app import create_app
+from service.clock import SYSTEM_CLOCK
+from service.config import ROOT, Config
+from service.migrate import upgrade
+from service.services import Services
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_URL = os.environ.get("SAMVERKAN_TEST_POSTGRES_URL")
+DEFAULT_PASSWORD = "test-password-1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI") == "true" and not PG_URL:
+        raise pytest.UsageError("CI=true but SAMVERKAN_TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
+
+
+def _create_pg_database() -> tuple[str, str]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    assert PG_URL is not None
+    name = f"samverkan_test_{uuid.uuid4().hex[:10]}"
+    base = make_url(PG_URL)
+    with psycopg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    assert PG_URL is not None
+    base = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'samverkan.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    if not PG_URL:
+        pytest.skip("SAMVERKAN_TEST_POSTGRES_URL not set")
+    url, name = _create_pg_database()
+    upgrade(url)
+    yield url
+    _drop_pg_database(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'samverkan.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+def make_config(url: str, **overrides: Any) -> Config:
+    values: dict[str, Any] = {"database_url": url, "bpmn_dir": FIXTURES / "bpmn", "forms_dir": FIXTURES / "forms",
+                              "lanes_file": ROOT / "bpmn" / "lanes.json", "testing": True,
+                              "secret_key": "test-secret"}
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    SYSTEM_CLOCK.reset()
+    yield
+    SYSTEM_CLOCK.reset()
+
+
+class LiveServer:
+    """The real app on a real socket, in a thread of the test process (so tests can move the clock)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.app = create_app(services.config, services)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.services.close()
+
+
+class Api:
+    """A thin HTTP client speaking the API as one user."""
+
+    def __init__(self, base: str, token: str | None = None) -> None:
+        self.base = base
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, f"{self.base}{path}", timeout=30, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def ok(self, method: str, path: str, expected: int = 200, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        assert response.status_code == expected, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+
+class Harness:
+    """A running service plus helpers to create users and act as them."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.services = server.services
+        self.url = server.url
+        self.anonymous = Api(self.url)
+        self._apis: dict[str, Api] = {}
+
+    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ("Nordost",),
+             password: str = DEFAULT_PASSWORD) -> Api:
+        from service.operations.users import create_user
+
+        create_user(self.services, username, roles=list(roles), districts=list(districts), password=password)
+        return self.login(username, password)
+
+    def login(self, username: str, password: str = DEFAULT_PASSWORD) -> Api:
+        body = self.anonymous.ok("POST", "/api/v1/auth/token", json={"username": username, "password": password})
+        api = Api(self.url, body["token"])
+        self._apis[username] = api
+        return api
+
+    def as_(self, username: str) -> Api:
+        return self._apis[username]
+
+    def deploy_dir(self, bpmn_dir: Path, forms_dir: Path) -> list[Any]:
+        from service.actor import SYSTEM
+        from service.operations.deploy import deploy_tree
+
+        return deploy_tree(self.services, SYSTEM, bpmn_dir, forms_dir)
+
+
+def start_harness(url: str, **config: Any) -> Harness:
+    services = Services.create(make_config(url, **config))
+    return Harness(LiveServer(services))
+
+
+@pytest.fixture
+def harness(database_url: str) -> Iterator[Harness]:
+    """The service on SQLite and on PostgreSQL, with the core test diagram deployed."""
+    h = start_harness(database_url)
+    h.deploy_dir(FIXTURES / "bpmn", FIXTURES / "forms")
+    yield h
+    h.server.stop()
+
+
+@pytest.fixture
+def sqlite_harness(sqlite_url: str) -> Iterator[Harness]:
+    h = start_harness(sqlite_url)
+    h.deploy_dir(FIXTURES / "bpmn", FIXTURES / "forms")
+    yield h
+    h.server.stop()
