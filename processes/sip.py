@@ -191,6 +191,9 @@ def sip_consent_problems(samtycke: Mapping[str, Any], variant: str, at: str) -> 
             problems.append("Samtycket måste gälla från i dag för att SIP-arbetet ska kunna börja.")
         if isinstance(end, str) and date.fromisoformat(end[:10]) < today:
             problems.append("Samtyckets giltighetstid har redan löpt ut.")
+        review = basis.get("omprovas_senast")
+        if isinstance(review, str) and date.fromisoformat(review[:10]) <= today:
+            problems.append("Datumet för omprövning måste ligga efter i dag.")
     except ValueError:
         pass  # an unreadable date is already among the basis problems
     return problems

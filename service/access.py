@@ -8,23 +8,21 @@ case-level. Unknown and forbidden both answer 404 where existence itself would d
 
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, exists, false, or_, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from .actor import Actor
 from .models import HumanTask, InstanceAccess, ProcessDefinition, ProcessInstance, TaskStatus
 
 
-def _lane_definition_ids(actor: Actor) -> Select[tuple[int]]:
-    # Definitions are few; matching roles in Python keeps the SQL portable (JSON columns differ).
-    return select(ProcessDefinition.id)
-
-
-def visible_instances(session: Session, actor: Actor) -> Select[tuple[ProcessInstance]]:
+def visible_instances(session: Session, actor: Actor) -> Select[Any]:
     """A query of the instances ``actor`` may see (ORM select, to be filtered and paginated)."""
     query = select(ProcessInstance)
     if actor.is_system or actor.has("admin"):
         return query
+    # Definitions are few; matching roles in Python keeps the SQL portable (JSON columns differ).
     definition_ids = [d.id for d in session.scalars(select(ProcessDefinition)) if set(d.roles) & actor.roles]
     own = exists().where(InstanceAccess.instance_id == ProcessInstance.id, InstanceAccess.kind == "user",
                          InstanceAccess.value == actor.username)
@@ -33,7 +31,7 @@ def visible_instances(session: Session, actor: Actor) -> Select[tuple[ProcessIns
     in_district = exists().where(InstanceAccess.instance_id == ProcessInstance.id,
                                  InstanceAccess.kind == "district",
                                  InstanceAccess.value.in_(sorted(actor.districts)))
-    conditions = [own]
+    conditions: list[ColumnElement[bool]] = [own]
     if actor.has_case_access and definition_ids:
         conditions.append(and_(ProcessInstance.definition_id.in_(definition_ids), or_(no_district, in_district)))
     if actor.has("chef"):
@@ -46,7 +44,7 @@ def can_see_instance(session: Session, actor: Actor, instance: ProcessInstance) 
     return session.scalars(query.with_only_columns(ProcessInstance.id)).first() is not None
 
 
-def actionable_tasks(actor: Actor, lanes: list[str], assigned: str = "all") -> Select[tuple[HumanTask]]:
+def actionable_tasks(actor: Actor, lanes: list[str], assigned: str = "all") -> Select[Any]:
     """Open tasks ``actor`` may act on: assigned to them, or unassigned in their lanes and districts."""
     query = select(HumanTask).where(HumanTask.status == TaskStatus.OPEN)
     mine = HumanTask.assignee == actor.username

@@ -209,8 +209,8 @@ class BpmnEngine:
         if completed:
             ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
                     if isinstance(t.task_spec, EndEventMixin) and t.workflow is workflow]
-            if ends:
-                end_event = ends[-1].task_spec.bpmn_id
+            if ends:  # the end event reached last decides the outcome
+                end_event = max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
         districts = {t.district for t in ready if t.district}
         return Snapshot(completed, ready, pending, sorted(set(messages)), data, end_event, districts)
 

@@ -1,15 +1,10 @@
-"""The sandbox for the Python in BPMN diagrams: gateway conditions, script tasks, timer, property
-and multi-instance expressions.
-
-Diagrams are data written by process owners, not code, so SpiffWorkflow's default ``eval``/``exec``
-must not run them. Here they are compiled by RestrictedPython under a narrower policy (no imports,
-classes, ``with``, ``finally``, ``global``, generators, names or attributes starting with ``_``);
-every attribute, item, write, iteration and size-changing operator goes through a guard; only a
-few safe builtins and the functions handed in are callable. Run time is bounded per thread by a
-trace function plus a check in every loop body. Operations that are one C call and so cannot be
-interrupted (``10**10**10``, ``'a' * 10**10``, ``range(10**10)``, padding, joins, ``str()`` of
-huge nested values) are checked for size before they run. Values stored or returned are plain
-JSON-like values.
+"""The sandbox for the Python in BPMN diagrams (gateway conditions, script tasks, timer, property and
+multi-instance expressions). Diagrams are data written by process owners, not code, so they never
+reach plain ``eval``/``exec``: RestrictedPython compiles them under a narrower policy; attributes,
+items, writes and size-changing operators go through guards; only a few safe builtins and the
+functions handed in are callable; a per-thread trace function and a check in every loop body bound
+run time (Flask serves requests in threads, where ``signal.alarm`` cannot); operations that are one
+uninterruptible C call are refused by size before they run; stored and returned values are plain.
 """
 
 from __future__ import annotations
@@ -35,36 +30,44 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 
 logger = logging.getLogger(__name__)
 
-# --- Limits -------------------------------------------------------------------------------
 MAX_SOURCE_LENGTH = 20_000  # characters; diagram code is short, and parsing cost grows with size
-MAX_SEQUENCE_LENGTH = 1_000_000  # items/characters one guarded operation may produce (~8 MB list)
+MAX_SIZE = 1_000_000  # items/characters one operation may make, and text size of a stored value
 MAX_RANGE_LENGTH = 1_000_000  # range() is lazy, but sum/list/sorted over it is one C loop
-MAX_INT_BITS = 10_000  # result bits of guarded * ** <<; a 10,000-bit int still prints (<4,300 digits)
+MAX_INT_BITS = 10_000  # bits from * ** <<; such an int still prints (Python refuses >4,300 digits)
 MAX_FORMAT_WIDTH = 1_000  # widths/precisions in f-string format specs and % formatting
+MAX_DEPTH = 100  # nesting of stored or printed values: repr() and JSON recurse in C
 MAX_ROUND_DIGITS = 100  # round(1, -10**9) would compute 10**(10**9)
-MAX_MEMORY_GROWTH = 256 * 2**20  # bytes of resident memory a run may add (a last-resort check)
-MEMORY_CHECK_INTERVAL = 0.005  # seconds between memory checks; short runs never pay for one
-SANDBOX_FILENAME = "<string>"  # SpiffWorkflow looks for this name to report the failing line
+MAX_MEMORY_GROWTH = 256 * 2**20  # bytes of resident memory one run may add: a last-resort check
+MEMORY_CHECK_INTERVAL = 0.005  # seconds between memory checks, so short runs never pay for one
+SANDBOX_FILENAME = "<string>"  # SpiffWorkflow looks for frames of this name to report a line
 
-_BINOP_HELPERS = {ast.Add: "_add_", ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_"}
+_BINOPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}  # guarded
+_OPERATORS = {"+": operator.add, "*": operator.mul, "**": operator.pow, "<<": operator.lshift, "%": operator.mod}
+_INPLACE = {"+=": operator.iadd, "*=": operator.imul, "**=": operator.ipow, "<<=": operator.ilshift,
+            "%=": operator.imod, "-=": operator.isub, "/=": operator.itruediv, "//=": operator.ifloordiv,
+            ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor}
 _FORBIDDEN_NODES = {
     ast.Import: "Importing is", ast.ImportFrom: "Importing is", ast.ClassDef: "A class definition is",
     ast.Global: "'global' is", ast.With: "'with' is", ast.Yield: "'yield' is", ast.YieldFrom: "'yield' is",
 }
-_FORBIDDEN_CALLS = frozenset(
-    ["open", "eval", "exec", "compile", "getattr", "setattr", "delattr", "hasattr", "type", "vars", "globals", "locals", "dir", "input", "help", "breakpoint", "exit", "quit", "memoryview", "bytearray", "object", "super", "classmethod", "staticmethod", "property", "format", "repr", "iter", "next", "id", "callable", "issubclass", "license", "credits", "copyright", "attrgetter", "itemgetter", "methodcaller"]
-)
+_FORBIDDEN_CALLS = frozenset({
+    "open", "eval", "exec", "compile", "getattr", "setattr", "delattr", "hasattr", "type", "vars",
+    "globals", "locals", "dir", "input", "help", "breakpoint", "exit", "quit", "memoryview", "bytearray",
+    "object", "super", "classmethod", "staticmethod", "property", "format", "repr", "iter", "next", "id",
+    "callable", "issubclass", "license", "credits", "copyright", "attrgetter", "itemgetter", "methodcaller",
+})
 _DENIED_ATTRIBUTES = INSPECT_ATTRIBUTES | {"format", "format_map", "translate", "maketrans", "mro", "to_bytes"}
-_MUTATORS = frozenset(
-    ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update"]
-)
+_MUTATORS = frozenset({
+    "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
+    "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
+})
 _ATTRIBUTE_TYPES = (str, int, float, list, dict, tuple, set, frozenset, dt.date, dt.time, dt.timedelta)
-_ITEM_TYPES = (dict, list, tuple, str, bytes, range)
 _SIZED = (str, bytes, list, tuple)
-_PLAIN_SCALARS = (type(None), bool, int, float, str)
-_MISSING = object()
+_PLAIN = (type(None), bool, int, float, str)
+_CONVERSIONS: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}  # f-string !s !r !a
 _DIGITS = re.compile(r"\d+")
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_MISSING = object()
 
 
 class SandboxError(Exception):
@@ -72,7 +75,7 @@ class SandboxError(Exception):
 
 
 class SandboxSyntaxError(SandboxError, SyntaxError):
-    """The source does not parse; also a SyntaxError, which SpiffWorkflow's DMN engine expects."""
+    """The source does not parse. Also a SyntaxError, which SpiffWorkflow's DMN engine expects."""
 
 
 class SandboxTimeout(SandboxError):
@@ -80,8 +83,8 @@ class SandboxTimeout(SandboxError):
 
 
 class _Abort(BaseException):
-    """Stops sandboxed code. Not an Exception, and ``except`` clauses in diagram code can only
-    name the Exception subclasses offered as builtins, so diagram code cannot catch it."""
+    """Stops sandboxed code. Not an Exception, and ``except`` in diagram code can only name the
+    Exception subclasses offered as builtins, so diagram code cannot catch it."""
 
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         super().__init__(message)
@@ -92,44 +95,21 @@ def _refuse(message: str) -> NoReturn:
     raise _Abort(message)
 
 
-# --- Compile-time policy --------------------------------------------------------------------
+# --- Compile time -------------------------------------------------------------------------------
 def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
     node = ast.Call(func=ast.Name(name, ast.Load()), args=args, keywords=[])
     return ast.fix_missing_locations(ast.copy_location(node, like))
 
 
-class _Policy(RestrictingNodeTransformer):
-    """RestrictedPython's policy, narrowed for diagram code, with loops made to check the clock and
-    size-changing operators routed to guards."""
-
-    def visit(self, node: ast.AST) -> Any:
-        if problem := _problem(node):
-            self.error(node, f"{problem} not allowed in diagram code.")
-            if isinstance(node, (*_FORBIDDEN_NODES, ast.Name)):
-                return node
-        result = super().visit(node)
-        if isinstance(result, (ast.While, ast.For, ast.ExceptHandler)):
-            # 'while 1: pass' emits no line events, and a handler may run after a stopped trace
-            tick = ast.copy_location(ast.Expr(_call("_tick_", [], result.body[0])), result.body[0])
-            result.body.insert(0, tick)
-        elif isinstance(result, ast.BinOp) and type(result.op) in _BINOP_HELPERS:
-            return _call(_BINOP_HELPERS[type(result.op)], [result.left, result.right], result)
-        elif isinstance(result, ast.FormattedValue):
-            spec = result.format_spec or ast.Constant("")
-            result.value = _call("_format_", [result.value, ast.Constant(result.conversion), spec], result)
-            result.conversion, result.format_spec = -1, None
-        return result
-
-
 def _problem(node: ast.AST) -> str | None:
-    """What diagram code must not do although RestrictedPython allows it, as 'X is' / 'X are'."""
+    """What diagram code must not do although RestrictedPython allows it ('X is' / 'X are')."""
     if type(node) in _FORBIDDEN_NODES:
         return _FORBIDDEN_NODES[type(node)]
-    if isinstance(node, ast.Try) and node.finalbody:  # 'finally: continue' would swallow the time limit
+    if isinstance(node, ast.Try) and node.finalbody:  # 'finally: continue' would swallow a timeout
         return "'finally' is"
-    if isinstance(node, ast.ExceptHandler):
+    if isinstance(node, ast.ExceptHandler):  # a bare 'except:' or 'except f():' could catch _Abort
         names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
-        if not all(isinstance(name, ast.Name) for name in names):  # also a bare 'except:'
+        if not all(isinstance(name, ast.Name) for name in names):
             return "An except clause naming anything but exception classes is"
     if isinstance(node, ast.FunctionDef) and node.decorator_list:
         return "A decorator is"
@@ -139,29 +119,52 @@ def _problem(node: ast.AST) -> str | None:
         return f"Calling '{node.func.id}' is"
     if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
         return "Assigning or deleting attributes is"
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
-        if any(isinstance(elt, ast.Starred) for elt in node.elts):  # [*a, *a] doubles in one C call
-            return "Unpacking with '*' inside a list, tuple or set is"
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and isinstance(getattr(node, "ctx", ast.Load()), ast.Load) \
+            and any(isinstance(elt, ast.Starred) for elt in node.elts):  # [*a, *a] doubles in one C call
+        return "Unpacking with '*' inside a list, tuple or set is"
     return None
+
+
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, narrowed for diagram code, with every loop body and except handler
+    checking the clock and size-changing operators and f-string fields routed to guards."""
+
+    def visit(self, node: ast.AST) -> Any:
+        if problem := _problem(node):
+            self.error(node, f"{problem} not allowed in diagram code")
+            if isinstance(node, (*_FORBIDDEN_NODES, ast.Name)):
+                return node
+        result = super().visit(node)
+        if isinstance(result, (ast.While, ast.For, ast.ExceptHandler)):  # 'while 1: pass' has no line events
+            tick = ast.copy_location(ast.Expr(_call("_tick_", [], result.body[0])), result.body[0])
+            result.body.insert(0, tick)
+        elif isinstance(result, ast.BinOp) and type(result.op) in _BINOPS:
+            return _call("_binop_", [ast.Constant(_BINOPS[type(result.op)]), result.left, result.right], result)
+        elif isinstance(result, ast.FormattedValue):
+            spec = result.format_spec or ast.Constant("")
+            result.value = _call("_format_", [result.value, ast.Constant(result.conversion), spec], result)
+            result.conversion, result.format_spec = -1, None
+        return result
 
 
 @functools.lru_cache(maxsize=4096)
 def _compile(source: str, mode: str) -> tuple[CodeType | None, tuple[str, ...], bool]:
-    """Compile once per distinct source: (code or None, problems, whether it is a syntax error)."""
+    """Compile once per distinct source: (code or None, problems, whether it failed to parse)."""
     if len(source) > MAX_SOURCE_LENGTH:
-        return None, (f"The code is {len(source)} characters long; the limit is {MAX_SOURCE_LENGTH}.",), False
+        return None, (f"The code is {len(source)} characters long; the limit is {MAX_SOURCE_LENGTH}",), False
     try:
         tree = ast.parse(source, SANDBOX_FILENAME, "eval" if mode == "eval" else "exec")
     except SyntaxError as exc:
-        return None, (f"Line {exc.lineno}: syntax error: {exc.msg}.",), True
+        return None, (f"Line {exc.lineno}: syntax error: {exc.msg}",), True
     except (RecursionError, MemoryError, ValueError) as exc:  # deep nesting, NUL bytes
-        return None, (f"The code cannot be parsed ({type(exc).__name__}).",), True
+        return None, (f"The code cannot be parsed ({type(exc).__name__})",), True
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
     try:
         result = compiler(tree, SANDBOX_FILENAME, policy=_Policy)  # type: ignore[arg-type]
     except (RecursionError, MemoryError) as exc:
-        return None, (f"The code is too deeply nested to compile ({type(exc).__name__}).",), False
-    return result.code, tuple(result.errors), False
+        return None, (f"The code is too deeply nested to compile ({type(exc).__name__})",), False
+    problems = sorted(result.errors, key=lambda e: int(e.split(":")[0][5:]) if e[5:6].isdigit() else 0)
+    return result.code, tuple(problem.rstrip(".") for problem in problems), False
 
 
 def check_expression(source: str) -> list[str]:
@@ -177,160 +180,129 @@ def check_script(source: str) -> list[str]:
 def _compiled(source: str, mode: str) -> CodeType:
     code, problems, syntax = _compile(source.strip() if mode == "eval" else source, mode)
     if code is None:
-        raise (SandboxSyntaxError if syntax else SandboxError)(" ".join(problems))
+        raise (SandboxSyntaxError if syntax else SandboxError)("; ".join(problems) + ".")
     return code
 
 
-# --- Run-time guards ------------------------------------------------------------------------
-def _check_length(length: int, operation: str) -> None:
-    if length > MAX_SEQUENCE_LENGTH:
-        _refuse(f"{operation} would make {length} items or characters; the limit is {MAX_SEQUENCE_LENGTH}.")
+# --- Run-time guards ------------------------------------------------------------------------------
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_SIZE:
+        _refuse(f"{what} would make {size} items or characters; the limit is {MAX_SIZE}.")
 
 
-def _check_bits(bits: int, operation: str) -> None:
-    if bits > MAX_INT_BITS:
-        _refuse(f"{operation} would make a number of about {bits} bits; the limit is {MAX_INT_BITS}.")
-
-
-def _check_add(a: Any, b: Any) -> None:
-    if isinstance(a, _SIZED) and isinstance(b, _SIZED):
-        _check_length(len(a) + len(b), "'+'")
-
-
-def _check_mul(a: Any, b: Any) -> None:
-    if isinstance(a, int) and isinstance(b, int):
-        _check_bits(a.bit_length() + b.bit_length(), "'*'")
-    elif isinstance(a, _SIZED) and isinstance(b, int):
-        _check_length(len(a) * b, "'*'")
-    elif isinstance(b, _SIZED) and isinstance(a, int):
-        _check_length(len(b) * a, "'*'")
-
-
-def _check_pow(a: Any, b: Any) -> None:
-    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-        _check_bits(a.bit_length() * b, "'**'")
-
-
-def _check_lshift(a: Any, b: Any) -> None:
-    if isinstance(a, int) and isinstance(b, int) and a:
-        _check_bits(a.bit_length() + b, "'<<'")
-
-
-def _check_mod(a: Any, b: Any) -> None:
-    if isinstance(a, bytes):
-        _refuse("'%' formatting of bytes is not allowed.")
-    if isinstance(a, str):
+def _check_operands(op: str, a: Any, b: Any) -> None:
+    """Refuse ``a op b`` when its result would be huge: one C call cannot be interrupted."""
+    bits = 0
+    if op == "+" and isinstance(a, _SIZED) and isinstance(b, _SIZED):
+        _check_size(len(a) + len(b), "'+'")
+    elif op == "*" and isinstance(a, int) and isinstance(b, int):
+        bits = a.bit_length() + b.bit_length()
+    elif op == "*" and isinstance(a, int) and isinstance(b, _SIZED):
+        _check_size(len(b) * a, "'*'")
+    elif op == "*" and isinstance(a, _SIZED) and isinstance(b, int):
+        _check_size(len(a) * b, "'*'")
+    elif op == "**" and isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+        bits = a.bit_length() * b
+    elif op == "<<" and isinstance(a, int) and isinstance(b, int) and a:
+        bits = a.bit_length() + b
+    elif op == "%" and isinstance(a, (str, bytes)):
+        if isinstance(a, bytes):
+            _refuse("'%' formatting of bytes is not allowed.")
         for width, precision in _PRINTF_SPEC.findall(a):
-            for number in (width, precision):
-                if number == "*" or (number and int(number) > MAX_FORMAT_WIDTH):
-                    _refuse(f"A '%' format width or precision above {MAX_FORMAT_WIDTH} is not allowed.")
-        _check_text(b)
+            if "*" in (width, precision) or max(int(width or 0), int(precision or 0)) > MAX_FORMAT_WIDTH:
+                _refuse(f"A '%' format width or precision above {MAX_FORMAT_WIDTH} is not allowed.")
+        _measure(b, "'%' formatting")
+    if bits > MAX_INT_BITS:
+        _refuse(f"'{op}' would make a number of about {bits} bits; the limit is {MAX_INT_BITS}.")
 
 
-def _checked(check: Callable[[Any, Any], None], op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def guarded(a: Any, b: Any) -> Any:
-        check(a, b)
-        return op(a, b)
-
-    return guarded
-
-
-_INPLACE = {
-    "+=": _checked(_check_add, operator.iadd), "*=": _checked(_check_mul, operator.imul),
-    "**=": _checked(_check_pow, operator.ipow), "<<=": _checked(_check_lshift, operator.ilshift),
-    "%=": _checked(_check_mod, operator.imod), "-=": operator.isub, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior,
-    "^=": operator.ixor,
-}
+def _binop(op: str, a: Any, b: Any) -> Any:
+    _check_operands(op, a, b)
+    return _OPERATORS[op](a, b)
 
 
 def _inplacevar(op: str, a: Any, b: Any) -> Any:
-    function = _INPLACE.get(op)
-    if function is None:
-        _refuse(f"'{op}' is not allowed.")
-    return function(a, b)
+    if op not in _INPLACE:
+        _refuse(f"'{op}' is not allowed in diagram code.")
+    _check_operands(op[:-1], a, b)
+    return _INPLACE[op](a, b)
 
 
-def _check_text(value: Any) -> None:
-    """Refuse str()/repr() of values whose text would be huge: shared references let a small
-    value (['a' * 10**5] * 10**5) print as 10**10 characters in one C call."""
-    if isinstance(value, _PLAIN_SCALARS) and not isinstance(value, str):
-        return
-    size, stack = 0, [value]
+def _measure(value: Any, what: str, *, plain: bool = False) -> None:
+    """Refuse ``value`` when its text (str(), repr(), JSON) would exceed MAX_SIZE characters, or,
+    with ``plain``, when it holds anything but JSON-like values. Shared references count each
+    time: ['a' * 10**5] * 10**5 is small in memory but prints as 10**10 characters in one C call."""
+    size, stack = 0, [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if plain and not isinstance(item, (*_PLAIN, list, tuple, dict)):
+            _refuse(f"{what} holds a {type(item).__name__}; only plain values are allowed.")
         if isinstance(item, (str, bytes)):
             size += len(item) + 2
-        elif isinstance(item, dict):
-            size += 2 + 4 * len(item)
-            if size <= MAX_SEQUENCE_LENGTH:
-                stack.extend(item.keys())
-                stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            size += 2 + 2 * len(item)
-            if size <= MAX_SEQUENCE_LENGTH:
-                stack.extend(item)
+        elif isinstance(item, (dict, list, tuple, set, frozenset, BaseException)):
+            if depth >= MAX_DEPTH:
+                _refuse(f"{what} is nested more than {MAX_DEPTH} levels deep.")
+            parts = item.args if isinstance(item, BaseException) else item
+            size += 2 + 4 * len(parts)
+            if size <= MAX_SIZE:
+                stack.extend((part, depth + 1) for part in parts)
+                stack.extend((part, depth + 1) for part in (item.values() if isinstance(item, dict) else ()))
         else:
-            size += 40
-        _check_length(size, "Converting this value to text")
-
-
-_CONVERSIONS: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}  # !s !r !a
+            size += 24
+        _check_size(size, what)
 
 
 def _format(value: Any, conversion: int, spec: str) -> str:
-    """f-string interpolation: ``f'{value!r:spec}'`` with the text size and spec widths checked."""
+    """An f-string field ``{value!r:spec}``, with its text size and spec widths checked."""
     if conversion == -1 and not spec and type(value) is str:
         return value
-    _check_text(value)
+    _measure(value, "Converting this value to text")
     if any(len(digits) > 6 or int(digits) > MAX_FORMAT_WIDTH for digits in _DIGITS.findall(spec)):
         _refuse(f"A format width or precision above {MAX_FORMAT_WIDTH} is not allowed.")
-    if conversion != -1:
-        value = _CONVERSIONS[conversion](value)
-    return format(value, spec)
+    return format(_CONVERSIONS[conversion](value) if conversion != -1 else value, spec)
 
 
-def _str_method(text: str, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    """str methods whose result can be far larger than their inputs, with the size checked first."""
+_GROWTH: dict[str, Callable[..., int]] = {  # result size of str methods that can outgrow their inputs
+    "center": lambda s, width, *_: width, "ljust": lambda s, width, *_: width,
+    "rjust": lambda s, width, *_: width, "zfill": lambda s, width: width,
+    "expandtabs": lambda s, tabsize=8: len(s) + s.count("\t") * tabsize,
+    "replace": lambda s, old, new, count=-1: len(s) + (len(new) - len(old)) * min(
+        s.count(old) if old else len(s) + 1, count if count >= 0 else len(s) + 1),
+}
 
-    def guarded(*args: Any) -> Any:
+
+def _grown(text: str, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
         if name == "join" and args:
             items = list(args[0])
-            length = sum(len(item) for item in items if isinstance(item, str))
-            _check_length(length + len(text) * max(len(items) - 1, 0), "join()")
-            return method(items)
-        if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
-            count = text.count(args[0]) if args[0] else len(text) + 1
-            if len(args) > 2 and isinstance(args[2], int) and 0 <= args[2] < count:
-                count = args[2]
-            _check_length(len(text) + count * (len(args[1]) - len(args[0])), "replace()")
-        elif name == "expandtabs":
-            tabsize = args[0] if args and isinstance(args[0], int) else 8
-            _check_length(len(text) + text.count("\t") * tabsize, "expandtabs()")
-        elif name != "replace" and args and isinstance(args[0], int):  # center ljust rjust zfill
-            _check_length(args[0], f"{name}()")
-        return method(*args)
+            _check_size(sum(len(i) for i in items if isinstance(i, str)) + len(text) * len(items), "join()")
+            return method(items, *args[1:], **kwargs)
+        try:
+            size = _GROWTH[name](text, *args, **kwargs) if name in _GROWTH else 0
+        except TypeError:  # wrong arguments: let the method itself say so
+            size = 0
+        _check_size(size, f"{name}()")
+        return method(*args, **kwargs)
 
     return guarded
 
 
-_STR_METHODS = frozenset({"join", "replace", "expandtabs", "center", "ljust", "rjust", "zfill"})
-
-
 def _make_getattr(read_only: bool) -> Callable[..., Any]:
+    """``obj.name``: public attributes of plain values only, minus the str.format family and
+    (for expressions, which must not change task data) mutating methods."""
+
     def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         if type(name) is not str or name.startswith("_") or name in _DENIED_ATTRIBUTES:
             _refuse(f"The attribute '{name}' is not available in diagram code.")
-        if isinstance(obj, BaseException):
-            if name != "args":
-                _refuse("Exceptions only offer '.args' in diagram code.")
-        elif not isinstance(obj, _ATTRIBUTE_TYPES):
+        if isinstance(obj, BaseException) and name != "args":
+            _refuse("Exceptions only offer '.args' in diagram code.")
+        if not isinstance(obj, (*_ATTRIBUTE_TYPES, BaseException)):
             _refuse(f"Attributes of {type(obj).__name__} objects are not available in diagram code.")
         if read_only and name in _MUTATORS and isinstance(obj, (list, dict, set)):
             _refuse(f"An expression must not change task data ('.{name}').")
         value = getattr(obj, name, *default)
-        if isinstance(obj, str) and name in _STR_METHODS:
-            return _str_method(obj, name, value)
+        if isinstance(obj, str) and (name in _GROWTH or name == "join"):
+            return _grown(obj, name, value)
         if name == "extend" and isinstance(obj, list):
             return lambda items: obj.extend(_checked_items(obj, items))
         return value
@@ -340,12 +312,12 @@ def _make_getattr(read_only: bool) -> Callable[..., Any]:
 
 def _checked_items(target: list[Any], items: Any) -> Any:
     items = items if isinstance(items, _SIZED) else list(items)
-    _check_length(len(target) + len(items), "Adding these items")
+    _check_size(len(target) + len(items), "Adding these items")
     return items
 
 
 def _getitem(obj: Any, key: Any) -> Any:
-    if not isinstance(obj, _ITEM_TYPES):
+    if not isinstance(obj, (dict, list, tuple, str, bytes, range)):
         _refuse(f"Indexing {type(obj).__name__} objects is not allowed in diagram code.")
     return obj[key]
 
@@ -373,14 +345,6 @@ def _write(obj: Any) -> _ItemWriter:
     return _ItemWriter(obj)
 
 
-def _read_only_write(obj: Any) -> None:
-    _refuse("An expression must not change task data.")
-
-
-def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return function(*args, **kwargs)
-
-
 def _safe_range(*args: int) -> range:
     values = range(*args)
     try:
@@ -393,14 +357,14 @@ def _safe_range(*args: int) -> range:
 
 
 def _safe_sum(values: Any, start: Any = 0) -> Any:
-    if not isinstance(start, (int, float)):
-        _refuse("sum() only adds numbers in diagram code; use '+' or join() for other values.")
+    if not isinstance(start, (int, float)):  # sum(lists, []) concatenates quadratically in C
+        _refuse("sum() only adds numbers in diagram code.")
     return sum(values, start)
 
 
 def _safe_str(*args: Any) -> str:
     if len(args) == 1:
-        _check_text(args[0])
+        _measure(args[0], "Converting this value to text")
     return str(*args)
 
 
@@ -427,45 +391,25 @@ _SAFE_BUILTINS: dict[str, Any] = {
     "isinstance": _safe_isinstance, "len": len, "list": list, "map": map, "max": max, "min": min,
     "range": _safe_range, "reversed": reversed, "round": _safe_round, "set": set, "sorted": sorted,
     "str": _safe_str, "sum": _safe_sum, "tuple": tuple, "zip": zip,
-    # Exception subclasses only: diagram code must never be able to name BaseException (see _Abort).
+    # Exception subclasses only: diagram code must never get hold of BaseException (see _Abort).
     **{e.__name__: e for e in (Exception, ArithmeticError, LookupError, KeyError, IndexError,
                               ValueError, TypeError, ZeroDivisionError)},
 }
 
 
 def _guards(read_only: bool) -> dict[str, Any]:
-    guards: dict[str, Any] = {f"_{op}_": _checked(check, getattr(operator, op)) for op, check in (
-        ("add", _check_add), ("mul", _check_mul), ("pow", _check_pow), ("lshift", _check_lshift),
-        ("mod", _check_mod))}
-    return guards | {
+    """The names RestrictedPython's transformed code calls (all start with '_', so diagram code
+    cannot name, rebind or read them), plus the safe builtins."""
+    return {
         "_getattr_": _make_getattr(read_only), "_getitem_": _getitem, "_getiter_": iter,
-        "_write_": _read_only_write if read_only else _write, "_inplacevar_": _inplacevar,
+        "_write_": _write, "_inplacevar_": _inplacevar,  # expressions cannot assign items at all
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
-        "_apply_": _apply, "_format_": _format, "__builtins__": _SAFE_BUILTINS,
+        "_apply_": lambda function, *args, **kwargs: function(*args, **kwargs), "_binop_": _binop,
+        "_format_": _format, "__builtins__": _SAFE_BUILTINS,
     }
 
 
-def _plain_problem(value: Any) -> str | None:
-    """The type name of the first part of ``value`` that is not a JSON-like value, else None."""
-    stack, seen = [value], set()
-    while stack:
-        item = stack.pop()
-        if isinstance(item, _PLAIN_SCALARS):
-            continue
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        else:
-            return type(item).__name__
-    return None
-
-
-# --- Time and memory bound ------------------------------------------------------------------
+# --- Time and memory bound ------------------------------------------------------------------------
 def _resident_bytes() -> int | None:
     try:
         with open("/proc/self/statm", "rb") as statm:
@@ -475,8 +419,8 @@ def _resident_bytes() -> int | None:
 
 
 class _Run:
-    """One evaluation's deadline. Its trace methods run in the evaluating thread only, so a
-    timeout works in Flask's request threads, where signal.alarm cannot."""
+    """One run's deadline and memory baseline; its methods are the trace functions, which apply to
+    the running thread only."""
 
     def __init__(self, time_limit: float) -> None:
         self.time_limit = time_limit
@@ -492,11 +436,10 @@ class _Run:
         if now >= self.next_memory_check:
             self.next_memory_check = now + MEMORY_CHECK_INTERVAL
             resident = _resident_bytes()
-            if resident is not None and self.memory_base is None:
+            if self.memory_base is None:
                 self.memory_base = resident
-            elif resident is not None and self.memory_base is not None:
-                if resident - self.memory_base > MAX_MEMORY_GROWTH:
-                    raise _Abort(f"The code used more than {MAX_MEMORY_GROWTH // 2**20} MB of memory.")
+            elif resident is not None and resident - self.memory_base > MAX_MEMORY_GROWTH:
+                raise _Abort(f"The code used more than {MAX_MEMORY_GROWTH // 2**20} MB of memory.")
 
     def local_trace(self, frame: FrameType, event: str, arg: Any) -> Any:
         self.check()
@@ -509,8 +452,8 @@ class _Run:
         return self.local_trace
 
     def tick(self) -> None:
-        """Called at the top of every loop body and except handler. If a trace call failed
-        (CPython then switches tracing off, e.g. on RecursionError) tracing is switched back on."""
+        """Top of every loop body and except handler. CPython switches tracing off when a trace
+        call fails (a RecursionError at the recursion limit can be caught): switch it back on."""
         self.check()
         if sys.gettrace() != self.global_trace:
             sys.settrace(self.global_trace)
@@ -524,20 +467,19 @@ class _Run:
 def _with_line(message: str, tb: TracebackType | None, source: str) -> str:
     line = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == SANDBOX_FILENAME:
-            line = tb.tb_lineno
+        line = tb.tb_lineno if tb.tb_frame.f_code.co_filename == SANDBOX_FILENAME else line
         tb = tb.tb_next
     return f"{message} (line {line})" if line and "\n" in source.strip() else message
 
 
-# --- SpiffWorkflow integration --------------------------------------------------------------
+# --- SpiffWorkflow integration --------------------------------------------------------------------
 class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
-    """Runs SpiffWorkflow's expressions and scripts in the sandbox. ``self.globals`` holds the
-    functions diagram code may call; task data named like one of them is refused in scripts."""
+    """Runs SpiffWorkflow's expressions and scripts in the sandbox; ``self.globals`` holds the
+    functions diagram code may call."""
 
     def __init__(self, functions: Mapping[str, Callable[..., Any]], *, time_limit: float = 1.0) -> None:
         for name, function in functions.items():
-            if not name.isidentifier() or name.startswith("_") or not callable(function):
+            if not name.isidentifier() or name.startswith("_") or name in _FORBIDDEN_CALLS or not callable(function):
                 raise ValueError(f"{name!r} cannot be offered to diagram code")
         super().__init__(dict(functions))
         self.time_limit = time_limit
@@ -550,7 +492,7 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         previous = sys.gettrace()
         sys.settrace(run.global_trace)
         try:
-            return eval(code, namespace)  # noqa: S307 - RestrictedPython code, guarded globals only
+            return eval(code, namespace)  # noqa: S307 - RestrictedPython code with guarded globals only
         except _Abort as abort:
             error = (SandboxTimeout if abort.timeout else SandboxError)(
                 _with_line(str(abort), abort.__traceback__, source))
@@ -560,21 +502,31 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
             raise SandboxError(_with_line("The code recursed too deeply.", exc.__traceback__, source)) from None
         except MemoryError:
             raise SandboxError("The code ran out of memory.") from None
+        except Exception as exc:  # ordinary errors pass on, unless their text alone is huge
+            self._check(exc, f"The {type(exc).__name__} raised by the code")
+            raise
         finally:
             sys.settrace(previous)
 
+    @staticmethod
+    def _check(value: Any, what: str, *, plain: bool = False) -> None:
+        try:
+            _measure(value, what, plain=plain)
+        except _Abort as abort:
+            raise SandboxError(str(abort)) from None
+
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
-        """The value of ``expression`` over the task data ``context`` (which is left unchanged)."""
+        """The value of ``expression`` over the task data ``context``, which is not changed."""
         code = _compiled(expression, "eval")
         namespace = {**(external_context or {}), **context, **self.globals, **self._eval_guards}
         result = self._run(code, namespace, expression)
-        if not isinstance(result, _PLAIN_SCALARS) and (problem := _plain_problem(result)):
-            raise SandboxError(f"The expression gives a {problem}; expressions must give plain values.")
+        if not isinstance(result, _PLAIN):
+            self._check(result, "The value of the expression", plain=True)
         return result
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        """Run a script task; its new, changed and deleted variables are applied to ``context``
-        only when it finishes cleanly (functions, guards and builtins never reach it)."""
+        """Run a script task. New, changed and deleted variables reach ``context`` only when the
+        script finishes cleanly; functions, guards and builtins never do."""
         code = _compiled(script, "exec")
         if clash := sorted(set(context) & set(self.globals)):
             raise SandboxError(f"Task data has variables named like functions: {', '.join(clash)}; rename them.")
@@ -583,15 +535,15 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         self._run(code, namespace, script)
         for name, function in self.globals.items():
             if namespace.get(name) is not function:
-                raise SandboxError(f"The script assigns or deletes '{name}', the name of a function; rename it.")
+                raise SandboxError(f"The script assigns or deletes '{name}', the name of a function.")
         updates: dict[str, Any] = {}
         for name, value in namespace.items():
             if name.startswith("_") or name in self.globals or (name in external and name not in context):
                 continue
-            if callable(value):  # a helper the script defined: not data
+            if callable(value):  # a helper the script defined, not data
                 continue
-            if context.get(name, _MISSING) is not value and (problem := _plain_problem(value)):
-                raise SandboxError(f"The variable '{name}' holds a {problem}, which task data cannot store.")
+            if isinstance(value, (list, dict)) or context.get(name, _MISSING) is not value:
+                self._check(value, f"The variable '{name}'", plain=context.get(name, _MISSING) is not value)
             updates[name] = value
         for name in [name for name in context if name not in updates and not name.startswith("_")]:
             del context[name]

@@ -83,8 +83,8 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
         if ready.id in open_rows:
             continue
         assignee, reason = ready.assignee, None
-        if assignee in away:
-            assignee, reason = away[assignee], f"frånvarande: {ready.assignee} har angett {away[ready.assignee]}"
+        if assignee is not None and assignee in away:
+            assignee, reason = away[assignee], f"frånvarande: {ready.assignee} har angett {away[assignee]}"
         row = HumanTask(
             id=ready.id, instance_id=instance.id, process_key=instance.process_key, name=ready.name,
             title=ready.title, lane=ready.lane, roles=ready.roles, district=ready.district,
@@ -107,7 +107,7 @@ def _away_delegates(session: Session, usernames: set[str | None]) -> dict[str, s
         return {}
     rows = session.execute(select(User.username, User.away_delegate).where(
         User.username.in_(sorted(names)), User.away_delegate.is_not(None)))
-    return {username: delegate for username, delegate in rows}
+    return {username: delegate for username, delegate in rows if delegate}
 
 
 def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
@@ -125,8 +125,8 @@ def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot
             row.due_at = current.due_at
             changes.earliest_timer = min(filter(None, [changes.earliest_timer, current.due_at]))
     for task_id, timer in waiting.items():
-        row = pending.get(task_id)
-        if row is not None and row.id != fired_timer_id:
+        existing = pending.get(task_id)
+        if existing is not None and existing.id != fired_timer_id:
             continue
         session.add(Timer(instance_id=instance.id, task_id=task_id, task_name=timer.task_name,
                           title=timer.title, kind=timer.kind, due_at=timer.due_at, state=TimerState.PENDING,

@@ -1,0 +1,254 @@
+"""R5a SIP: consent as a disclosure basis, the watch over the plan, and the configurable deadlines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from processes import script_functions
+from processes.disclosure import disclosure_allowed, disclosure_basis_valid
+from processes.sip import __all__ as exported
+from processes.sip import (
+    sip_append_basis,
+    sip_consent_basis,
+    sip_consent_check_at,
+    sip_consent_problems,
+    sip_consent_review_days,
+    sip_consent_review_deadline,
+    sip_consent_reviewed,
+    sip_consent_task_title,
+    sip_consent_withdrawn,
+    sip_due_check,
+    sip_follow_up_days,
+    sip_follow_up_due,
+    sip_hemgang_days,
+    sip_hemgang_deadline,
+    sip_next_check_at,
+    sip_replace_basis,
+    sip_title,
+    sip_variant_label,
+    sip_withdrawal_at,
+)
+
+NOW = "2026-11-24T10:00:00+01:00"
+DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn" / "sip.bpmn"
+
+
+def form_consent(**changes: Any) -> dict[str, Any]:
+    """A consent as the form records it (``samtycke``)."""
+    samtycke: dict[str, Any] = {
+        "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt", "mottagare": ["region"],
+        "enheter": ["Hemtjänst Nordost", "Vårdcentralen Nordost"], "aktiviteter": ["SIP"],
+        "giltig_fran": "2026-11-24", "giltig_till": "2027-05-24", "anteckning": "Vid hembesök.",
+    }
+    samtycke.update(changes)
+    return {k: v for k, v in samtycke.items() if v is not None}
+
+
+@pytest.fixture(autouse=True)
+def _default_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SAMVERKAN_SIP_FOLLOW_UP_DAYS", "SAMVERKAN_SIP_CONSENT_REVIEW_DAYS", "SAMVERKAN_SIP_HEMGANG_DAYS",
+                 "SAMVERKAN_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_every_function_is_exported_to_diagrams() -> None:
+    functions = script_functions()
+    assert all(functions[name].__module__ == "processes.sip" for name in exported)
+
+
+def test_the_diagram_calls_only_exported_functions() -> None:
+    tree = etree.parse(str(DIAGRAM))
+    code = [el.text or "" for el in tree.iter() if etree.QName(el).localname in (
+        "script", "conditionExpression", "timeDate", "timeDuration", "timeCycle")]
+    code += [el.get("value", "") for el in tree.iter() if etree.QName(el).localname == "property"
+             and el.get("name") in ("title", "due", "assignee", "district")]
+    called = {name for text in code for name in re.findall(r"\b([a-z_]+)\(", text)}
+    assert called - {"len", "now"} <= set(script_functions())
+    assert {"sip_consent_problems", "disclosure_withdraw_consents", "sip_next_check_at"} <= called
+
+
+# --- configurable deadlines ---------------------------------------------------------------------
+
+
+def test_defaults_are_the_product_choices() -> None:
+    assert (sip_follow_up_days(), sip_consent_review_days(), sip_hemgang_days()) == (90, 90, 3)
+
+
+def test_deadlines_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMVERKAN_SIP_FOLLOW_UP_DAYS", "30")
+    monkeypatch.setenv("SAMVERKAN_SIP_CONSENT_REVIEW_DAYS", " 60 ")
+    monkeypatch.setenv("SAMVERKAN_SIP_HEMGANG_DAYS", "5")
+    assert sip_follow_up_due(NOW) == "2026-12-24T10:00:00+01:00"
+    assert sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)["omprovas_senast"] == "2027-01-23"
+    assert sip_hemgang_deadline(None, NOW) == "2026-11-29T10:00:00+01:00"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nittio"])
+def test_a_bad_configuration_is_an_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SAMVERKAN_SIP_FOLLOW_UP_DAYS", value)
+    with pytest.raises(ValueError):
+        sip_follow_up_days()
+
+
+def test_follow_up_keeps_the_wall_clock_time_across_summer_time() -> None:
+    assert sip_follow_up_due("2030-03-04T09:00:00+01:00") == "2030-06-02T09:00:00+02:00"
+    assert sip_follow_up_due("2030-03-04T08:00:00Z") == "2030-06-02T09:00:00+02:00"
+
+
+@pytest.mark.parametrize(("message", "deadline"), [
+    ({"utskrivningsklar_at": "2026-11-23T15:00:00+01:00"}, "2026-11-26T15:00:00+01:00"),
+    ({"utskrivningsklar_at": "2026-11-23"}, "2026-11-26T00:00:00+01:00"),
+    ({"utskrivningsklar_at": "i morgon"}, "2026-11-27T10:00:00+01:00"),  # unreadable: from now
+    ({"utskrivningsklar_at": 5}, "2026-11-27T10:00:00+01:00"),
+    ({}, "2026-11-27T10:00:00+01:00"),
+    (None, "2026-11-27T10:00:00+01:00"),
+])
+def test_patient_taken_home_within_three_days_of_utskrivningsklar(message: Any, deadline: str) -> None:
+    assert sip_hemgang_deadline(message, NOW) == deadline
+
+
+# --- consent -------------------------------------------------------------------------------------
+
+
+def test_the_consent_becomes_a_disclosure_basis() -> None:
+    basis = sip_consent_basis(form_consent(extra="ignored"), NOW)
+    assert basis == {
+        "grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt", "mottagare": ["region"],
+        "enheter": ["Hemtjänst Nordost", "Vårdcentralen Nordost"], "aktiviteter": ["SIP"],
+        "giltig_fran": "2026-11-24", "giltig_till": "2027-05-24", "anteckning": "Vid hembesök.",
+        "aterkallad": None, "registrerad": NOW,
+    }
+    assert disclosure_basis_valid(basis) and disclosure_allowed([basis], "region", NOW)
+
+
+def test_implied_and_presumed_consent_get_a_review_date() -> None:
+    assert sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)["omprovas_senast"] == "2027-02-22"
+    given = sip_consent_basis(form_consent(samtycke_typ="presumerat", omprovas_senast="2027-01-10"), NOW)
+    assert given["omprovas_senast"] == "2027-01-10"
+    assert "omprovas_senast" not in sip_consent_basis(form_consent(), NOW)
+
+
+def test_an_i_sip_consent_may_name_no_outside_recipient() -> None:
+    basis = sip_consent_basis(form_consent(mottagare=None), NOW)
+    assert basis["mottagare"] == []
+    assert sip_consent_problems(form_consent(mottagare=[]), "i_sip", NOW) == []
+
+
+@pytest.mark.parametrize(("samtycke", "variant", "expected"), [
+    (form_consent(mottagare=["andra_utforare"]), "sip", "måste omfatta regionen"),
+    (form_consent(mottagare=[]), "utskrivning", "måste omfatta regionen"),
+    (form_consent(mottagare=[]), "sip", "vilka mottagare"),
+    (form_consent(mottagare=[], enheter=None), "i_sip", "Ange vilka enheter"),
+    (form_consent(giltig_fran="2026-11-25"), "sip", "gälla från i dag"),
+    (form_consent(giltig_fran="2026-01-01", giltig_till="2026-11-23"), "sip", "redan löpt ut"),
+    (form_consent(samtycke_typ="konkludent", omprovas_senast="2026-11-24"), "sip", "efter i dag"),
+    (form_consent(giltig_till=None), "sip", "giltighetstid"),
+    (form_consent(giltig_fran="snart"), "i_sip", "inget giltigt datum"),
+])
+def test_a_consent_that_cannot_carry_the_sip_is_sent_back(samtycke: dict[str, Any], variant: str,
+                                                         expected: str) -> None:
+    problems = sip_consent_problems(samtycke, variant, NOW)
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("variant", ["sip", "utskrivning", "i_sip"])
+def test_a_complete_consent_covering_the_region_carries_every_variant(variant: str) -> None:
+    assert sip_consent_problems(form_consent(), variant, NOW) == []
+
+
+def test_bases_are_appended_and_replaced_without_changing_the_input() -> None:
+    first = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
+    bases = sip_append_basis(None, first)
+    assert bases == [first]
+    assert sip_append_basis(bases, sip_consent_basis(form_consent(mottagare=[]), NOW)) == [first]
+    reviewed = sip_consent_reviewed(first, "2027-03-01", "2027-02-20T09:00:00+01:00")
+    other = {"grund": "menprovning", "menprovning_utfall": "inget_men", "mottagare": ["andra_utforare"]}
+    replaced = sip_replace_basis([other, *bases, "skräp"], reviewed)
+    assert replaced == [other, reviewed, "skräp"] and bases == [first]
+    later = sip_consent_basis(form_consent(), "2027-01-01T09:00:00+01:00")
+    assert sip_replace_basis(bases, later) == [first, later]  # not there yet: added
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [
+    ("2027-03-01", "2027-03-01"),
+    ("2027-02-20", "2027-05-21"),  # not after today: today + 90 days
+    (None, "2027-05-21"),
+    ("", "2027-05-21"),
+    ("snart", "2027-05-21"),
+])
+def test_a_review_that_found_the_consent_holds_moves_the_review_date(chosen: str | None, expected: str) -> None:
+    consent = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
+    reviewed = sip_consent_reviewed(consent, chosen, "2027-02-20T09:00:00+01:00")
+    assert reviewed["omprovas_senast"] == expected
+    assert reviewed["omprovad"] == "2027-02-20T09:00:00+01:00"
+    assert consent["omprovas_senast"] == "2027-02-22"
+
+
+# --- watching the plan ---------------------------------------------------------------------------
+
+
+def test_the_consent_needs_attention_at_its_review_date_or_when_it_runs_out() -> None:
+    explicit = sip_consent_basis(form_consent(), NOW)
+    implied = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
+    short = sip_consent_basis(form_consent(samtycke_typ="presumerat", giltig_till="2026-12-31"), NOW)
+    assert sip_consent_check_at(explicit) == "2027-05-25T00:00:00+02:00"
+    assert sip_consent_check_at(implied) == "2027-02-22T00:00:00+01:00"
+    assert sip_consent_check_at(short) == "2027-01-01T00:00:00+01:00"
+    assert sip_consent_review_deadline(implied) == "2027-02-23T00:00:00+01:00"
+
+
+def test_the_watch_fires_at_the_first_of_follow_up_and_consent() -> None:
+    implied = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
+    assert sip_next_check_at("2027-02-20T10:00:00+01:00", implied) == "2027-02-20T10:00:00+01:00"
+    assert sip_next_check_at("2027-03-01T10:00:00+01:00", implied) == "2027-02-22T00:00:00+01:00"
+
+
+@pytest.mark.parametrize(("at", "due"), [
+    ("2027-02-20T10:00:00+01:00", "uppfoljning"),
+    ("2027-02-22T00:00:00+01:00", "samtycke_omprovning"),
+    ("2027-05-25T00:00:00+02:00", "samtycke_utganget"),  # after giltig_till: before any review
+])
+def test_what_is_due_when_the_watch_fires(at: str, due: str) -> None:
+    implied = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
+    assert sip_due_check("2027-02-20T10:00:00+01:00", implied, at) == due
+
+
+def test_explicit_consent_is_never_due_for_review() -> None:
+    explicit = sip_consent_basis(form_consent(omprovas_senast="2027-01-01"), NOW)
+    assert sip_due_check("2027-02-20T10:00:00+01:00", explicit, "2027-02-20T10:00:00+01:00") == "uppfoljning"
+
+
+# --- withdrawal ----------------------------------------------------------------------------------
+
+
+def test_withdrawal_time_comes_from_the_message_or_the_clock() -> None:
+    assert sip_withdrawal_at({"aterkallad_at": "2026-12-01T10:00:00+01:00"}, NOW) == "2026-12-01T10:00:00+01:00"
+    assert sip_withdrawal_at({"aterkallad_at": "nyss"}, NOW) == NOW
+    assert sip_withdrawal_at({"aterkallad_at": 1}, NOW) == NOW
+    assert sip_withdrawal_at({}, NOW) == NOW
+    assert sip_withdrawal_at(None, NOW) == NOW
+
+
+def test_a_withdrawn_consent_keeps_its_first_withdrawal() -> None:
+    consent = sip_consent_basis(form_consent(), NOW)
+    withdrawn = sip_consent_withdrawn(consent, "2026-12-01T10:00:00+01:00")
+    assert withdrawn["aterkallad"] == "2026-12-01T10:00:00+01:00" and consent["aterkallad"] is None
+    assert sip_consent_withdrawn(withdrawn, "2026-12-05T10:00:00+01:00")["aterkallad"] == "2026-12-01T10:00:00+01:00"
+    assert not disclosure_allowed([withdrawn], "region", "2026-12-02T10:00:00+01:00")
+
+
+# --- inbox lines ---------------------------------------------------------------------------------
+
+
+def test_titles() -> None:
+    assert sip_variant_label("utskrivning") == "SIP vid utskrivning från sluten vård"
+    assert sip_variant_label("okänd") == "SIP"
+    assert sip_title("Följ upp planen", "i_sip") == "Följ upp planen – I-SIP (intern SIP)"
+    assert sip_consent_task_title("Inhämta samtycke", []) == "Inhämta samtycke"
+    assert sip_consent_task_title("Inhämta samtycke", None) == "Inhämta samtycke"
+    assert sip_consent_task_title("Inhämta samtycke", ["A.", "B."]) == "Inhämta samtycke – komplettera: A. B."
