@@ -128,3 +128,25 @@ def test_completing_before_the_deadline_cancels_the_timer(harness: Harness) -> N
     assert h.as_("adam").ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"] == []
     SYSTEM_CLOCK.advance(hours=2)
     assert fire_due_timers(h.services) == 0
+
+
+def test_a_failing_script_puts_the_instance_in_error_and_an_admin_retries(harness: Harness) -> None:
+    h = harness
+    sara = h.user("sara", "socialsekreterare")
+    adam = h.user("adam", "admin")
+    # the diagram divides by a number the starter gave as zero
+    instance = sara.ok("POST", "/api/v1/instances", 201, json={"process": "error_demo", "data": {"antal": 0}})
+    assert instance["state"] == "error" and "rakna" in instance["error"] and "division" in instance["error"]
+    assert adam.ok("GET", "/api/v1/instances", params={"state": "error"})["total"] == 1
+    refused = sara.post(f"/api/v1/instances/{instance['id']}/retry", json={"reason": "nytt försök"})
+    assert refused.status_code == 403
+    # retrying without fixing the cause fails the same way; with the number corrected it completes
+    again = adam.ok("POST", f"/api/v1/instances/{instance['id']}/retry", json={"reason": "nytt försök"})
+    assert again["state"] == "error"
+    fixed = adam.ok("POST", f"/api/v1/instances/{instance['id']}/retry",
+                    json={"reason": "antal rättat efter samtal med handläggaren", "data": {"antal": 4}})
+    assert fixed["state"] == "completed" and fixed["error"] is None
+    detail = sara.ok("GET", f"/api/v1/instances/{instance['id']}")
+    assert detail["data"]["andel"] == 25
+    assert [e["action"] for e in detail["history"]].count("instance_retried") == 2
+    assert adam.post(f"/api/v1/instances/{instance['id']}/retry", json={"reason": "x"}).status_code == 409

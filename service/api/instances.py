@@ -12,7 +12,7 @@ from service.access import can_see_instance, visible_instances
 from service.audit import record
 from service.errors import NotFound
 from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
-from service.operations.instances import deliver_message, set_state, start_instance
+from service.operations.instances import deliver_message, retry_instance, set_state, start_instance
 
 from . import api
 from .context import current_actor, json_body, require, services
@@ -25,6 +25,7 @@ from .schemas import (
     MessageCreateSchema,
     PageQuerySchema,
     ReasonSchema,
+    RetrySchema,
     page_of,
 )
 
@@ -135,3 +136,12 @@ def terminate_instance(instance_id: str) -> Any:
     return _state_action(instance_id, "terminate")
 
 
+
+
+@endpoint(api, "/instances/<instance_id>/retry", "POST", summary="Run an instance's failed step again",
+          tag="instances", body=RetrySchema, response=InstanceSummarySchema, roles=("admin",))
+def retry(instance_id: str) -> Any:
+    actor = require("admin")
+    body = RetrySchema().load(json_body())
+    instance = retry_instance(services(), actor, instance_id, body["reason"], body["data"])
+    return InstanceSummarySchema().dump(instance_summary(instance, actor))

@@ -137,6 +137,11 @@ class ReasonSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
+class RetrySchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
 class AssignSchema(StrictSchema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=100))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))

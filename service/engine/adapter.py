@@ -140,23 +140,36 @@ class BpmnEngine:
         return self._run(workflow, action)
 
     def deliver_message(self, workflow: BpmnWorkflow, name: str, payload: Mapping[str, Any]) -> Snapshot:
-        waiting = [t for t in workflow.event_manager.tasks.values()
-                   if isinstance(t.task_spec.event_definition, MessageEventDefinition)
-                   and t.task_spec.event_definition.name == name and t.state == TaskState.WAITING]
+        waiting = [d for t in workflow.event_manager.tasks.values() if t.state == TaskState.WAITING
+                   for d in timers.inner_definitions(t.task_spec.event_definition)
+                   if isinstance(d, MessageEventDefinition) and d.name == name]
         if not waiting:
             raise NotWaiting(f"the instance does not wait for the message {name!r}")
-        definition = type(waiting[0].task_spec.event_definition)(name)
+        definition = type(waiting[0])(name)
         return self._run(workflow, lambda: workflow.catch(BpmnEvent(definition, dict(payload))))
 
     def fire_timer(self, workflow: BpmnWorkflow, task_id: str) -> Snapshot:
         task = self._task(workflow, task_id)
         if task is None or task.state != TaskState.WAITING or not isinstance(
-                getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+                timers.timer_definition(getattr(task.task_spec, "event_definition", None)), TimerEventDefinition):
             raise NotWaiting("the timer is no longer pending")
 
         def action() -> None:
             timers.mark_fired(task)
             workflow.refresh_timers()
+
+        return self._run(workflow, action)
+
+    def retry(self, workflow: BpmnWorkflow, data: Mapping[str, Any]) -> Snapshot:
+        """Run the tasks that failed again, with ``data`` merged into them (the admin's correction)."""
+        failed = workflow.get_tasks(state=TaskState.ERROR)
+        if not failed:
+            raise NotWaiting("no task of the instance has failed")
+
+        def action() -> None:
+            for task in failed:
+                task.data.update(data)
+                task._set_state(TaskState.READY)
 
         return self._run(workflow, action)
 
@@ -190,15 +203,15 @@ class BpmnEngine:
         for task in workflow.event_manager.tasks.values():
             if task.state != TaskState.WAITING:
                 continue
-            definition = task.task_spec.event_definition
-            kind = timers.timer_kind(definition)
+            kind = timers.timer_kind(task.task_spec.event_definition)
             if kind is not None:
                 due = timers.due_at(task)
                 if due is not None:
+                    name = task.task_spec.bpmn_name or timers.timer_definition(task.task_spec.event_definition).name
                     pending.append(PendingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name,
-                                                task.task_spec.bpmn_name or definition.name or "", kind, due))
-            elif isinstance(definition, MessageEventDefinition):
-                messages.append(definition.name)
+                                                name or "", kind, due))
+            messages.extend(d.name for d in timers.inner_definitions(task.task_spec.event_definition)
+                            if isinstance(d, MessageEventDefinition))
         if completed:
             data = dict(workflow.data)
         elif workflow.last_task is not None:

@@ -32,7 +32,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from . import sandbox
-from .timers import TIMER_CLASSES, timer_literal
+from .timers import TIMER_CLASSES, inner_definitions, timer_definition, timer_literal
 from .xml import XmlRejected, parse_xml
 
 logger = logging.getLogger(__name__)
@@ -106,8 +106,9 @@ def adopt_timers(specs: Iterable[Any]) -> None:
     for spec in specs:
         for task_spec in spec.task_specs.values():
             definition = getattr(task_spec, "event_definition", None)
-            if definition is not None and type(definition) in TIMER_CLASSES:
-                definition.__class__ = TIMER_CLASSES[type(definition)]
+            for inner in inner_definitions(definition) if definition is not None else []:
+                if type(inner) in TIMER_CLASSES:
+                    inner.__class__ = TIMER_CLASSES[type(inner)]
 
 
 def parse_bundle(
@@ -126,11 +127,12 @@ def parse_bundle(
         if name.endswith(".bpmn") or name.endswith(".bpmn20.xml"):
             root = _read_bpmn(name, content, problems)
             if root is not None:
-                bpmn_files[name] = content.decode("utf-8", errors="replace")
                 try:
                     parser.add_bpmn_xml(root, filename=name)
                 except Exception as err:  # the library raises arbitrary types on broken diagrams
                     problems.append(_problem_from(name, err))
+                    continue  # not read: its processes are unknown, so "no executable process" would mislead
+                bpmn_files[name] = content.decode("utf-8", errors="replace")
         elif name.endswith(".json"):
             _read_form(name, content, forms, problems)
         else:
@@ -176,11 +178,21 @@ def _read_form(name: str, content: bytes, forms: dict[str, Any], problems: list[
     forms[name] = document
 
 
+# SpiffWorkflow's wording for constructs Samverkan does not run, reworded so a modeler knows what to change.
+_REWORDED = (
+    (re.compile(r"^A Service Task must have an operator"), "service tasks are not supported: use a script task"),
+    (re.compile(r"^Data Store with name (.+) has no implementation$", re.S),
+     r"data stores are not supported: remove the data store '\1' and keep the data in the process's task data"),
+)
+
+
 def _problem_from(filename: str, err: Exception) -> Problem:
     if isinstance(err, ValidationException):
         element = getattr(err, "id", None) or getattr(err, "name", None)
         line = getattr(err, "line_number", None)
         text = str(getattr(err, "args", [""])[0] or err)
+        for pattern, replacement in _REWORDED:
+            text = pattern.sub(replacement, text)
         return Problem(filename, f"{text}" + (f" (line {line})" if line else ""), element or None)
     if isinstance(err, UnicodeDecodeError):
         return Problem(filename, "the file is not UTF-8 encoded")
@@ -286,7 +298,7 @@ def _expression_problems(task_spec: Any) -> list[str]:
         check(task_spec.script, "script", script=True)
     for attr in ("prescript", "postscript"):
         check(getattr(task_spec, attr, None), attr, script=True)
-    definition = getattr(task_spec, "event_definition", None)
+    definition = timer_definition(getattr(task_spec, "event_definition", None))
     if isinstance(definition, TimerEventDefinition) and timer_literal(definition.expression) is None:
         check(definition.expression, "timer")
     if isinstance(task_spec, MultiInstanceTask) and task_spec.condition:

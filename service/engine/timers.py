@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -135,7 +136,20 @@ TIMER_CLASSES: dict[type, type] = {
 }
 
 
+def inner_definitions(event_definition: Any) -> list[Any]:
+    """The definitions an event waits on: itself, or each one of an event-based gateway's events."""
+    if isinstance(event_definition, MultipleEventDefinition):
+        return list(event_definition.event_definitions)
+    return [event_definition]
+
+
+def timer_definition(event_definition: Any) -> Any:
+    """The timer an event waits on, if any (an event-based gateway may wait on one among messages)."""
+    return next((d for d in inner_definitions(event_definition) if isinstance(d, TimerEventDefinition)), None)
+
+
 def timer_kind(event_definition: Any) -> str | None:
+    event_definition = timer_definition(event_definition)
     if isinstance(event_definition, CycleTimerEventDefinition):
         return "cycle"
     if isinstance(event_definition, DurationTimerEventDefinition):
@@ -156,7 +170,7 @@ def due_at(task: Any) -> datetime | None:
 
 
 def mark_fired(task: Any) -> None:
-    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+    if isinstance(timer_definition(task.task_spec.event_definition), CycleTimerEventDefinition):
         task.internal_data["cycle_fire"] = True
     else:
         task._set_internal_data(event_fired=True)

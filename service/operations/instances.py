@@ -164,3 +164,26 @@ def set_state(services: Services, actor: Actor, instance_id: str, action: str, r
         instance.updated_at = now
         record(session, actor, f"instance_{action}", instance_id=instance.id, reason=instance.state_reason)
     return instance
+
+
+def retry_instance(services: Services, actor: Actor, instance_id: str, reason: str,
+                   data: Mapping[str, Any] | None = None) -> ProcessInstance:
+    """Run the failed step of an instance in ``error`` again (admin), optionally correcting its data."""
+    if not actor.has("admin"):
+        raise Forbidden("retrying needs the role admin")
+    if not reason or not reason.strip():
+        raise Invalid("a reason is required", errors={"reason": ["is required"]})
+    with services.db.command() as session:
+        instance = load_visible(session, services, actor, instance_id, lock=True)
+        if instance.state != InstanceState.ERROR:
+            raise Conflict(f"the instance is {instance.state.value}, not in error")
+        workflow = services.engine.load(instance.definition, instance.workflow_json)
+        try:
+            changes = _run(session, services, instance, workflow, actor,
+                           lambda wf: services.engine.retry(wf, dict(data or {})))
+        except NotWaiting as err:
+            raise Conflict(str(err)) from err
+        record(session, actor, "instance_retried", instance_id=instance.id, reason=reason.strip()[:2000],
+               fields=sorted(data or {}))
+    _after_commit(services, changes)
+    return instance

@@ -87,3 +87,31 @@ def test_timers_fire_only_when_the_service_says_so() -> None:
     assert [t.name for t in after.ready_tasks] == ["eskalera"] and after.timers == []
     with pytest.raises(NotWaiting):
         engine.fire_timer(workflow, timer.task_id)
+
+
+def _gateway_engine() -> tuple[BpmnEngine, object]:
+    files = {"gateway_demo.bpmn": (FIXTURES / "bpmn" / "gateway_demo.bpmn").read_bytes()}
+    lanes = LaneRoles.load(ROOT / "bpmn" / "lanes.json")
+    bundle = parse_bundle(files, lanes)
+    assert bundle.problems == []
+
+    class Definition:
+        id, key, bpmn_files = 2, "gateway_demo", bundle.bpmn_files
+
+    return BpmnEngine(lanes, {}, Clock()), Definition()
+
+
+@pytest.mark.parametrize("first,outcome", [("message", "besvarat"), ("timer", "obesvarat")])
+def test_event_based_gateway_takes_whichever_comes_first(first: str, outcome: str) -> None:
+    engine, definition = _gateway_engine()
+    workflow = engine.new(definition, {})
+    snapshot = engine.start(workflow)
+    assert snapshot.waits_for_messages == ["svar"]
+    [timer] = snapshot.timers
+    assert timer.kind == "duration"
+    workflow = engine.load(definition, engine.dump(workflow))  # both waits survive a round trip
+    if first == "message":
+        final = engine.deliver_message(workflow, "svar", {"text": "ja"})
+    else:
+        final = engine.fire_timer(workflow, timer.task_id)
+    assert final.completed and final.end_event == outcome and final.timers == []
