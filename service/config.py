@@ -25,6 +25,7 @@ class Config:
     forms_dir: Path = ROOT / "forms"
     lanes_file: Path = ROOT / "bpmn" / "lanes.json"
     script_time_limit: float = 1.0
+    compact_threshold: int = 20  # tasks a workflow may hold before finished history is dropped
     run_scheduler: bool = False
     node_name: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
     smtp_host: str | None = None
@@ -52,6 +53,7 @@ class Config:
             "token_lifetime_hours": ("SAMVERKAN_TOKEN_LIFETIME_HOURS", float),
             "max_upload_bytes": ("SAMVERKAN_MAX_UPLOAD_BYTES", int),
             "script_time_limit": ("SAMVERKAN_SCRIPT_TIME_LIMIT", float),
+            "compact_threshold": ("SAMVERKAN_COMPACT_THRESHOLD", int),
             "smtp_port": ("SAMVERKAN_SMTP_PORT", int),
         }
         for name, (var, kind) in numbers.items():

@@ -38,7 +38,8 @@ class Services:
     @classmethod
     def create(cls, config: Config, clock: Clock = SYSTEM_CLOCK) -> Services:
         lanes = LaneRoles.load(config.lanes_file)
-        engine = BpmnEngine(lanes, script_functions(), clock, script_time_limit=config.script_time_limit)
+        engine = BpmnEngine(lanes, script_functions(), clock, script_time_limit=config.script_time_limit,
+                            compact_threshold=config.compact_threshold)
         return cls(config=config, db=Database(config.database_url), engine=engine, lanes=lanes, clock=clock)
 
     def now(self) -> datetime:

@@ -25,6 +25,7 @@ from SpiffWorkflow.util.task import TaskState
 from service.clock import Clock, reset_clock, use_clock
 
 from . import timers
+from .compaction import DEFAULT_THRESHOLD, compact
 from .sandbox import SandboxedScriptEngine, SandboxError
 from .serializer import SERIALIZER_VERSION, WorkflowStore
 from .specs import LaneRoles, SpecCache
@@ -93,7 +94,8 @@ class BpmnEngine:
     """One per service process; thread-safe (workflows are per command, specs shared read-only)."""
 
     def __init__(self, lanes: LaneRoles, functions: Mapping[str, Callable[..., Any]], clock: Clock,
-                 *, script_time_limit: float = 1.0) -> None:
+                 *, script_time_limit: float = 1.0, compact_threshold: int = DEFAULT_THRESHOLD) -> None:
+        self.compact_threshold = compact_threshold
         self.lanes = lanes
         self.clock = clock
         self.specs = SpecCache(lanes)
@@ -185,6 +187,7 @@ class BpmnEngine:
         try:
             action()
             workflow.do_engine_steps()
+            compact(workflow, self.compact_threshold)
             return self.snapshot(workflow)
         except (SpiffWorkflowException, SandboxError, timers.TimerValueError) as err:
             element = getattr(getattr(err, "task_spec", None), "bpmn_id", None) or getattr(
