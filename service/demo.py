@@ -1,12 +1,11 @@
 """Demo data: one user per role, the routines deployed, a few instances at various stages.
 
-Each routine module in ``processes/`` may offer ``demo_instances(start, complete)`` — a function
-that starts and advances instances of its routine through the same operations the API uses.
+The instances come from the stories in ``service.demo_routines``, advanced through the same
+operations the API uses.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from .actor import SYSTEM
 from .auth import actor_for
 from .errors import Invalid
-from .models import User
+from .models import HumanTask, TaskStatus, User
 from .operations.deploy import deploy_tree
 from .operations.instances import start_instance
 from .operations.tasks import complete_task
@@ -25,24 +24,26 @@ from .services import Services
 
 logger = logging.getLogger(__name__)
 
-# Demo users: username -> (display name, roles, districts).
+ALL = ["Centrum", "Hisingen", "Nordost", "Sydväst"]
+
+# Demo users: username -> (display name, roles, districts). City-wide functions get every district.
 DEMO_USERS: dict[str, tuple[str, list[str], list[str]]] = {
     "anna.enhetschef": ("Anna Lind (enhetschef utförare)", ["enhetschef_utforare"], ["Nordost"]),
     "sara.socsek": ("Sara Berg (socialsekreterare)", ["socialsekreterare"], ["Nordost"]),
     "sven.socsek": ("Sven Holm (socialsekreterare)", ["socialsekreterare"], ["Hisingen"]),
     "fia.forste": ("Fia Ek (1:e socialsekreterare)", ["forste_socialsekreterare"], ["Nordost"]),
     "mona.mottag": ("Mona Ström (Mottag Nordost)", ["mottag"], ["Nordost"]),
-    "jonas.jour": ("Jonas Dahl (Socialjouren)", ["socialjouren"], ["Centrum", "Hisingen", "Nordost", "Sydväst"]),
+    "jonas.jour": ("Jonas Dahl (Socialjouren)", ["socialjouren"], ALL),
     "maja.myndighet": ("Maja Nord (myndighetsledning)", ["myndighet"], ["Nordost"]),
     "erik.ecmyndighet": ("Erik Sand (enhetschef myndighet)", ["enhetschef_myndighet"], ["Nordost"]),
     "vera.vcmyndighet": ("Vera Qvist (verksamhetschef myndighet)", ["verksamhetschef_myndighet"], ["Nordost"]),
-    "kurt.korttid": ("Kurt Lund (verksamhetschef korttidsboende vuxna)", ["verksamhetschef_korttidsboende_vuxna"], []),
-    "karin.korttidbarn": ("Karin Ahl (enhetschef korttidshem barn)", ["enhetschef_korttidshem_barn"], []),
+    "kurt.korttid": ("Kurt Lund (verksamhetschef korttidsboende vuxna)", ["verksamhetschef_korttidsboende_vuxna"], ALL),
+    "karin.korttidbarn": ("Karin Ahl (enhetschef korttidshem barn)", ["enhetschef_korttidshem_barn"], ALL),
     "bo.bistand": ("Bo Falk (biståndshandläggare)", ["bistandshandlaggare"], ["Nordost"]),
     "moa.mottagning": ("Moa Rask (mottagningsfunktionen)", ["mottagningsfunktionen"], ["Nordost"]),
-    "ulf.utforare": ("Ulf Vik (privat utförare)", ["utforare"], []),
+    "ulf.utforare": ("Ulf Vik (privat utförare)", ["utforare"], ALL),
     "mia.mottagare": ("Mia Roos (mottagare)", ["mottagare"], ["Nordost"]),
-    "eva.eku": ("Eva Kron (EKU)", ["eku"], []),
+    "eva.eku": ("Eva Kron (EKU)", ["eku"], ALL),
     "ulla.utvecklingsledare": ("Ulla Borg (utvecklingsledare förmedling BmSS)", ["utvecklingsledare_formedling_bmss"],
                                ["Nordost"]),
     "bengt.bmss": ("Bengt Sjö (enhetschef BmSS)", ["enhetschef_bmss"], ["Nordost"]),
@@ -54,7 +55,7 @@ DEMO_USERS: dict[str, tuple[str, list[str], list[str]]] = {
     "hanna.hsl": ("Hanna Ek (verksamhetschef hälso- och sjukvård)", ["verksamhetschef_halso_sjukvard"], []),
     "frida.vardkontakt": ("Frida Gran (fast vårdkontakt, regionen)", ["fast_vardkontakt"], []),
     "paula.processagare": ("Paula Holm (processägare)", ["processagare"], []),
-    "clara.chef": ("Clara Wik (chef)", ["chef"], ["Centrum", "Hisingen", "Nordost", "Sydväst"]),
+    "clara.chef": ("Clara Wik (chef)", ["chef"], ALL),
     "alva.auditor": ("Alva Rehn (granskare)", ["auditor"], []),
     "adam.admin": ("Adam Frost (administratör)", ["admin"], []),
 }
@@ -93,19 +94,21 @@ def load_demo(services: Services, password: str) -> Iterator[str]:
         return instance, changes.created_tasks
 
     def complete(task_id: str, username: str, data: dict):  # type: ignore[no-untyped-def,type-arg]
-        _, created, _ = complete_task(services, actors[username], task_id, data)
-        return created
+        complete_task(services, actors[username], task_id, data)
+        with services.db.read() as session:  # every open task of the instance, not only the new ones
+            task = session.get(HumanTask, task_id)
+            return list(session.scalars(select(HumanTask).where(
+                HumanTask.instance_id == task.instance_id, HumanTask.status == TaskStatus.OPEN)))
 
+    from .demo_routines import STORIES
+
+    today = services.clock.local_now().date()
     for definition in deployed:
-        try:
-            module = importlib.import_module(f"processes.{definition.key}")
-        except ImportError:
-            continue
-        make = getattr(module, "demo_instances", None)
-        if make is None:
+        story = STORIES.get(definition.key)
+        if story is None:
             continue
         try:
-            count = make(start, complete)
+            count = story(start, complete, today)
             yield f"Started {count} demo instance(s) of {definition.key}"
         except Exception as err:  # demo data must never stop the service from starting
             logger.exception("demo instances of %s failed", definition.key)
