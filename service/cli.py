@@ -46,6 +46,7 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     from .app import create_app
 
     logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per wake-up is noise
     app = create_app(Config.from_env(run_scheduler=not no_scheduler))
     click.echo(f"Samverkan serving on http://{host}:{port}", err=True)
     waitress_serve(app, host=host, port=port, threads=threads, ident="samverkan")
