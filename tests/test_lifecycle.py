@@ -51,6 +51,7 @@ def test_start_complete_message_end(harness: Harness) -> None:
     done = h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete",
                             json={"data": {"beslut": "godkant", "antal": 3}})
     assert done["instance"]["state"] == "waiting" and done["next_tasks"] == []
+    assert h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")["waits_for"] == ["klart"]
     assert open_tasks(h, "sara") == []
     again = h.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant"}})
     assert again.status_code == 409

@@ -94,7 +94,7 @@ def get_instance(instance_id: str) -> Any:
                 "tasks": [task_summary(t, now) for t in tasks], "timers": timers,
                 "history": [{"at": e.at, "actor": e.actor, "action": e.action, "task_id": e.task_id,
                              "detail": e.detail if actor.has_case_access else {}} for e in history],
-                "waits_for": [], "state_reason": instance.state_reason}
+                "waits_for": instance.waits_for, "state_reason": instance.state_reason}
     if actor.has_case_access:
         with svc.db.command() as session:
             record(session, actor, "case_read", instance_id=instance_id)

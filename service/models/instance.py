@@ -54,6 +54,7 @@ class ProcessInstance(Base):
     # The process data as of the last step, for reads (redacted per role on the way out).
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     districts: Mapped[list[str]] = mapped_column(JSON)
+    waits_for: Mapped[list[str]] = mapped_column(JSON, default=list)  # BPMN messages the instance waits for
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the end event reached
     state_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

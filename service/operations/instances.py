@@ -51,7 +51,7 @@ def start_instance(services: Services, actor: Actor, process: str, data: Mapping
     instance = ProcessInstance(
         definition_id=definition.id, process_key=definition.key, state=InstanceState.RUNNING, case_ref=case_ref,
         started_by=actor.username, started_at=now, updated_at=now, workflow_json="{}",
-        serializer_version=services.engine.serializer_version, data=jsonable(dict(data)), districts=[],
+        serializer_version=services.engine.serializer_version, data=jsonable(dict(data)), districts=[], waits_for=[],
     )
     instance.definition = definition
     with services.db.command() as session:

@@ -47,6 +47,7 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
     instance.workflow_json = services.engine.dump(workflow)
     instance.serializer_version = services.engine.serializer_version
     instance.data = jsonable(snapshot.data)
+    instance.waits_for = list(snapshot.waits_for_messages)
     instance.updated_at = now
     if instance.state != InstanceState.SUSPENDED:
         instance.state = InstanceState(snapshot.state)

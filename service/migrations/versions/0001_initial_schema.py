@@ -92,6 +92,7 @@ def upgrade() -> None:
     sa.Column('serializer_version', sa.String(length=20), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('districts', sa.JSON(), nullable=False),
+    sa.Column('waits_for', sa.JSON(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('outcome', sa.String(length=100), nullable=True),
     sa.Column('state_reason', sa.Text(), nullable=True),
