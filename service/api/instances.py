@@ -89,7 +89,9 @@ def get_instance(instance_id: str) -> Any:
                                 .order_by(HumanTask.created_at, HumanTask.id))
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id,
                                                           Timer.state == TimerState.PENDING).order_by(Timer.due_at)))
-        history = list(session.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
+        # reads of the case are in the audit log; the timeline shows what was done
+        history = list(session.scalars(select(Event).where(Event.instance_id == instance.id,
+                                                           Event.action != "case_read").order_by(Event.id)))
         body = {**instance_summary(instance, actor), "data": data_for(actor, instance.definition, instance.data),
                 "tasks": [task_summary(t, now) for t in tasks], "timers": timers,
                 "history": [{"at": e.at, "actor": e.actor, "action": e.action, "task_id": e.task_id,
