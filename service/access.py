@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
-from .actor import Actor
+from .actor import NO_CASE_ACCESS_ROLES, Actor
 from .models import HumanTask, InstanceAccess, ProcessDefinition, ProcessInstance, TaskStatus
 
 
@@ -22,6 +22,9 @@ def visible_instances(session: Session, actor: Actor) -> Select[Any]:
     query = select(ProcessInstance)
     if actor.is_system or actor.has("admin"):
         return query
+    if not actor.has_case_access and actor.roles & NO_CASE_ACCESS_ROLES:
+        # EKU sees nothing case-level, not even a case whose task was handed to them by name
+        return query.where(false())
     # Definitions are few; matching roles in Python keeps the SQL portable (JSON columns differ).
     definition_ids = [d.id for d in session.scalars(select(ProcessDefinition)) if set(d.roles) & actor.roles]
     own = exists().where(InstanceAccess.instance_id == ProcessInstance.id, InstanceAccess.kind == "user",
@@ -66,9 +69,14 @@ def may_act_on_task(actor: Actor, task: HumanTask) -> bool:
     return bool(set(task.roles) & actor.roles) and actor.shares_district([task.district] if task.district else None)
 
 
+def manages_task(actor: Actor, task: HumanTask) -> bool:
+    """Release or hand over anyone's task: a ``chef`` of the task's district (any chef if it has none)."""
+    return actor.has("chef") and actor.shares_district([task.district] if task.district else None)
+
+
 def may_see_task(actor: Actor, task: HumanTask) -> bool:
     if may_act_on_task(actor, task):
         return True
-    if actor.has("chef") and actor.shares_district([task.district] if task.district else None):
+    if manages_task(actor, task):
         return True
     return bool(set(task.roles) & actor.roles) and actor.shares_district([task.district] if task.district else None)

@@ -17,8 +17,11 @@ from .models import ApiToken, User
 _DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
 
 
-def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+DEFAULT_HASH_METHOD = "scrypt"
+
+
+def hash_password(password: str, method: str = DEFAULT_HASH_METHOD) -> str:
+    return generate_password_hash(password, method=method)
 
 
 def verify_password(user: User | None, password: str) -> bool:

@@ -20,6 +20,7 @@ class Config:
     database_url: str = field(default_factory=_default_database_url)
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     token_lifetime_hours: float = 12.0
+    password_hash_method: str = "scrypt"  # werkzeug method string; tests use a cheap pbkdf2
     max_upload_bytes: int = 5 * 1024 * 1024
     bpmn_dir: Path = ROOT / "bpmn"
     forms_dir: Path = ROOT / "forms"
@@ -45,6 +46,7 @@ class Config:
             "smtp_host": "SAMVERKAN_SMTP_HOST",
             "smtp_sender": "SAMVERKAN_SMTP_SENDER",
             "base_url": "SAMVERKAN_BASE_URL",
+            "password_hash_method": "SAMVERKAN_PASSWORD_HASH_METHOD",
         }
         for name, var in text.items():
             if env.get(var):

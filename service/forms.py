@@ -33,7 +33,9 @@ def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = [str(p) for p in error.absolute_path]
         if error.validator == "required" and isinstance(error.instance, dict):
-            missing = next((f for f in error.validator_value if f not in error.instance), None)
+            # One error per missing property; its message names it ("'x' is a required property").
+            absent = [f for f in error.validator_value if f not in error.instance]
+            missing = next((f for f in absent if error.message.startswith(repr(f))), absent[0] if absent else None)
             if missing is not None:
                 path.append(str(missing))
         field = ".".join(path) or "data"

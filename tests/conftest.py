@@ -83,7 +83,9 @@ def sqlite_url(tmp_path: Path) -> str:
 def make_config(url: str, **overrides: Any) -> Config:
     values: dict[str, Any] = {"database_url": url, "bpmn_dir": FIXTURES / "bpmn", "forms_dir": FIXTURES / "forms",
                               "lanes_file": ROOT / "bpmn" / "lanes.json", "testing": True,
-                              "secret_key": "test-secret"}
+                              "secret_key": "test-secret",
+                              # real hashing, cheap parameters: the suite creates hundreds of users
+                              "password_hash_method": "pbkdf2:sha256:1000"}
     values.update(overrides)
     return Config(**values)
 

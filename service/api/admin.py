@@ -128,7 +128,7 @@ def openapi() -> Any:
     return jsonify(openapi_document())
 
 
-@root.get("/healthz")
+@endpoint(root, "/healthz", "GET", summary="Liveness and database reachability", tag="meta", auth=False)
 def healthz() -> Any:
     svc = services()
     try:
@@ -139,7 +139,7 @@ def healthz() -> Any:
     return jsonify({"status": "ok", "database": "ok", "node": svc.config.node_name})
 
 
-@root.get("/metrics")
+@endpoint(root, "/metrics", "GET", summary="Prometheus metrics (text format)", tag="meta", auth=False)
 def metrics() -> Any:
     svc = services()
     lines = []

@@ -26,13 +26,37 @@ def task_summary(task: HumanTask, now: Any) -> dict[str, Any]:
     }
 
 
+def task_data_for(actor: Actor, definition: ProcessDefinition, task: HumanTask) -> dict[str, Any]:
+    """A task's data as the caller may see it.
+
+    Roles without case access (EKU) get only what the task's own form declares and does not mark
+    personal — the provider-level facts the form was drawn to show them — with any personal field
+    nested inside removed. Nothing else of the case reaches them.
+    """
+    if actor.has_case_access:
+        return task.data
+    schema = definition.forms.get(task.form_file or "") or {}
+    declared = {name for name, field in (schema.get("properties") or {}).items()
+                if isinstance(field, dict) and not field.get("x-personal-data")}
+    personal = personal_fields(definition.forms.values())
+    return {name: _without(value, personal) for name, value in task.data.items() if name in declared}
+
+
+def _without(value: Any, personal: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, personal) for k, v in value.items() if k not in personal}
+    if isinstance(value, list):
+        return [_without(v, personal) for v in value]
+    return value
+
+
 def task_detail(task: HumanTask, definition: ProcessDefinition, actor: Actor, now: Any) -> dict[str, Any]:
     return {
         **task_summary(task, now),
         "case_ref": task.case_ref if actor.has_case_access else None,
         "form": {"schema": definition.forms.get(task.form_file) if task.form_file else None,
                  "ui_schema": definition.forms.get(task.ui_form_file) if task.ui_form_file else None},
-        "data": data_for(actor, definition, task.data),
+        "data": task_data_for(actor, definition, task),
     }
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -9,7 +13,7 @@ from sqlalchemy import func, select
 
 from service.actor import Actor
 from service.audit import record
-from service.engine.specs import parse_bundle
+from service.engine.specs import Bundle, LaneRoles, parse_bundle
 from service.errors import Forbidden, Invalid, TooLarge
 from service.models import ProcessDefinition
 from service.services import Services
@@ -29,7 +33,7 @@ def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
         raise TooLarge(f"the upload is {total} bytes; the limit is {services.config.max_upload_bytes}")
     with services.db.read() as session:
         existing = _latest_forms(session)
-    bundle = parse_bundle(files, services.lanes, existing_forms=existing)
+    bundle = _parse(files, services.lanes, existing)
     if bundle.problems:
         problems = [p.as_dict() for p in bundle.problems]
         raise Invalid(f"the diagram has {len(problems)} problem(s)",
@@ -56,6 +60,35 @@ def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
                    checksum=checksum)
             deployed.append(definition)
     return deployed
+
+
+_PARSED: OrderedDict[str, Bundle] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+_PARSED_MAX = 32
+
+
+def _parse(files: Mapping[str, bytes], lanes: LaneRoles, existing: Mapping[str, Mapping[str, object]]) -> Bundle:
+    """Parse a bundle, remembering results by content: the same files parse to the same specs.
+
+    Deploying the same routine tree again (every node at start-up, every test) then costs a hash
+    instead of a parse. The key covers everything the result depends on.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    digest.update(json.dumps(lanes.mapping, sort_keys=True).encode())
+    digest.update(json.dumps(existing, sort_keys=True, default=str).encode())
+    key = digest.hexdigest()
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            _PARSED.move_to_end(key)
+            return _PARSED[key]
+    bundle = parse_bundle(files, lanes, existing_forms=existing)
+    with _PARSED_LOCK:
+        _PARSED[key] = bundle
+        while len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return bundle
 
 
 def _line(problem: Mapping[str, str | None]) -> str:

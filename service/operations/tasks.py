@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from processes.disclosure import disclosure_refusal_reason
-from service.access import may_act_on_task
+from service.access import manages_task, may_act_on_task
 from service.actor import Actor
 from service.audit import record
 from service.engine.adapter import NotWaiting
@@ -87,7 +87,7 @@ def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
 def unclaim(services: Services, actor: Actor, task_id: str) -> HumanTask:
     with services.db.command() as session:
         task = _load_open(session, services, task_id)
-        if task.assignee != actor.username and not actor.has("chef"):
+        if task.assignee != actor.username and not manages_task(actor, task):
             raise Forbidden("only the assignee (or a chef) may release the task")
         task.assignee = None
         record(session, actor, "task_unclaimed", instance_id=task.instance_id, task_id=task.id)
@@ -100,7 +100,7 @@ def assign(services: Services, actor: Actor, task_id: str, username: str, reason
         raise Invalid("a reason is required", errors={"reason": ["is required"]})
     with services.db.command() as session:
         task = _load_open(session, services, task_id)
-        if not (actor.has("chef") or task.assignee == actor.username):
+        if not (manages_task(actor, task) or task.assignee == actor.username):
             raise Forbidden("only a chef or the task's assignee may hand it over")
         target = session.scalars(select(User).where(User.username == username, User.is_active)).first()
         if target is None:

@@ -1,0 +1,490 @@
+"""R2 Verkställighet vid akuta behov (``akut_verkstallighet``), told through the HTTP API.
+
+Each lane acts as its own user: the socialsekreterare fills in the applicability checklist, the
+enhetschef myndighet judges the criteria, the city-wide convener for adults (verksamhetschef
+korttidsboende vuxna) or children (enhetschef korttidshem barn) decides on collaboration, calls
+meetings whose invitations are tasks for each invitee, enforces the decision and evaluates it. The
+BmSS renovation side rule runs as a call activity for the district's enhetschef BmSS and
+utvecklingsledare förmedling BmSS. The clock is the only thing moved by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from service.actor import SYSTEM
+from service.clock import STOCKHOLM, SYSTEM_CLOCK
+from service.config import ROOT
+from service.errors import Invalid
+from service.models import User
+from service.operations.timers import fire_due_timers
+from service.operations.users import create_token, create_user
+
+from ..conftest import Api, Harness
+
+KEY = "akut_verkstallighet"
+ALL_DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
+MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=STOCKHOLM)
+
+#: The people of the routine: username → (roles, districts). The conveners work city-wide.
+PEOPLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sara.soc": (("socialsekreterare",), ("Nordost",)),
+    "fredrik.forste": (("forste_socialsekreterare",), ("Nordost",)),
+    "erika.ec": (("enhetschef_myndighet",), ("Nordost",)),
+    "vera.vc": (("verksamhetschef_myndighet",), ("Nordost",)),
+    "vc.korttid": (("verksamhetschef_korttidsboende_vuxna",), ALL_DISTRICTS),
+    "ec.korttidshem": (("enhetschef_korttidshem_barn",), ALL_DISTRICTS),
+    "fia.fastighet": (("enhetschef_fastighet",), ("Nordost",)),
+    "erik.fastighet": (("enhetschef_fastighet",), ("Nordost",)),
+    "ulf.utforare": (("verksamhetschef_utforaravdelning",), ("Nordost",)),
+    "ulla.utforare": (("verksamhetschef_utforaravdelning",), ("Nordost",)),
+    "bo.bemanning": (("enhetschef_bemanning",), ("Nordost",)),
+    "berta.bemanning": (("enhetschef_bemanning",), ("Nordost",)),
+    "hilda.hsl": (("verksamhetschef_halso_sjukvard",), ("Nordost",)),
+    "berit.bmss": (("enhetschef_bmss",), ("Nordost",)),
+    "bengt.bmss.hisingen": (("enhetschef_bmss",), ("Hisingen",)),
+    "ulrika.formedling": (("utvecklingsledare_formedling_bmss",), ("Nordost",)),
+    "urban.formedling.hisingen": (("utvecklingsledare_formedling_bmss",), ("Hisingen",)),
+    "chef.nordost": (("chef",), ("Nordost",)),
+    "adam": (("admin",), ()),
+}
+
+START = {"arende_referens": "FFS-2026-1234", "aldersgrupp": "vuxen", "stadsomrade": "Nordost",
+         "ansvarig_socialsekreterare": "sara.soc", "beslut_om_insats_fattat": True,
+         "beslutad_insats": "bostad_med_sarskild_service", "beslut_lagrum": "LSS", "beslutsdatum": "2026-11-20",
+         "erbjuden_verkstallighet_avbojd": False, "behovsbeskrivning": "Akut behov av boende."}
+BARN = {**START, "aldersgrupp": "barn", "beslutad_insats": "korttidsvistelse", "arende_referens": "FFS-2026-99"}
+CHECKLIST = {"utvecklingsledare_formedling": "ja_ingen_ledig",
+             "utvecklingsledare_formedling_notering": "Kontakt 2026-11-21: ingen ledig lägenhet.",
+             "priis_matchning": "ja_ingen_plats", "priis_matchning_notering": "Matchning skickad, ingen plats.",
+             "utokning_hos_utforare": "ej_aktuellt", "ovriga_mojligheter_uttomda": True,
+             "ovriga_mojligheter_notering": "Direktupphandlade platser saknas.",
+             "akut_och_omfattande_behov": True, "akut_behov_motivering": "Kan inte vänta."}
+CRITERIA = {"kriterier_uppfyllda": True, "samrad_verksamhetschef_myndighet": "vera.vc",
+            "samrad_datum": "2026-11-23", "verksamhetschef_myndighet_instammer": True,
+            "kriterier_motivering": "Uppfyllda."}
+NO_COLLABORATION = {"behov_av_samverkan": False, "bmss_renovering": False}
+MEETING_DONE = {"mote_genomfort_datum": "2026-12-01", "motesutfall": "Akutlokal ordnad.",
+                "ytterligare_mote_behovs": False}
+IN_AKUTLOKAL = {"verkstallighet_form": "akutlokal", "verkstallighet_plats": "Akutlokal Nordost",
+                "verkstallighet_beskrivning": "Personal från bemanningsenheten.", "verkstallt_datum": "2026-12-02",
+                "evakuering_fran_bmss": False}
+KORTTID = {"korttid_insats": "korttidsboende", "korttid_lagrum": "LSS", "korttid_beslut": "bifall",
+           "korttid_beslutsdatum": "2026-12-02"}
+EVALUATION = {"utvardering_datum": "2026-12-20", "utvardering_deltagare": ["socialsekreterare", "enhetschef_bemanning"],
+              "utvardering_vad_fungerade": "Snabb samverkan.", "utvardering_forbattringar": "Tydligare mötesmall."}
+
+
+class Staff:
+    """The routine's users, each signed in with a real API token."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.apis: dict[str, Api] = {}
+        for username, (roles, districts) in PEOPLE.items():
+            # no password: a token is issued directly (scrypt hashing for 19 users would dominate the test time)
+            create_user(h.services, username, roles=list(roles), districts=list(districts), actor=SYSTEM)
+            self.apis[username] = Api(h.url, create_token(h.services, username))
+
+    def __getitem__(self, username: str) -> Api:
+        return self.apis[username]
+
+    def sign_in_again(self, *usernames: str) -> None:
+        """New tokens after the clock has moved past the old ones' lifetime."""
+        for username in usernames:
+            self.apis[username] = Api(self.h.url, create_token(self.h.services, username))
+
+    def set_away(self, username: str, delegate: str | None) -> None:
+        """An out-of-office reply naming a delegate (as the directory sync would record it)."""
+        with self.h.services.db.command() as session:
+            session.execute(update(User).where(User.username == username).values(away_delegate=delegate))
+
+
+@pytest.fixture
+def staff(harness: Harness) -> Iterator[Staff]:
+    """The real routines deployed, the people of R2 created, the clock on a Monday morning."""
+    try:
+        deployed = harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
+        keys = {d.key for d in deployed}
+    except Invalid as err:  # another routine of the tree may be broken; this one must have deployed
+        keys = {entry.split(":")[0] for entry in err.extra.get("deployed", [])}
+    assert KEY in keys
+    SYSTEM_CLOCK.set(MONDAY_MORNING)
+    yield Staff(harness)
+
+
+# --- acting as a user ------------------------------------------------------------------------------
+
+def start(api: Api, data: dict[str, Any]) -> dict[str, Any]:
+    body = {"process": KEY, "data": data, "case_ref": data["arende_referens"]}
+    return api.ok("POST", "/api/v1/instances", 201, json=body)
+
+
+def tasks(api: Api, instance: dict[str, Any]) -> list[dict[str, Any]]:
+    """The caller's open tasks of this instance (their inbox, narrowed to the case)."""
+    return api.ok("GET", "/api/v1/tasks", params={"instance": instance["id"]})["items"]
+
+
+def names(api: Api, instance: dict[str, Any]) -> list[str]:
+    return sorted(t["name"] for t in tasks(api, instance))
+
+
+def the_task(api: Api, instance: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [t for t in tasks(api, instance) if t["name"] == name]
+    assert len(found) == 1, f"expected one {name}, inbox has {[t['name'] for t in tasks(api, instance)]}"
+    return found[0]
+
+
+def complete(api: Api, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Claim the task when it is the lane's (unassigned), then complete it with the form."""
+    if task["assignee"] is None:
+        api.ok("POST", f"/api/v1/tasks/{task['id']}/claim")
+    return api.ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+
+
+def do(api: Api, instance: dict[str, Any], name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return complete(api, the_task(api, instance, name), data)
+
+
+def read(api: Api, instance: dict[str, Any]) -> dict[str, Any]:
+    return api.ok("GET", f"/api/v1/instances/{instance['id']}")
+
+
+def history(api: Api, instance: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [e for e in read(api, instance)["history"] if e["action"] == action]
+
+
+def through_criteria(s: Staff, data: dict[str, Any]) -> dict[str, Any]:
+    """The socialsekreterare reports the need and the checklist; the enhetschef finds the criteria met."""
+    instance = start(s["sara.soc"], data)
+    do(s["sara.soc"], instance, "kontrollera_uttomda_mojligheter", CHECKLIST)
+    do(s["erika.ec"], instance, "bedom_kriterier", CRITERIA)
+    return instance
+
+
+# --- the stories -------------------------------------------------------------------------------------
+
+def test_each_failed_applicability_condition_ends_as_its_own_ej_tillamplig(staff: Staff) -> None:
+    s = staff
+    sara, erika = s["sara.soc"], s["erika.ec"]
+
+    # no decision on an insats yet: the routine does not apply, nobody gets a task
+    no_decision = start(sara, {k: v for k, v in START.items()
+                               if k not in ("beslutad_insats", "beslut_lagrum", "beslutsdatum")}
+                        | {"beslut_om_insats_fattat": False})
+    assert no_decision["state"] == "completed" and no_decision["outcome"] == "ej_tillamplig_inget_beslut"
+    assert tasks(sara, no_decision) == []
+
+    # the client was offered enforcement and declined it
+    declined = start(sara, {**START, "erbjuden_verkstallighet_avbojd": True})
+    assert declined["state"] == "completed" and declined["outcome"] == "ej_tillamplig_erbjudande_avbojt"
+
+    # the provider can extend the ongoing insats: a possibility is left, so the routine does not apply
+    left = start(sara, START)
+    [checklist] = tasks(sara, left)
+    assert checklist["name"] == "kontrollera_uttomda_mojligheter" and checklist["assignee"] == "sara.soc"
+    assert checklist["title"] == "Kontrollera uttömda möjligheter – akut verkställighet (vuxen, Nordost)"
+    detail = sara.ok("GET", f"/api/v1/tasks/{checklist['id']}")
+    assert set(detail["form"]["schema"]["properties"]["priis_matchning"]["enum"]) >= {"ja_ingen_plats", "nej"}
+    # a "yes" without its note is refused: every checklist answer carries a note
+    refused = sara.post(f"/api/v1/tasks/{checklist['id']}/complete",
+                        json={"data": {**CHECKLIST, "utokning_hos_utforare": "ja_kan_utokas"}})
+    assert refused.status_code == 422 and "utokning_hos_utforare_notering" in refused.json()["errors"]
+    done = complete(sara, checklist, {**CHECKLIST, "utokning_hos_utforare": "ja_kan_utokas",
+                                      "utokning_hos_utforare_notering": "Utföraren kan utöka insatsen."})
+    assert done["instance"]["outcome"] == "ej_tillamplig_mojligheter_kvar"
+    assert tasks(erika, left) == []
+
+    # every possibility is exhausted but the need can wait for ordinary enforcement
+    not_acute = start(sara, START)
+    done = do(sara, not_acute, "kontrollera_uttomda_mojligheter", {**CHECKLIST, "akut_och_omfattande_behov": False})
+    assert done["instance"]["state"] == "completed" and done["instance"]["outcome"] == "ej_tillamplig_ej_akut"
+
+    # applicable, but the enhetschef myndighet (in consultation with the verksamhetschef) finds the criteria unmet
+    unmet = start(sara, START)
+    do(sara, unmet, "kontrollera_uttomda_mojligheter", CHECKLIST)
+    assert tasks(s["vera.vc"], unmet) == []  # the verksamhetschef is consulted, the enhetschef records it
+    [criteria] = tasks(erika, unmet)
+    assert criteria["name"] == "bedom_kriterier" and criteria["lane"] == "Enhetschef myndighet"
+    assert criteria["assignee"] is None and criteria["district"] == "Nordost"
+    done = complete(erika, criteria, {**CRITERIA, "kriterier_uppfyllda": False,
+                                      "kriterier_motivering": "Behovet kan mötas inom ramavtal."})
+    assert done["instance"]["outcome"] == "ej_tillamplig_kriterier_ej_uppfyllda"
+    assert tasks(s["vc.korttid"], unmet) == [] and tasks(s["ec.korttidshem"], unmet) == []
+    final = read(sara, unmet)
+    assert final["state"] == "completed" and final["data"]["samrad_verksamhetschef_myndighet"] == "vera.vc"
+
+
+def test_a_child_goes_to_the_korttidshem_convener_and_akutlokal_needs_a_korttidsvistelse_decision(
+        staff: Staff) -> None:
+    s = staff
+    instance = through_criteria(s, BARN)
+
+    # a child: the enhetschef korttidshem barn is contacted; the adults' convener sees nothing
+    assert tasks(s["vc.korttid"], instance) == []
+    [assess] = tasks(s["ec.korttidshem"], instance)
+    assert assess["name"] == "bedom_samverkan_barn" and assess["lane"] == "Enhetschef korttidshem barn"
+    assert assess["title"] == "Bedöm behov av samverkan – akut verkställighet (barn, Nordost)"
+    assert s["vc.korttid"].post(f"/api/v1/tasks/{assess['id']}/claim").status_code == 403
+
+    # enforcement in existing operations first; no collaboration needed, so straight to Verkställ
+    done = complete(s["ec.korttidshem"], assess, {"sammankallande": "ec.korttidshem", **NO_COLLABORATION})
+    [enforce] = done["next_tasks"]
+    assert enforce["name"] == "verkstall" and enforce["assignee"] == "ec.korttidshem"
+
+    # enforced in an akutlokal: a short-term place, so the socialsekreterare must decide on korttidsvistelse
+    complete(s["ec.korttidshem"], enforce, IN_AKUTLOKAL)
+    [decision] = tasks(s["sara.soc"], instance)
+    assert decision["name"] == "fatta_beslut_korttid" and decision["assignee"] == "sara.soc"
+    assert decision["title"] == "Fatta beslut om korttidsvistelse – akut verkställighet (barn, Nordost)"
+    assert tasks(s["ec.korttidshem"], instance) == []  # the evaluation waits for the decision
+    complete(s["sara.soc"], decision, {**KORTTID, "korttid_insats": "korttidsvistelse"})
+
+    # the convener evaluates the routine within 30 days
+    [evaluation] = tasks(s["ec.korttidshem"], instance)
+    assert evaluation["name"] == "utvardera"
+    due_in = datetime.fromisoformat(evaluation["due_at"]) - datetime.fromisoformat(evaluation["created_at"])
+    assert abs(due_in - timedelta(days=30)) < timedelta(seconds=1)
+    done = complete(s["ec.korttidshem"], evaluation, EVALUATION)
+    assert done["instance"]["state"] == "completed" and done["instance"]["outcome"] == "verkstallt_och_utvarderat"
+    final = read(s["sara.soc"], instance)
+    assert final["data"]["korttid_insats"] == "korttidsvistelse" and final["timers"] == []
+
+
+def test_a_short_bmss_evacuation_with_bmss_staff_and_an_unchanged_plan_needs_no_korttid_decision(
+        staff: Staff) -> None:
+    s = staff
+    convener = s["vc.korttid"]
+    evacuation = {**IN_AKUTLOKAL, "verkstallighet_beskrivning": "Kortvarig evakuering från BmSS.",
+                  "evakuering_fran_bmss": True, "bmss_personal_utfor_stodet": True, "genomforandeplan_oforandrad": True}
+
+    # an adult goes to the verksamhetschef korttidsboende vuxna; the children's convener sees nothing
+    exempt = through_criteria(s, START)
+    assert tasks(s["ec.korttidshem"], exempt) == []
+    do(convener, exempt, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
+    # BmSS staff deliver the support, the plan is unchanged: the evaluation follows without a decision
+    done = do(convener, exempt, "verkstall", evacuation)
+    assert [t["name"] for t in done["next_tasks"]] == ["utvardera"]
+    assert tasks(s["sara.soc"], exempt) == []
+    do(convener, exempt, "utvardera", EVALUATION)
+    assert read(convener, exempt)["outcome"] == "verkstallt_och_utvarderat"
+
+    # the same evacuation but the implementation plan changes: korttidsboende must be decided
+    changed = through_criteria(s, START)
+    do(convener, changed, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
+    # an evacuation is only ever to an akutlokal or other non-BmSS premises
+    enforce = the_task(convener, changed, "verkstall")
+    wrong = convener.post(f"/api/v1/tasks/{enforce['id']}/complete",
+                          json={"data": {**evacuation, "verkstallighet_form": "bmss_lagenhet"}})
+    assert wrong.status_code == 422 and "verkstallighet_form" in wrong.json()["errors"]
+    complete(convener, enforce, {**evacuation, "genomforandeplan_oforandrad": False})
+    [decision] = tasks(s["sara.soc"], changed)
+    assert decision["title"] == "Fatta beslut om korttidsboende – akut verkställighet (vuxen, Nordost)"
+    complete(s["sara.soc"], decision, KORTTID)
+    assert names(convener, changed) == ["utvardera"]
+
+
+def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(staff: Staff) -> None:
+    s = staff
+    convener = s["vc.korttid"]
+    instance = through_criteria(s, START)
+
+    # the BmSS needs other premises during a renovation: the side rule starts (a call activity)
+    done = do(convener, instance, "bedom_samverkan_vuxen",
+              {"sammankallande": "vc.korttid", "behov_av_samverkan": False, "bmss_renovering": True})
+    assert done["next_tasks"] == []  # the BmSS unit manager acts first
+    assert tasks(s["bengt.bmss.hisingen"], instance) == []  # another district's BmSS does not see it
+    [request] = tasks(s["berit.bmss"], instance)
+    assert request["name"] == "begar_ledig_bmss_lagenhet" and request["lane"] == "Enhetschef BmSS"
+    assert request["district"] == "Nordost"
+    assert request["title"] == "Efterfråga ledig BmSS-lägenhet vid renovering (Nordost)"
+    complete(s["berit.bmss"], request, {"bmss_enhet": "BmSS Solrosen", "renovering_fran": "2027-01-10",
+                                        "renovering_till": "2027-03-01", "antal_lagenheter": 1})
+
+    # the district's utvecklingsledare förmedling BmSS answers; Hisingen's does not see the question
+    assert tasks(s["urban.formedling.hisingen"], instance) == []
+    [question] = tasks(s["ulrika.formedling"], instance)
+    assert question["name"] == "besvara_forfragan_ledig_lagenhet"
+    assert question["lane"] == "Utvecklingsledare förmedling BmSS"
+    s["ulrika.formedling"].ok("POST", f"/api/v1/tasks/{question['id']}/claim")
+    refused = s["ulrika.formedling"].post(f"/api/v1/tasks/{question['id']}/complete",
+                                          json={"data": {"ledig_bmss_lagenhet_finns": True}})
+    assert refused.status_code == 422 and "anvisad_lagenhet" in refused.json()["errors"]
+    complete(s["ulrika.formedling"], question, {"ledig_bmss_lagenhet_finns": True,
+                                               "anvisad_lagenhet": "BmSS Vitsippan lgh 3"})
+
+    # a vacant flat: enforcement goes ahead there, without a meeting and without a korttid decision
+    [enforce] = tasks(convener, instance)
+    assert enforce["name"] == "verkstall"
+    complete(convener, enforce, {"verkstallighet_form": "bmss_lagenhet", "verkstallighet_plats": "BmSS Vitsippan",
+                                 "verkstallighet_beskrivning": "Flytt under renoveringen.",
+                                 "verkstallt_datum": "2026-11-30", "evakuering_fran_bmss": False})
+    assert tasks(s["sara.soc"], instance) == []
+    [evaluation] = tasks(convener, instance)
+    assert evaluation["name"] == "utvardera"
+    [reminder] = read(convener, instance)["timers"]
+    assert reminder["task"] == "utvardering_forsenad"
+    assert abs(datetime.fromisoformat(reminder["due_at"]) - datetime.fromisoformat(evaluation["due_at"])) \
+        < timedelta(seconds=1)
+
+    # evaluated in time: the reminder never fires
+    complete(convener, evaluation, EVALUATION)
+    final = read(convener, instance)
+    assert final["outcome"] == "verkstallt_och_utvarderat" and final["timers"] == []
+    assert final["data"]["ledig_bmss_lagenhet_finns"] is True
+    SYSTEM_CLOCK.advance(days=31)
+    assert fire_due_timers(s.h.services) == 0
+
+
+def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluation(staff: Staff) -> None:
+    s = staff
+    convener, sara, chef, admin = s["vc.korttid"], s["sara.soc"], s["chef.nordost"], s["adam"]
+    instance = through_criteria(s, START)
+
+    # the convener needs premises and staff from other units, and the BmSS is being renovated
+    do(convener, instance, "bedom_samverkan_vuxen",
+       {"sammankallande": "vc.korttid", "behov_av_samverkan": True,
+        "samverkansbehov": ["lokal", "personalresurser"], "bmss_renovering": True})
+    do(s["berit.bmss"], instance, "begar_ledig_bmss_lagenhet",
+       {"bmss_enhet": "BmSS Solrosen", "renovering_fran": "2027-01-10", "antal_lagenheter": 1})
+    do(s["ulrika.formedling"], instance, "besvara_forfragan_ledig_lagenhet",
+       {"ledig_bmss_lagenhet_finns": False, "forfragan_kommentar": "Inga lediga lägenheter i Nordost."})
+
+    # no vacant flat: the convener calls a meeting; Ulf's out-of-office reply names Ulla
+    s.set_away("ulf.utforare", "ulla.utforare")
+    call = the_task(convener, instance, "kalla_till_mote")
+    assert call["title"] == "Kalla till samverkansmöte – akut verkställighet (vuxen, Nordost)"
+    first_meeting = "2026-11-26T13:00:00+01:00"
+    done = complete(convener, call, {
+        "motestid": first_meeting, "motesplats": "Byalagsgatan, rum 2", "dagordning": "Akutlokal och bemanning.",
+        "motesdeltagare": [
+            {"roll": "socialsekreterare", "anvandarnamn": "sara.soc"},
+            {"roll": "enhetschef_fastighet", "anvandarnamn": "fia.fastighet", "skal": "lokalfrågor"},
+            {"roll": "verksamhetschef_utforaravdelning", "anvandarnamn": "ulf.utforare", "skal": "personal"},
+            {"roll": "enhetschef_bemanning", "anvandarnamn": "bo.bemanning", "skal": "bemanning"}]})
+    assert done["next_tasks"] == []  # the invitations are the invitees' tasks, not the convener's
+
+    # each invitee has an invitation of their own, due when the meeting starts; Ulf's went to Ulla
+    invitations = {t["assignee"]: t for t in read(admin, instance)["tasks"]
+                   if t["name"] == "besvara_kallelse" and t["status"] == "open"}
+    assert sorted(invitations) == ["bo.bemanning", "fia.fastighet", "sara.soc", "ulla.utforare"]
+    for invitation in invitations.values():
+        assert invitation["lane"] == "Mötesdeltagare"
+        assert datetime.fromisoformat(invitation["due_at"]) == datetime.fromisoformat(first_meeting)
+    assert [t["id"] for t in tasks(s["fia.fastighet"], instance)] == [invitations["fia.fastighet"]["id"]]
+    assert tasks(s["ulf.utforare"], instance) == []
+    [delegated] = history(convener, instance, "task_delegated")
+    assert delegated["detail"]["from_user"] == "ulf.utforare" and delegated["detail"]["to_user"] == "ulla.utforare"
+    assert "frånvarande" in delegated["detail"]["reason"]
+    [timer] = admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+    assert timer["task"] == "motet_borjar"
+
+    # Bo is on sick leave: only he or a chef may hand the invitation on, and only to someone of the lane
+    bo_task = invitations["bo.bemanning"]["id"]
+    stranger = sara.post(f"/api/v1/tasks/{bo_task}/assign",
+                         json={"username": "berta.bemanning", "reason": "Bo är sjuk"})
+    assert stranger.status_code == 403
+    no_mandate = chef.post(f"/api/v1/tasks/{bo_task}/assign",
+                           json={"username": "vc.korttid", "reason": "Bo är sjukskriven"})
+    assert no_mandate.status_code == 422 and "username" in no_mandate.json()["errors"]
+    handed = chef.ok("POST", f"/api/v1/tasks/{bo_task}/assign",
+                     json={"username": "berta.bemanning", "reason": "Bo är sjukskriven, Berta ersätter"})
+    assert handed["assignee"] == "berta.bemanning"
+    assert tasks(s["bo.bemanning"], instance) == []
+    [assigned] = history(convener, instance, "task_assigned")
+    assert assigned["actor"] == "chef.nordost" and assigned["task_id"] == bo_task
+    assert assigned["detail"] == {"from_user": "bo.bemanning", "to_user": "berta.bemanning",
+                                  "reason": "Bo är sjukskriven, Berta ersätter"}
+
+    # Fia cannot attend and names Erik, with the same mandate; Sara brings in her 1:e socialsekreterare
+    fia = s["fia.fastighet"]
+    no_substitute = fia.post(f"/api/v1/tasks/{invitations['fia.fastighet']['id']}/complete",
+                             json={"data": {"kallelsesvar": {"deltagande": "skickar_ersattare"}}})
+    assert no_substitute.status_code == 422
+    complete(fia, invitations["fia.fastighet"], {"kallelsesvar": {
+        "deltagande": "skickar_ersattare", "ersattare_anvandarnamn": "erik.fastighet", "ersattare_namn": "Erik",
+        "ersattare_roll": "enhetschef_fastighet", "ersattare_samma_mandat": True}})
+    complete(sara, invitations["sara.soc"], {"kallelsesvar": {"deltagande": "kan_delta", "ytterligare_inbjudna": [
+        {"roll": "forste_socialsekreterare", "anvandarnamn": "fredrik.forste", "skal": "beslutsfrågor"}]}})
+    complete(s["ulla.utforare"], invitations["ulla.utforare"],
+             {"kallelsesvar": {"deltagande": "kan_delta", "svarar_som": "hanvisad_vid_franvaro"}})
+    assert tasks(s["erik.fastighet"], instance) == []  # the next round opens when the first has answered
+    complete(s["berta.bemanning"], handed, {"kallelsesvar": {"deltagande": "kan_delta", "svarar_som": "ersattare"}})
+    second_round = [t["assignee"] for t in read(admin, instance)["tasks"]
+                    if t["name"] == "besvara_kallelse" and t["status"] == "open"]
+    assert sorted(second_round) == ["erik.fastighet", "fredrik.forste"]
+    # the substitute and the further invitee answer; then the meeting can be held and its timer is gone
+    do(s["erik.fastighet"], instance, "besvara_kallelse", {"kallelsesvar": {"deltagande": "kan_delta",
+                                                                            "svarar_som": "ersattare"}})
+    do(s["fredrik.forste"], instance, "besvara_kallelse", {"kallelsesvar": {"deltagande": "kan_delta"}})
+    meeting = the_task(convener, instance, "hall_mote")
+    assert meeting["title"] == "Samverkansmöte: dokumentera utfallet – akut verkställighet (vuxen, Nordost)"
+    answers = {r["anvandarnamn"]: r["deltagande"] for r in
+               convener.ok("GET", f"/api/v1/tasks/{meeting['id']}")["data"]["alla_kallelsesvar"]}
+    assert answers == {"sara.soc": "kan_delta", "fia.fastighet": "skickar_ersattare", "ulf.utforare": "kan_delta",
+                       "bo.bemanning": "kan_delta", "erik.fastighet": "kan_delta", "fredrik.forste": "kan_delta"}
+    assert admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"] == []
+
+    # the first meeting needs a follow-up: a second meeting, with health care
+    complete(convener, meeting, {**MEETING_DONE, "mote_genomfort_datum": "2026-11-26",
+                                 "motesutfall": "Lokal hittad, bemanning oklar.", "ytterligare_mote_behovs": True})
+    second_meeting = "2026-11-30T10:00:00+01:00"
+    do(convener, instance, "kalla_till_mote", {
+        "motestid": second_meeting, "motesplats": "Byalagsgatan, rum 2",
+        "motesdeltagare": [{"roll": "enhetschef_bemanning", "anvandarnamn": "berta.bemanning"},
+                           {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda.hsl"}]})
+    assert names(s["hilda.hsl"], instance) == ["besvara_kallelse"]
+    # Bo is back; Berta, the assignee, hands her invitation to him herself
+    berta_task = the_task(s["berta.bemanning"], instance, "besvara_kallelse")
+    s["berta.bemanning"].ok("POST", f"/api/v1/tasks/{berta_task['id']}/assign",
+                            json={"username": "bo.bemanning", "reason": "Bo är tillbaka och har ärendet"})
+    assert names(s["bo.bemanning"], instance) == ["besvara_kallelse"]
+    assert [(e["actor"], e["detail"]["to_user"]) for e in history(convener, instance, "task_assigned")] == \
+        [("chef.nordost", "berta.bemanning"), ("berta.bemanning", "bo.bemanning")]
+
+    # nobody answers before the meeting starts: the start closes the open invitations
+    [timer] = admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+    assert timer["task"] == "motet_borjar" and datetime.fromisoformat(timer["due_at"]) == \
+        datetime.fromisoformat(second_meeting)
+    assert admin.ok("POST", f"/api/v1/timers/{timer['id']}/fire")["fired"] is True
+    assert tasks(s["hilda.hsl"], instance) == [] and tasks(s["bo.bemanning"], instance) == []
+    cancelled = [t for t in read(admin, instance)["tasks"] if t["status"] == "cancelled"]
+    assert sorted(t["assignee"] for t in cancelled) == ["bo.bemanning", "hilda.hsl"]
+    do(convener, instance, "hall_mote", MEETING_DONE)
+
+    # enforced in an akutlokal (no BmSS evacuation): the socialsekreterare decides on korttidsboende
+    do(convener, instance, "verkstall", IN_AKUTLOKAL)
+    decision = the_task(sara, instance, "fatta_beslut_korttid")
+    assert decision["title"] == "Fatta beslut om korttidsboende – akut verkställighet (vuxen, Nordost)"
+    complete(sara, decision, KORTTID)
+
+    # the evaluation is not held within 30 days: the convener is reminded, the task stays open and overdue
+    evaluation = the_task(convener, instance, "utvardera")
+    SYSTEM_CLOCK.advance(days=30, minutes=1)
+    assert fire_due_timers(s.h.services) == 1
+    s.sign_in_again("vc.korttid")  # a month later: yesterday's token has expired
+    convener = s["vc.korttid"]
+    assert names(convener, instance) == ["paminn_om_utvardering", "utvardera"]
+    [overdue] = convener.ok("GET", "/api/v1/tasks", params={"instance": instance["id"], "overdue": "true"})["items"]
+    assert overdue["id"] == evaluation["id"] and overdue["overdue"] is True
+    do(convener, instance, "paminn_om_utvardering", {"planerat_utvarderingsdatum": "2027-01-10",
+                                                     "forsening_orsak": "Semester"})
+    assert read(convener, instance)["state"] != "completed"
+    done = complete(convener, evaluation, EVALUATION)
+    assert done["instance"]["state"] == "completed" and done["instance"]["outcome"] == "verkstallt_och_utvarderat"
+
+    # the whole story is in the instance history
+    events = read(convener, instance)["history"]
+    assert events[0]["action"] == "instance_started" and events[0]["actor"] == "sara.soc"
+    assert [e["detail"]["outcome"] for e in events if e["action"] == "instance_completed"] == \
+        ["verkstallt_och_utvarderat"]
+    completed = [e["detail"]["task"] for e in events if e["action"] == "task_completed"]
+    assert completed == ["kontrollera_uttomda_mojligheter", "bedom_kriterier", "bedom_samverkan_vuxen",
+                         "begar_ledig_bmss_lagenhet", "besvara_forfragan_ledig_lagenhet", "kalla_till_mote",
+                         *["besvara_kallelse"] * 6, "hall_mote", "kalla_till_mote", "hall_mote", "verkstall",
+                         "fatta_beslut_korttid", "paminn_om_utvardering", "utvardera"]

@@ -1,0 +1,419 @@
+"""R4 Synpunkter och klagomål på privat utförare (``klagomal_privat_utforare``), through the HTTP API.
+
+The escalation staircase as its users live it: a receiver registers the complaint, the private
+provider answers it (step 1) within a deadline, the socialsekreterare follows up the individual
+(step 2 — where lex Sarah reports and IVO notifications enter), the enhetschef myndighet judges
+whether deficiencies remain and hands provider-level facts to EKU (step 3) on a recorded basis, and
+EKU follows up the contract (step 4). The rule that matters most is tested as EKU sees it: nothing
+personal ever reaches EKU — no field marked ``x-personal-data`` in any of the routine's forms.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service.actor import SYSTEM
+from service.clock import STOCKHOLM, SYSTEM_CLOCK
+from service.config import ROOT
+from service.errors import Invalid
+from service.operations.timers import fire_due_timers
+from service.operations.users import create_token, create_user
+
+from ..conftest import Api, Harness
+
+KEY = "klagomal_privat_utforare"
+FORMS = ROOT / "forms" / KEY
+ALL_DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
+MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=STOCKHOLM)
+
+#: username → (roles, districts). EKU works city-wide.
+PEOPLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mona.mottagare": (("mottagare",), ("Hisingen",)),
+    "omsorg.kontakt": (("utforare",), ("Hisingen",)),
+    "annan.utforare": (("utforare",), ("Hisingen",)),
+    "hanna.soc": (("socialsekreterare",), ("Hisingen",)),
+    "carl.soc": (("socialsekreterare",), ("Centrum",)),
+    "sven.soc": (("socialsekreterare",), ("Sydväst",)),
+    "erik.ec": (("enhetschef_myndighet",), ("Hisingen", "Centrum")),
+    "eku.anna": (("eku",), ALL_DISTRICTS),
+    "eku.bertil": (("eku",), ALL_DISTRICTS),
+    "chef.hisingen": (("chef",), ("Hisingen",)),
+    "adam": (("admin",), ()),
+}
+
+# Personal facts are written with names that must never surface for EKU.
+COMPLAINT = {"kalla": "klagomal", "utforare": "Omsorg AB", "verksamhetstyp": "hemtjanst",
+             "kategori": "uteblivna_insatser", "stadsomrade": "Hisingen", "inkommen_datum": "2026-11-20",
+             "beskrivning": "Kalle Brukarsson på Vårvädersgatan fick inte sina besök tre gånger.",
+             "arende_referens": "DNR-7731-XQ", "lamnad_av": "god_man_forvaltare", "mottagen_av": "avgiftshandlaggare",
+             "onskar_byte": "hemtjanst", "hanvisad_till_verksamheten": True, "hanvisad_till_myndighet": True,
+             "hjalp_med_kontakt": "verksamheten", "utforaren_far_ta_del": True, "utforare_kontakt": "omsorg.kontakt"}
+LEX_SARAH = {"kalla": "lex_sarah", "utforare": "Omsorg AB", "verksamhetstyp": "bostad_med_sarskild_service",
+             "kategori": "missforhallande", "stadsomrade": "Centrum", "inkommen_datum": "2026-11-22",
+             "beskrivning": "Lex Sarah-rapport: Greta Boendesson föll och låg kvar i två timmar.",
+             "rapport_datum": "2026-11-21", "ivo_anmald": True}
+IVO = {"kalla": "ivo", "utforare": "Omsorg AB", "verksamhetstyp": "daglig_verksamhet",
+       "kategori": "sakerhet_risker", "stadsomrade": "Sydväst", "inkommen_datum": "2026-11-23",
+       "beskrivning": "IVO-anmälan gällande Olle Deltagarsson.", "rapport_datum": "2026-11-23"}
+PROVIDER_ANSWER = {"utforare_mottaget_datum": "2026-11-21", "utforare_hanterat_i_kvalitetssystem": True,
+                   "utforare_avvikelse_upprattad": True, "utforare_atgarder": "Kalles schema ändrat, ny kontaktperson.",
+                   "utforare_atgardat": "delvis"}
+FOLLOW_UP = {"individuppfoljning_behovs": True, "behov_tillgodosett": "delvis",
+             "individuppfoljning_datum": "2026-10-13",
+             "individuppfoljning_anteckning": "Hembesök hos Kalle Brukarsson med dottern Lisa.",
+             "bytesonskemal_utrett": "klagomal_orsak", "bytesorsak": "Kalle litar inte på personalen.",
+             "kontakt_med_utforaren": True, "mojliga_kvarstaende_brister": True}
+NOTHING_REMAINS = {"individuppfoljning_behovs": False, "bytesonskemal_utrett": "ej_aktuellt",
+                   "kontakt_med_utforaren": True, "mojliga_kvarstaende_brister": False}
+BASIS = {"grund": "sekretessbrytande_regel", "regel": "nodvandig_for_verksamheten", "mottagare": ["eku"],
+         "giltig_fran": "2026-11-01", "giltig_till": "2027-11-01"}
+REMAINING = {"brister_kvarstar": True, "aterkommande_ej_atgardade": True, "allvarliga": False,
+             "omfattande_systematiska": False,
+             "bedomning_anteckning": "Kalle Brukarssons dotter Lisa har klagat förut.", "utlamningsgrunder": [BASIS]}
+COMPILED = {"avvikelser_rapporterade_till_utforaren": "ja", "aterkoppling_fran_utforaren": "delvis",
+            "antal_avvikelser": 7, "avvikelse_kategorier": ["uteblivna_insatser", "social_dokumentation"],
+            "avvikelse_omraden": ["Hisingen", "Nordost"], "avvikelser_fran": "2026-06-01",
+            "avvikelser_till": "2026-11-20", "sammanstallt_inom_avdelningen": True,
+            "intern_anteckning": "Gäller bl.a. Kalle Brukarsson och Lisa."}
+EKU_FOLLOW_UP = {"eku_uppfoljningsform": "handelsestyrd",
+                 "eku_atgarder": ["dialog_med_utforaren", "begaran_om_atgardsplan"],
+                 "eku_bedomning": "brister_atgardas", "eku_uppfoljning_datum": "2026-12-10",
+                 "eku_aterkopplat_till_myndighet": True, "eku_kommentar": "Åtgärdsplan begärd."}
+
+
+class Staff:
+    """The routine's users, each signed in with a real API token."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.apis: dict[str, Api] = {}
+        for username, (roles, districts) in PEOPLE.items():
+            # no password: a token is issued directly (scrypt hashing per user would dominate the test time)
+            create_user(h.services, username, roles=list(roles), districts=list(districts), actor=SYSTEM)
+        self.sign_in_again(*PEOPLE)
+
+    def __getitem__(self, username: str) -> Api:
+        return self.apis[username]
+
+    def sign_in_again(self, *usernames: str) -> None:
+        """New tokens (also after the clock has moved past the old ones' lifetime)."""
+        for username in usernames:
+            self.apis[username] = Api(self.h.url, create_token(self.h.services, username))
+
+
+@pytest.fixture
+def staff(harness: Harness) -> Iterator[Staff]:
+    """The real routines deployed, the people of R4 created, the clock on a Monday morning."""
+    try:
+        keys = {d.key for d in harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")}
+    except Invalid as err:  # another routine of the tree may be broken; this one must have deployed
+        keys = {entry.split(":")[0] for entry in err.extra.get("deployed", [])}
+    assert KEY in keys
+    SYSTEM_CLOCK.set(MONDAY_MORNING)
+    yield Staff(harness)
+
+
+# --- acting as a user ------------------------------------------------------------------------------
+
+def start(api: Api, data: dict[str, Any], case_ref: str | None = None) -> dict[str, Any]:
+    return api.ok("POST", "/api/v1/instances", 201, json={"process": KEY, "data": data, "case_ref": case_ref})
+
+
+def tasks(api: Api, instance: dict[str, Any]) -> list[dict[str, Any]]:
+    return api.ok("GET", "/api/v1/tasks", params={"instance": instance["id"]})["items"]
+
+
+def the_task(api: Api, instance: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [t for t in tasks(api, instance) if t["name"] == name]
+    assert len(found) == 1, f"expected one {name}, inbox has {[t['name'] for t in tasks(api, instance)]}"
+    return found[0]
+
+
+def complete(api: Api, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Claim the task when it is the lane's (unassigned), then complete it with the form."""
+    if task["assignee"] is None:
+        api.ok("POST", f"/api/v1/tasks/{task['id']}/claim")
+    return api.ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+
+
+def do(api: Api, instance: dict[str, Any], name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return complete(api, the_task(api, instance, name), data)
+
+
+def read(api: Api, instance: dict[str, Any]) -> dict[str, Any]:
+    return api.ok("GET", f"/api/v1/instances/{instance['id']}")
+
+
+def to_step_3(s: Staff) -> dict[str, Any]:
+    """A complaint that climbs the staircase to the enhetschef myndighet's step 3."""
+    instance = start(s["mona.mottagare"], COMPLAINT, case_ref="DNR-7731-XQ")
+    do(s["omsorg.kontakt"], instance, "utforarens_hantering", PROVIDER_ANSWER)
+    do(s["hanna.soc"], instance, "individuell_uppfoljning", FOLLOW_UP)
+    return instance
+
+
+# --- what counts as personal --------------------------------------------------------------------------
+
+def personal_fields() -> set[str]:
+    """Every field marked ``x-personal-data`` in any of the routine's forms (at any depth)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, child in (node.get("properties") or {}).items():
+                if isinstance(child, dict) and child.get("x-personal-data"):
+                    found.add(name)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    for path in FORMS.glob("*.schema.json"):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def keys_in(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node).union(*(keys_in(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(keys_in(v) for v in node))
+    return set()
+
+
+def assert_nothing_personal(body: Any, *submitted: dict[str, Any]) -> set[str]:
+    """No personal field and no value written into one appears anywhere in a response to EKU.
+
+    Values are the strings entered in personal fields (and the case reference); a value that is
+    also a legitimate part of EKU's own form (an enum key such as ``hemtjanst``, shared with the
+    non-personal activity type) cannot tell anything and is not searched for. Returns the values
+    searched for.
+    """
+    personal = personal_fields()
+    text = json.dumps(body, ensure_ascii=False)
+    eku_form = (FORMS / "eku_uppfoljning.schema.json").read_text(encoding="utf-8")
+    values = {"DNR-7731-XQ"}
+    for data in submitted:
+        values |= {v for k, v in data.items() if k in personal and isinstance(v, str)}
+    searched = {v for v in values if f'"{v}"' not in eku_form}
+    leaked = sorted(v for v in searched if v in text)
+    assert leaked == [], f"personal values reached EKU: {leaked}"
+    for name in ("Kalle", "Brukarsson", "Lisa", "Vårvädersgatan", "Greta"):
+        assert name not in text, f"{name!r} reached EKU"
+    assert keys_in(body) & personal == set(), f"personal fields reached EKU: {keys_in(body) & personal}"
+    return searched
+
+
+# --- the stories -------------------------------------------------------------------------------------
+
+def test_the_full_staircase_reaches_eku_and_nothing_personal_reaches_eku(staff: Staff) -> None:
+    s = staff
+    eku = s["eku.anna"]
+
+    # a receiver (the complaint came in to an avgiftshandläggare) registers it for the authority
+    instance = start(s["mona.mottagare"], COMPLAINT, case_ref="DNR-7731-XQ")
+    assert instance["state"] == "running"
+
+    # step 1: the provider's contact gets it, due in 14 days; another provider sees nothing
+    assert tasks(s["annan.utforare"], instance) == []
+    [step_1] = tasks(s["omsorg.kontakt"], instance)
+    assert step_1["name"] == "utforarens_hantering" and step_1["assignee"] == "omsorg.kontakt"
+    assert step_1["title"] == "Synpunkt/klagomål att hantera: Omsorg AB – uteblivna insatser"
+    due_in = datetime.fromisoformat(step_1["due_at"]) - datetime.fromisoformat(step_1["created_at"])
+    assert abs(due_in - timedelta(days=14)) < timedelta(seconds=1)
+    complete(s["omsorg.kontakt"], step_1, PROVIDER_ANSWER)
+
+    # step 2: a socialsekreterare of the district follows up the individual; other districts see nothing
+    assert tasks(s["carl.soc"], instance) == []
+    [step_2] = tasks(s["hanna.soc"], instance)
+    assert step_2["name"] == "individuell_uppfoljning" and step_2["assignee"] is None
+    detail = s["hanna.soc"].ok("GET", f"/api/v1/tasks/{step_2['id']}")
+    assert detail["data"]["utforare_atgardat"] == "delvis" and detail["case_ref"] == "DNR-7731-XQ"
+    complete(s["hanna.soc"], step_2, FOLLOW_UP)
+
+    # step 3: deficiencies remain and recur; EKU is to be contacted, on a basis that covers EKU
+    step_3 = the_task(s["erik.ec"], instance, "bedom_kvarstaende_brister")
+    s["erik.ec"].ok("POST", f"/api/v1/tasks/{step_3['id']}/claim")
+    refused = s["erik.ec"].post(f"/api/v1/tasks/{step_3['id']}/complete",
+                                json={"data": {k: v for k, v in REMAINING.items() if k != "utlamningsgrunder"}})
+    assert refused.status_code == 422 and "utlamningsgrunder" in refused.json()["errors"]
+    only_region = s["erik.ec"].post(f"/api/v1/tasks/{step_3['id']}/complete", json={"data": {
+        **REMAINING, "utlamningsgrunder": [{**BASIS, "mottagare": ["region"]}]}})
+    assert only_region.status_code == 422
+    s["erik.ec"].ok("POST", f"/api/v1/tasks/{step_3['id']}/complete", json={"data": REMAINING})
+    assert tasks(eku, instance) == []  # nothing is handed over before the compilation
+    compile_task = the_task(s["erik.ec"], instance, "sammanstall_infor_eku")
+    done = complete(s["erik.ec"], compile_task, COMPILED)
+    assert done["next_tasks"] == []  # EKU's task is not the enhetschef's
+
+    # step 4: EKU's inbox holds the follow-up, titled with provider-level facts only (provider, category)
+    inbox = eku.ok("GET", "/api/v1/tasks")
+    [eku_task] = inbox["items"]
+    assert eku_task["name"] == "eku_uppfoljning" and eku_task["lane"] == "EKU"
+    assert eku_task["title"] == "Kontrakts- och ramavtalsuppföljning: Omsorg AB – uteblivna insatser"
+    detail = eku.ok("GET", f"/api/v1/tasks/{eku_task['id']}")
+    assert detail["case_ref"] is None
+    assert detail["data"]["antal_avvikelser"] == 7
+    assert detail["data"]["avvikelse_kategorier"] == ["uteblivna_insatser", "social_dokumentation"]
+    assert detail["data"]["avvikelse_omraden"] == ["Hisingen", "Nordost"]
+    assert detail["data"]["aterkommande_ej_atgardade"] is True
+    # EKU sees what its own form declares (the provider among it), nothing else of the case
+    assert detail["data"]["utforare"] == "Omsorg AB"
+    assert set(detail["data"]) <= set(detail["form"]["schema"]["properties"])
+    submitted = (COMPLAINT, PROVIDER_ANSWER, FOLLOW_UP, REMAINING, COMPILED)
+    assert_nothing_personal(inbox, *submitted)
+    searched = assert_nothing_personal(detail, *submitted)
+    assert {"DNR-7731-XQ", "god_man_forvaltare", "2026-10-13", COMPLAINT["beskrivning"],
+            PROVIDER_ANSWER["utforare_atgarder"], REMAINING["bedomning_anteckning"]} <= searched
+    # the case itself stays closed to EKU: the instance and the other steps' tasks do not exist for EKU
+    assert eku.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    assert eku.get(f"/api/v1/tasks/{step_2['id']}").status_code == 404
+    listed = eku.ok("GET", "/api/v1/instances")
+    assert instance["id"] not in [i["id"] for i in listed["items"]]
+    assert_nothing_personal(listed, *submitted)
+
+    # EKU's contract manager for the provider is named on the task: still no way into the case
+    handed = s["chef.hisingen"].ok("POST", f"/api/v1/tasks/{eku_task['id']}/assign",
+                                   json={"username": "eku.anna", "reason": "Avtalsansvarig för Omsorg AB"})
+    assert handed["assignee"] == "eku.anna" and tasks(s["eku.bertil"], instance) == []
+    assert eku.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    assert instance["id"] not in [i["id"] for i in eku.ok("GET", "/api/v1/instances")["items"]]
+
+    # EKU records its contract follow-up; the answer to EKU holds nothing personal either
+    done = complete(eku, handed, EKU_FOLLOW_UP)
+    assert done["instance"]["state"] == "completed" and done["instance"]["outcome"] == "eku_uppfoljning_klar"
+    assert_nothing_personal(done, *submitted)
+    assert eku.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+
+    # the authority keeps the whole case, including the de-identified record for the decision support
+    final = read(s["erik.ec"], instance)
+    assert final["data"]["klagomalspost"] == {"provider": "Omsorg AB", "category": "uteblivna_insatser",
+                                              "district": "Hisingen", "received": "2026-11-20",
+                                              "source": "klagomal", "activity": "hemtjanst", "closed": None}
+    assert final["data"]["eku_bedomning"] == "brister_atgardas"
+    assert [e["detail"]["task"] for e in final["history"] if e["action"] == "task_completed"] == [
+        "utforarens_hantering", "individuell_uppfoljning", "bedom_kvarstaende_brister", "sammanstall_infor_eku",
+        "eku_uppfoljning"]
+
+
+def test_a_silent_provider_passes_the_deadline_and_the_complaint_goes_on_to_step_2(staff: Staff) -> None:
+    s = staff
+    instance = start(s["mona.mottagare"], COMPLAINT, case_ref="DNR-7731-XQ")
+    [timer] = s["adam"].ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+    assert timer["task"] == "utforarsvar_uteblev" and timer["kind"] == "duration"
+
+    # nothing happens for 14 days
+    SYSTEM_CLOCK.advance(days=13)
+    assert fire_due_timers(s.h.services) == 0
+    SYSTEM_CLOCK.advance(days=1, minutes=1)
+    assert fire_due_timers(s.h.services) == 1
+    s.sign_in_again("omsorg.kontakt", "hanna.soc", "erik.ec")  # two weeks later: new tokens
+
+    # the provider's task is withdrawn; the socialsekreterare follows up, the missing answer noted
+    assert tasks(s["omsorg.kontakt"], instance) == []
+    step_2 = the_task(s["hanna.soc"], instance, "individuell_uppfoljning")
+    detail = s["hanna.soc"].ok("GET", f"/api/v1/tasks/{step_2['id']}")
+    assert detail["data"]["utforarsvar_uteblev"] is True and "utforare_atgarder" not in detail["data"]
+    [withdrawn] = [t for t in read(s["hanna.soc"], instance)["tasks"] if t["name"] == "utforarens_hantering"]
+    assert withdrawn["status"] == "cancelled"
+
+    # the need is met and nothing remains: the complaint closes at step 2
+    done = complete(s["hanna.soc"], step_2, NOTHING_REMAINS)
+    assert done["instance"]["state"] == "completed"
+    assert done["instance"]["outcome"] == "avslutat_efter_individuppfoljning"
+    assert tasks(s["erik.ec"], instance) == []
+
+
+def test_lex_sarah_reports_and_ivo_notifications_enter_at_step_2(staff: Staff) -> None:
+    s = staff
+    eku = s["eku.anna"]
+
+    # a lex Sarah report from the provider arrives at the authority: no provider step, straight to step 2
+    report = start(s["carl.soc"], LEX_SARAH)
+    assert tasks(s["omsorg.kontakt"], report) == [] and tasks(s["hanna.soc"], report) == []
+    step_2 = the_task(s["carl.soc"], report, "individuell_uppfoljning")
+    assert step_2["district"] == "Centrum"
+    assert step_2["title"] == "Individuell uppföljning: Omsorg AB – missförhållande eller risk för missförhållande"
+    complete(s["carl.soc"], step_2, {**{k: v for k, v in FOLLOW_UP.items() if k != "bytesorsak"},
+                                     "bytesonskemal_utrett": "ej_aktuellt"})
+    # serious: the enhetschef myndighet goes to EKU
+    do(s["erik.ec"], report, "bedom_kvarstaende_brister",
+       {**REMAINING, "aterkommande_ej_atgardade": False, "allvarliga": True})
+    do(s["erik.ec"], report, "sammanstall_infor_eku",
+       {**COMPILED, "antal_avvikelser": 1, "avvikelse_kategorier": ["missforhallande"],
+        "avvikelse_omraden": ["Centrum"]})
+    [eku_task] = tasks(eku, report)
+    assert eku_task["name"] == "eku_uppfoljning"
+    detail = eku.ok("GET", f"/api/v1/tasks/{eku_task['id']}")
+    assert detail["data"]["allvarliga"] is True and detail["data"]["utforare"] == "Omsorg AB"
+    assert "Greta" not in json.dumps(detail, ensure_ascii=False)
+    assert_nothing_personal(detail, LEX_SARAH, FOLLOW_UP, REMAINING, COMPILED)
+
+    # an IVO notification: the follow-up finds nothing that remains, and the case closes at step 2
+    notification = start(s["sven.soc"], IVO)
+    done = do(s["sven.soc"], notification, "individuell_uppfoljning", NOTHING_REMAINS)
+    assert done["instance"]["outcome"] == "avslutat_efter_individuppfoljning"
+    final = read(s["sven.soc"], notification)
+    assert final["data"]["klagomalspost"]["source"] == "ivo"
+    assert [t["name"] for t in final["tasks"]] == ["individuell_uppfoljning"]
+
+
+def test_remaining_deficiencies_without_any_criterion_do_not_reach_eku(staff: Staff) -> None:
+    s = staff
+
+    # deficiencies remain after follow-up, but they neither recur, are serious nor appear systematic
+    instance = to_step_3(s)
+    done = do(s["erik.ec"], instance, "bedom_kvarstaende_brister",
+              {"brister_kvarstar": True, "aterkommande_ej_atgardade": False, "allvarliga": False,
+               "omfattande_systematiska": False, "bedomning_anteckning": "Enstaka brist, åtgärdad."})
+    assert done["instance"]["state"] == "completed" and done["instance"]["outcome"] == "ingen_kontakt_med_eku"
+    assert s["eku.anna"].ok("GET", "/api/v1/tasks")["items"] == []
+
+    # the person did not want the provider told through the service: straight to step 2, nothing remains
+    private = start(s["mona.mottagare"], {k: v for k, v in {**COMPLAINT, "utforaren_far_ta_del": False}.items()
+                                          if k != "utforare_kontakt"})
+    assert tasks(s["omsorg.kontakt"], private) == []
+    do(s["hanna.soc"], private, "individuell_uppfoljning", FOLLOW_UP)
+    # "no deficiencies remain" cannot be combined with a criterion
+    step_3 = the_task(s["erik.ec"], private, "bedom_kvarstaende_brister")
+    s["erik.ec"].ok("POST", f"/api/v1/tasks/{step_3['id']}/claim")
+    contradictory = s["erik.ec"].post(f"/api/v1/tasks/{step_3['id']}/complete", json={"data": {
+        "brister_kvarstar": False, "aterkommande_ej_atgardade": True, "allvarliga": False,
+        "omfattande_systematiska": False}})
+    assert contradictory.status_code == 422
+    done = s["erik.ec"].ok("POST", f"/api/v1/tasks/{step_3['id']}/complete", json={"data": {
+        "brister_kvarstar": False, "aterkommande_ej_atgardade": False, "allvarliga": False,
+        "omfattande_systematiska": False}})
+    assert done["instance"]["outcome"] == "ingen_kontakt_med_eku"
+    assert s["eku.anna"].ok("GET", "/api/v1/tasks")["items"] == []
+
+
+def test_the_hand_over_to_eku_is_refused_without_a_basis_covering_eku(staff: Staff) -> None:
+    s = staff
+    instance = to_step_3(s)
+
+    # the basis is a consent that runs out at the end of November
+    consent = {"grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt",
+               "mottagare": ["eku"], "giltig_fran": "2026-11-01", "giltig_till": "2026-11-30"}
+    do(s["erik.ec"], instance, "bedom_kvarstaende_brister", {**REMAINING, "utlamningsgrunder": [consent]})
+
+    # the compilation is finished in December: the service refuses to hand anything to EKU
+    SYSTEM_CLOCK.set(datetime(2026, 12, 2, 9, 0, tzinfo=STOCKHOLM))
+    s.sign_in_again("erik.ec", "eku.anna")
+    compile_task = the_task(s["erik.ec"], instance, "sammanstall_infor_eku")
+    s["erik.ec"].ok("POST", f"/api/v1/tasks/{compile_task['id']}/claim")
+    refused = s["erik.ec"].post(f"/api/v1/tasks/{compile_task['id']}/complete", json={"data": COMPILED})
+    assert refused.status_code == 422
+    reason = refused.json()
+    assert "utlamningsgrunder" in reason["errors"] and "EKU" in reason["detail"]
+
+    # nothing changed: the compilation is still open and EKU has nothing
+    assert [t["name"] for t in tasks(s["erik.ec"], instance)] == ["sammanstall_infor_eku"]
+    assert s["eku.anna"].ok("GET", "/api/v1/tasks")["items"] == []
+    assert read(s["erik.ec"], instance)["state"] == "running"
