@@ -260,6 +260,15 @@ class BpmnEngine:
             logger.warning("property %r of %s not computed: %s", expression, task.task_spec.bpmn_id, err)
             return None
 
+    def element_name(self, definition: Any, bpmn_id: str) -> str | None:
+        """The name drawn on a diagram element (static text, no case data), if it has one."""
+        spec, subprocess_specs = self.spec_for(definition)
+        for process_spec in (spec, *subprocess_specs.values()):
+            name = getattr(process_spec.task_specs.get(bpmn_id), "bpmn_name", None)
+            if name:
+                return str(name)
+        return None
+
     def start_form(self, definition: Any) -> str | None:
         spec, _ = self.spec_for(definition)
         for task_spec in spec.task_specs.values():

@@ -4,11 +4,12 @@ from .base import Base
 from .definition import ProcessDefinition
 from .event import Event
 from .instance import InstanceAccess, InstanceState, ProcessInstance
+from .notification import Notification
 from .task import HumanTask, TaskStatus
 from .timer import Timer, TimerState
 from .user import ApiToken, User
 
 __all__ = [
-    "ApiToken", "Base", "Event", "HumanTask", "InstanceAccess", "InstanceState", "ProcessDefinition",
-    "ProcessInstance", "TaskStatus", "Timer", "TimerState", "User",
+    "ApiToken", "Base", "Event", "HumanTask", "InstanceAccess", "InstanceState", "Notification",
+    "ProcessDefinition", "ProcessInstance", "TaskStatus", "Timer", "TimerState", "User",
 ]

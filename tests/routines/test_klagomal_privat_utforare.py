@@ -417,3 +417,25 @@ def test_the_hand_over_to_eku_is_refused_without_a_basis_covering_eku(staff: Sta
     assert [t["name"] for t in tasks(s["erik.ec"], instance)] == ["sammanstall_infor_eku"]
     assert s["eku.anna"].ok("GET", "/api/v1/tasks")["items"] == []
     assert read(s["erik.ec"], instance)["state"] == "running"
+
+
+def test_the_enhetschef_sees_a_provider_flagged_when_complaints_recur(staff: Staff) -> None:
+    s = staff
+    # three complaints about missed visits at the same provider, from two districts, plus one elsewhere
+    for district in ("Hisingen", "Hisingen", "Centrum"):
+        start(s["mona.mottagare"], {**COMPLAINT, "stadsomrade": district})
+    start(s["mona.mottagare"], {**COMPLAINT, "utforare": "Annan Omsorg AB"})
+    summary = s["erik.ec"].ok("GET", "/api/v1/providers/Omsorg AB/complaints")
+    assert summary["total"] == 3 and summary["open"] == 3
+    assert summary["by_category"] == {"uteblivna_insatser": 3}
+    assert summary["by_district"] == {"Hisingen": 2, "Centrum": 1}
+    assert summary["flags"]["recurring_unremedied"] is True and summary["flagged"] is True
+    assert any("uteblivna insatser" in reason.lower() or "återkommande" in reason.lower()
+               for reason in summary["reasons"])
+    # EKU may read the same provider-level figures; nothing in them names a person or a case
+    for_eku = s["eku.anna"].ok("GET", "/api/v1/providers/Omsorg AB/complaints")
+    assert for_eku["total"] == 3
+    assert_nothing_personal(for_eku, COMPLAINT)
+    # a case worker outside the enhetschef's function may not
+    assert s["hanna.soc"].get("/api/v1/providers/Omsorg AB/complaints").status_code == 403
+    assert s["erik.ec"].ok("GET", "/api/v1/providers/Ingen Sådan AB/complaints")["total"] == 0

@@ -1,0 +1,572 @@
+"""R1 Skyddsombudsstopp end to end through the HTTP API, on SQLite and PostgreSQL.
+
+A safety representative has stopped work at a provider unit. The unit manager (Enhetschef
+utförare) reports the stop with the affected clients; for each client the contact goes to the
+responsible socialsekreterare when reached, otherwise to the client's district Mottag in office
+hours or Socialjouren when the offices are closed; an unacknowledged contact escalates after two
+working hours (socialsekreterare → Mottag → Socialjouren). Then Dialog om behov, Informera den
+enskilde och hantera ansökan, Myndighet's decision on informing other providers (a disclosure
+across a confidentiality boundary), a daily follow-up while the process waits for ``stopp_havt``,
+and Avslut per client with a summary kept for the case.
+
+The story runs on the real routines (``bpmn/skyddsombudsstopp.bpmn``, ``forms/skyddsombudsstopp/``)
+with the clock placed in office hours (Tuesday 2026-12-01 10:00 Europe/Stockholm) or outside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service.clock import STOCKHOLM, SYSTEM_CLOCK
+from service.config import ROOT
+from service.operations.timers import fire_due_timers
+from service.operations.users import create_token, create_user
+from tests.conftest import Api, Harness
+
+KEY = "skyddsombudsstopp"
+ALL_DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
+TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=STOCKHOLM)
+SATURDAY_10 = datetime(2026, 12, 5, 10, 0, tzinfo=STOCKHOLM)
+TUESDAY_EVENING = datetime(2026, 12, 1, 19, 30, tzinfo=STOCKHOLM)
+JULAFTON_10 = datetime(2026, 12, 24, 10, 0, tzinfo=STOCKHOLM)  # a Thursday, but the offices are closed
+
+SOL = "SoL – skälig levnadsnivå"
+LSS = "LSS – goda levnadsvillkor"
+
+KVITTERA = {"kontakt_kvitterad": True}
+DIALOG = {"dialog_datum": "2026-12-01", "enhetschef_i_dialogen": "Eva Enhetschef",
+          "behov_under_stoppet": "Hjälp vid förflyttning morgon och kväll",
+          "alternativa_utforarformer": "Korttidsboende under stoppet", "alternativ_insats_kan_behovas": True,
+          "dialog_utfall": "Korttidsboende utreds"}
+BEVILJAD = {"enskilde_informerad_datum": "2026-12-01", "information_om_alternativ": "Korttidsboende",
+            "ansokan_inkommen": True, "utredning_visar_behov": True, "samtycke_fran_den_enskilde": True,
+            "utfall_ansokan": "beviljad_alternativ_insats", "alternativ_insats": "Korttidsboende",
+            "alternativ_insats_fran": "2026-12-02", "motivering": "Utredningen visar behov; brukaren samtycker"}
+EJ_BEHOV = {"enskilde_informerad_datum": "2026-12-01", "information_om_alternativ": "Korttidsboende",
+            "ansokan_inkommen": False, "utredning_visar_behov": False, "samtycke_fran_den_enskilde": False,
+            "utfall_ansokan": "ej_behov", "motivering": "Anhöriga hjälper under stoppet"}
+AVBOJER = {"enskilde_informerad_datum": "2026-12-01", "information_om_alternativ": "Korttidsboende",
+           "ansokan_inkommen": False, "utredning_visar_behov": True, "samtycke_fran_den_enskilde": False,
+           "utfall_ansokan": "den_enskilde_avbojer", "motivering": "Brukaren vill bo kvar hemma"}
+SAMTYCKE = {"grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt",
+            "mottagare": ["andra_utforare"], "enheter": ["Dagverksamhet Nordost"],
+            "aktiviteter": ["skyddsombudsstopp"], "giltig_fran": "2026-12-01", "giltig_till": "2027-03-01",
+            "aterkallad": None}
+# a duty to disclose runs to another authority only: recorded for other providers it covers nobody
+UPPGIFTSSKYLDIGHET = {"grund": "sekretessbrytande_regel", "regel": "uppgiftsskyldighet",
+                      "mottagare": ["andra_utforare"], "giltig_fran": "2026-12-01"}
+INFORMERA_JA = {"andra_utforare_ska_informeras": True,
+                "sekretessbedomning": "Dagverksamheten behöver veta att morgonbesöket uteblir",
+                "utforare_att_informera": ["Dagverksamhet Nordost"], "utlamningsgrunder": [SAMTYCKE]}
+INFORMERA_NEJ = {"andra_utforare_ska_informeras": False, "sekretessbedomning": "Inga andra utförare berörs"}
+INFORMERAT = {"informerade_utforare": [{"utforare": "Dagverksamhet Nordost", "informerad_datum": "2026-12-01",
+                                        "kanal": "telefon", "lamnade_uppgifter": "Morgonbesöket uteblir"}]}
+UPPF_OK = {"behoven_tillgodoses": True, "uppfoljning_kommentar": "Anhöriga hjälper"}
+AVSLUT_ALT = {"ordinarie_insats_aterupptagen": "2026-12-10T07:00:00+01:00", "alternativ_insats_avslut": "avslutad",
+              "alternativ_insats_avslutad_datum": "2026-12-10", "avslut_sammanfattning": "Åter hem, hemtjänst igen"}
+AVSLUT_INGEN = {"ordinarie_insats_aterupptagen": "2026-12-10T07:00:00+01:00",
+                "alternativ_insats_avslut": "ingen_alternativ_insats", "avslut_sammanfattning": "Hemtjänst igen"}
+
+
+def brukare(ref: str, lagrum: str, socialsekreterare: str, stadsomrade: str, nadd: bool) -> dict[str, Any]:
+    return {"arendereferens": ref, "lagrum": lagrum, "berord_insats": "Hemtjänst",
+            "socialsekreterare": socialsekreterare, "stadsomrade": stadsomrade, "socialsekreterare_nadd": nadd}
+
+
+def anmalan(*clients: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "utforarenhet": "Hemtjänst Nordost 3", "stadsomrade": "Nordost",
+        "stopp_avser": "Förflyttningar utan taklyft i två lägenheter",
+        "galler_fran": SYSTEM_CLOCK.local_now().isoformat(timespec="seconds"),
+        "forvantad_varaktighet": "okant", "omfattning": "delar_av_insatsen",
+        "stoppade_delar": "Morgon- och kvällsbesök med förflyttning",
+        "krav_for_aterstart": "Taklyft installerad", "tidsplan_for_aterstart": "Cirka två veckor",
+        "varfor_inte_egna_atgarder": "Ingen taklyft går att hyra inom en vecka",
+        "berorda_brukare": list(clients),
+    }
+
+
+class Story:
+    """The service with the real routines, the people of R1's lanes, and the clock.
+
+    People are created as ``samverkan users add`` does and get their API tokens as
+    ``samverkan token create`` issues them (real tokens, no password hashing to wait for). Tokens
+    live 12 hours: when the story jumps a day ahead, ``as_`` gives the user a fresh one.
+    """
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self._apis: dict[str, tuple[Api, datetime]] = {}
+        self._client_of: dict[str, str | None] = {}
+
+    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ("Nordost",)) -> None:
+        create_user(self.h.services, username, roles=list(roles), districts=list(districts))
+        self._sign_in(username)
+
+    def _sign_in(self, username: str) -> Api:
+        api = Api(self.h.url, create_token(self.h.services, username))
+        self._apis[username] = (api, SYSTEM_CLOCK.now())
+        return api
+
+    def as_(self, username: str) -> Api:
+        api, issued_at = self._apis[username]
+        if not timedelta(0) <= SYSTEM_CLOCK.now() - issued_at < timedelta(hours=11):
+            api = self._sign_in(username)
+        return api
+
+    def report(self, *clients: dict[str, Any]) -> dict[str, Any]:
+        """The unit manager reports the stop; returns the new instance."""
+        return self.as_("eva").ok("POST", "/api/v1/instances", 201,
+                                  json={"process": KEY, "data": anmalan(*clients), "case_ref": "AML-2026-17"})
+
+    def inbox(self, who: str, name: str | None = None, **params: str) -> list[dict[str, Any]]:
+        items = self.as_(who).ok("GET", "/api/v1/tasks", params={"process": KEY, **params})["items"]
+        return [t for t in items if name is None or t["name"] == name]
+
+    def task(self, who: str, name: str, ref: str) -> dict[str, Any]:
+        """The one open task ``name`` about the client ``ref`` that ``who`` may act on.
+
+        Which client a task is about is in its data (``GET /tasks/{id}``); an open task's data does
+        not change, so each task is opened once.
+        """
+        found = []
+        for summary in self.inbox(who, name):
+            if summary["id"] not in self._client_of:
+                data = self.as_(who).ok("GET", f"/api/v1/tasks/{summary['id']}")["data"]
+                client = next((data[k] for k in ("brukare", "brukare_uppfoljning", "utfall_for_brukare")
+                               if isinstance(data.get(k), dict)), {})
+                self._client_of[summary["id"]] = client.get("arendereferens")
+            if self._client_of[summary["id"]] == ref:
+                found.append(summary)
+        assert len(found) == 1, f"{who} has {len(found)} open {name} about {ref}"
+        return found[0]
+
+    def complete(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        return self.as_(who).ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+
+    def refused(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """Completing is refused with 422 and the task stays open; returns the problem."""
+        response = self.as_(who).post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+        assert response.status_code == 422, response.text
+        assert task["id"] in {t["id"] for t in self.inbox(who, task["name"])}
+        return response.json()
+
+    def instance(self, instance_id: str, who: str = "eva") -> dict[str, Any]:
+        return self.as_(who).ok("GET", f"/api/v1/instances/{instance_id}")
+
+    def timers(self, instance_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        items = self.as_("adam").ok("GET", "/api/v1/timers", params={"instance": instance_id})["items"]
+        return [t for t in items if name is None or t["task"] == name]
+
+    def fire(self, instance_id: str, name: str) -> dict[str, Any]:
+        """The monitoring console fires the only pending timer ``name`` of the instance."""
+        [timer] = self.timers(instance_id, name)
+        fired = self.as_("adam").ok("POST", f"/api/v1/timers/{timer['id']}/fire")
+        assert fired["fired"] is True
+        return timer
+
+    def lift_stop(self, instance_id: str, datum: str) -> dict[str, Any]:
+        """The unit manager sends ``stopp_havt`` with the date the stop was lifted."""
+        return self.as_("eva").ok("POST", f"/api/v1/instances/{instance_id}/messages",
+                                  json={"name": "stopp_havt", "data": {"datum": datum,
+                                                                       "kommentar": "Taklyft installerad"}})
+
+
+def local(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(STOCKHOLM)
+
+
+def assert_due(task: dict[str, Any], expected: datetime) -> None:
+    """Due dates follow the clock, which keeps running from where the story set it."""
+    assert abs(local(task["due_at"]) - expected) < timedelta(minutes=1), (task["due_at"], expected)
+
+
+@pytest.fixture
+def story(harness: Harness) -> Iterator[Story]:
+    """R1's people (two districts for most roles) on the real routines, on a Tuesday at 10:00."""
+    harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
+    SYSTEM_CLOCK.set(TUESDAY_10)
+    s = Story(harness)
+    s.user("eva", "enhetschef_utforare")
+    s.user("sara", "socialsekreterare")
+    s.user("sven", "socialsekreterare")  # a colleague of sara's in Nordost
+    s.user("olle", "socialsekreterare", districts=("Hisingen",))
+    s.user("karin", "socialsekreterare", districts=("Hisingen",))
+    s.user("mona", "mottag")
+    s.user("hilda", "mottag", districts=("Hisingen",))
+    s.user("jour", "socialjouren", districts=ALL_DISTRICTS)
+    s.user("maja", "myndighet")
+    s.user("mats", "myndighet", districts=("Hisingen",))
+    s.user("adam", "admin")
+    yield s
+
+
+def test_contact_goes_to_the_reached_socialsekreterare_or_the_districts_mottag(
+        story: Story, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = story
+    # the report must say when the stop is expected to end (or that it is unknown) and name the clients
+    incomplete = {**anmalan(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True)),
+                  "forvantad_varaktighet": "datum", "berorda_brukare": []}
+    response = s.as_("eva").post("/api/v1/instances", json={"process": KEY, "data": incomplete})
+    assert response.status_code == 422
+    assert {"forvantat_slutdatum", "berorda_brukare"} <= set(response.json()["errors"])
+    # only the provider's unit manager reports a stop
+    assert s.as_("sara").post("/api/v1/instances", json={
+        "process": KEY, "data": anmalan(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True))}).status_code == 403
+
+    # Tuesday 10:00: the unit manager reports the stop for two clients in two districts; she reached
+    # sara (Nordost, SoL) but not olle (Hisingen, LSS)
+    instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True),
+                        brukare("LSS-2026-202", "LSS", "olle", "Hisingen", False))
+    assert instance["state"] == "running"
+
+    # sara's own task shows the law's requirement and the district, due in two working hours
+    [kvittens] = s.inbox("sara", assigned="me")
+    assert kvittens["name"] == "kvittera_socialsekreterare" and kvittens["assignee"] == "sara"
+    assert kvittens["title"] == f"Skyddsombudsstopp: kvittera kontakt ({SOL}, Nordost)"
+    assert kvittens["lane"] == "Socialsekreterare" and kvittens["district"] == "Nordost"
+    assert_due(kvittens, TUESDAY_10 + timedelta(hours=2))
+    detail = s.as_("sara").ok("GET", f"/api/v1/tasks/{kvittens['id']}")
+    assert detail["data"]["brukare"]["arendereferens"] == "SoL-2026-101"
+    assert detail["form"]["schema"]["properties"]["kontakt_kvitterad"]["const"] is True
+
+    # olle was not reached in office hours: Hisingen's Mottag gets the contact, for anyone there to claim
+    [mottag] = s.inbox("hilda", "kvittera_mottag", assigned="unassigned")
+    assert mottag["assignee"] is None and mottag["district"] == "Hisingen" and mottag["lane"] == "Mottag"
+    assert mottag["title"] == f"Skyddsombudsstopp: kvittera kontakt – socialsekreteraren ej nådd ({LSS}, Hisingen)"
+    assert_due(mottag, TUESDAY_10 + timedelta(hours=2))
+
+    # nobody else has anything: not olle, not Nordost's Mottag, not Socialjouren, not sara's colleague
+    for who in ("olle", "mona", "jour", "sven", "karin", "maja", "eva"):
+        assert s.inbox(who) == [], who
+    # the colleague may not take sara's task either
+    assert s.as_("sven").post(f"/api/v1/tasks/{kvittens['id']}/complete",
+                              json={"data": KVITTERA}).status_code == 403
+    # two acknowledgement deadlines run, and the daily follow-up while the stop lasts
+    names = sorted(t["task"] for t in s.timers(instance["id"]))
+    assert names == ["daglig_uppfoljning", "kvittens_tidsgrans_mottag", "kvittens_tidsgrans_socialsekreterare"]
+
+    # sara acknowledges; Hisingen's Mottag claims the contact and names karin to handle it during the stop
+    done = s.complete("sara", kvittens, {**KVITTERA, "kvittens_kommentar": "Enhetschefen ringde 09:55"})
+    assert [t["name"] for t in done["next_tasks"]] == ["dialog_om_behov"]
+    s.as_("hilda").ok("POST", f"/api/v1/tasks/{mottag['id']}/claim")
+    assert s.inbox("hilda", assigned="me")[0]["id"] == mottag["id"]
+    s.complete("hilda", mottag, {**KVITTERA, "handlaggare_under_stoppet": "karin"})
+
+    # the dialog about needs lands with whoever handles each client during the stop
+    [dialog_sara] = s.inbox("sara", "dialog_om_behov", assigned="me")
+    assert dialog_sara["title"] == f"Skyddsombudsstopp: dialog om behov med enhetschefen ({SOL}, Nordost)"
+    [dialog_karin] = s.inbox("karin", "dialog_om_behov", assigned="me")
+    assert dialog_karin["title"] == f"Skyddsombudsstopp: dialog om behov med enhetschefen ({LSS}, Hisingen)"
+    assert s.inbox("olle") == [] and s.inbox("hilda") == []
+    # both contacts are acknowledged: only the daily follow-up is left to run
+    assert [t["task"] for t in s.timers(instance["id"])] == ["daglig_uppfoljning"]
+    assert s.instance(instance["id"])["state"] == "running"
+
+    # the deadline and the follow-up rhythm are product choices, configured without touching the diagram
+    monkeypatch.setenv("SAMVERKAN_R1_ACK_HOURS", "4")
+    monkeypatch.setenv("SAMVERKAN_R1_FOLLOWUP_CYCLE", "R/PT12H")
+    configured = s.report(brukare("SoL-2026-111", "SoL", "sven", "Nordost", True))
+    [kvittens_sven] = s.inbox("sven", "kvittera_socialsekreterare")
+    assert_due(kvittens_sven, TUESDAY_10 + timedelta(hours=4))
+    [daily] = s.timers(configured["id"], "daglig_uppfoljning")
+    assert abs(local(daily["due_at"]) - (TUESDAY_10 + timedelta(hours=12))) < timedelta(minutes=1)
+
+
+def test_outside_office_hours_the_contact_goes_to_socialjouren(story: Story) -> None:
+    s = story
+    # a weekday evening, a Saturday and Christmas Eve (a Thursday): the social offices are closed
+    closed = ((TUESDAY_EVENING, datetime(2026, 12, 2, 8, 0, tzinfo=STOCKHOLM)),
+              (SATURDAY_10, datetime(2026, 12, 7, 8, 0, tzinfo=STOCKHOLM)),
+              (JULAFTON_10, datetime(2026, 12, 28, 8, 0, tzinfo=STOCKHOLM)))
+    for when, opening in closed:
+        SYSTEM_CLOCK.set(when)
+        # olle could not be reached, so Socialjouren takes the contact; sara was reached
+        instance = s.report(brukare("SoL-2026-404", "SoL", "olle", "Hisingen", False),
+                            brukare("LSS-2026-505", "LSS", "sara", "Nordost", True))
+        [jour] = s.inbox("jour", "kvittera_socialjouren", instance=instance["id"])
+        assert jour["lane"] == "Socialjouren" and jour["district"] == "Hisingen" and jour["assignee"] is None
+        assert jour["title"] == f"Skyddsombudsstopp: kvittera kontakt – socialjour ({SOL}, Hisingen)"
+        assert_due(jour, when + timedelta(hours=2))  # Socialjouren works now: clock hours
+        for who in ("hilda", "mona", "olle"):
+            assert s.inbox(who, instance=instance["id"]) == [], (when, who)
+        # a socialsekreterare who was reached still gets her task, due two working hours after the offices open
+        [kvittens] = s.inbox("sara", "kvittera_socialsekreterare", instance=instance["id"])
+        assert kvittens["title"] == f"Skyddsombudsstopp: kvittera kontakt ({LSS}, Nordost)"
+        assert local(kvittens["due_at"]) == opening + timedelta(hours=2), when
+
+    # Socialjouren must say what it did for the client until the offices open
+    problem = s.refused("jour", jour, KVITTERA)
+    assert "akuta_atgarder" in problem["errors"]
+    s.complete("jour", jour, {**KVITTERA, "akuta_atgarder": "Anhörig kontaktad, kommer i kväll"})
+    # the client's own socialsekreterare takes the dialog when the offices open
+    [dialog] = s.inbox("olle", "dialog_om_behov")
+    assert dialog["district"] == "Hisingen" and dialog["assignee"] == "olle"
+    assert dialog["instance_id"] == instance["id"]
+
+
+def test_an_unacknowledged_contact_escalates_to_mottag_then_socialjouren(story: Story) -> None:
+    s = story
+    # sara was reached at 10:00 but does not acknowledge
+    instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True))
+    [kvittens] = s.inbox("sara", "kvittera_socialsekreterare")
+    [deadline] = s.timers(instance["id"], "kvittens_tidsgrans_socialsekreterare")
+    assert abs(local(deadline["due_at"]) - local(kvittens["due_at"])) < timedelta(seconds=2)
+    assert s.inbox("mona") == []  # Mottag has nothing before the deadline
+
+    # 12:00, two working hours later: the deadline fires and the contact escalates to Nordost's Mottag
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=2))
+    s.fire(instance["id"], "kvittens_tidsgrans_socialsekreterare")
+    assert s.inbox("sara") == []  # her task was withdrawn
+    [mottag] = s.inbox("mona", "kvittera_mottag")
+    assert mottag["district"] == "Nordost"
+    assert "socialsekreteraren ej nådd" in mottag["title"] and SOL in mottag["title"]
+    assert_due(mottag, TUESDAY_10 + timedelta(hours=4))
+    assert s.inbox("hilda") == [] and s.inbox("jour") == []
+    history = s.instance(instance["id"])["history"]
+    assert any(e["action"] == "task_cancelled" and e["detail"]["task"] == "kvittera_socialsekreterare"
+               for e in history)
+
+    # 14:00: Mottag has not acknowledged either: Socialjouren is last in line
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=4))
+    s.fire(instance["id"], "kvittens_tidsgrans_mottag")
+    assert s.inbox("mona") == []
+    [jour] = s.inbox("jour", "kvittera_socialjouren")
+    assert jour["district"] == "Nordost" and SOL in jour["title"]
+    assert_due(jour, TUESDAY_10 + timedelta(hours=6))
+    # nothing escalates after Socialjouren: only the daily follow-up still runs
+    assert [t["task"] for t in s.timers(instance["id"])] == ["daglig_uppfoljning"]
+    s.complete("jour", jour, {**KVITTERA, "akuta_atgarder": "Inga"})
+    assert [t["name"] for t in s.inbox("sara")] == ["dialog_om_behov"]
+
+    # a contact acknowledged by nobody until closing time goes straight to Socialjouren:
+    # reached at 15:00, the deadline is 17:00, when the offices close
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=5))
+    late = s.report(brukare("LSS-2026-606", "LSS", "olle", "Hisingen", True))
+    [kvittens_olle] = s.inbox("olle", "kvittera_socialsekreterare")
+    assert_due(kvittens_olle, datetime(2026, 12, 1, 17, 0, tzinfo=STOCKHOLM))
+    SYSTEM_CLOCK.set(datetime(2026, 12, 1, 17, 0, 30, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 1  # the scheduler's path: only this deadline is due
+    assert s.inbox("olle") == [] and s.inbox("hilda") == []
+    [jour_olle] = s.inbox("jour", "kvittera_socialjouren")
+    assert jour_olle["instance_id"] == late["id"] and jour_olle["district"] == "Hisingen" and LSS in jour_olle["title"]
+
+
+def test_each_client_gets_an_outcome_and_the_case_keeps_a_summary(story: Story) -> None:
+    s = story
+    # three clients, all socialsekreterare reached: two in Nordost (sara), one in Hisingen (olle)
+    instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True),
+                        brukare("LSS-2026-202", "LSS", "olle", "Hisingen", True),
+                        brukare("SoL-2026-303", "SoL", "sara", "Nordost", True))
+    assert len(s.inbox("sara", "kvittera_socialsekreterare")) == 2
+    for who, ref in (("sara", "SoL-2026-101"), ("olle", "LSS-2026-202"), ("sara", "SoL-2026-303")):
+        s.complete(who, s.task(who, "kvittera_socialsekreterare", ref), KVITTERA)
+
+    # Dialog om behov with the unit manager: the outcome must be recorded
+    dialog = s.task("sara", "dialog_om_behov", "SoL-2026-101")
+    assert "dialog_utfall" in s.refused("sara", dialog, {k: v for k, v in DIALOG.items() if k != "dialog_utfall"})[
+        "errors"]
+    for who, ref in (("sara", "SoL-2026-101"), ("olle", "LSS-2026-202"), ("sara", "SoL-2026-303")):
+        s.complete(who, s.task(who, "dialog_om_behov", ref), DIALOG)
+
+    # client 101: an alternative insats may only be granted when an investigation shows the need
+    # and the client agrees
+    informera = s.task("sara", "informera_enskilde_och_hantera_ansokan", "SoL-2026-101")
+    assert informera["title"] == f"Skyddsombudsstopp: informera den enskilde och hantera ansökan ({SOL}, Nordost)"
+    problem = s.refused("sara", informera, {**BEVILJAD, "utredning_visar_behov": False})
+    assert "utredning_visar_behov" in problem["errors"]
+    problem = s.refused("sara", informera, {**BEVILJAD, "samtycke_fran_den_enskilde": False})
+    assert "samtycke_fran_den_enskilde" in problem["errors"]
+    assert "alternativ_insats" in s.refused("sara", informera, {
+        k: v for k, v in BEVILJAD.items() if k != "alternativ_insats"})["errors"]
+    done = s.complete("sara", informera, BEVILJAD)
+    assert done["next_tasks"] == []  # the next step is Myndighet's, not hers
+    # client 202: no need; client 303 declines (and cannot both decline and consent)
+    s.complete("olle", s.task("olle", "informera_enskilde_och_hantera_ansokan", "LSS-2026-202"), EJ_BEHOV)
+    avbojer = s.task("sara", "informera_enskilde_och_hantera_ansokan", "SoL-2026-303")
+    assert "samtycke_fran_den_enskilde" in s.refused(
+        "sara", avbojer, {**AVBOJER, "samtycke_fran_den_enskilde": True})["errors"]
+    s.complete("sara", avbojer, AVBOJER)
+
+    # Myndighet in each client's district decides whether other providers must be informed
+    assert len(s.inbox("maja", "bedom_informera_andra_utforare")) == 2
+    [hisingen] = s.inbox("mats", "bedom_informera_andra_utforare")
+    assert hisingen["title"] == f"Skyddsombudsstopp: ska andra utförare informeras? ({LSS}, Hisingen)"
+    s.complete("mats", s.task("mats", "bedom_informera_andra_utforare", "LSS-2026-202"), INFORMERA_NEJ)
+    s.complete("maja", s.task("maja", "bedom_informera_andra_utforare", "SoL-2026-303"), INFORMERA_NEJ)
+    bedom = s.task("maja", "bedom_informera_andra_utforare", "SoL-2026-101")
+    # informing others needs a basis that covers other providers
+    assert "utlamningsgrunder" in s.refused("maja", bedom, {
+        **INFORMERA_JA, "utlamningsgrunder": [{**SAMTYCKE, "mottagare": ["region"]}]})["errors"]
+    s.complete("maja", bedom, INFORMERA_JA)
+    handover = s.task("maja", "informera_andra_utforare", "SoL-2026-101")
+    assert handover["title"] == f"Skyddsombudsstopp: informera andra utförare ({SOL}, Nordost)"
+    assert s.inbox("mats") == []  # Hisingen's Myndighet does not see a Nordost client
+    s.complete("maja", handover, INFORMERAT)
+    assert s.inbox("maja") == [] and s.inbox("sara") == [] and s.inbox("olle") == []
+
+    # every contact is done; the process waits for the stop to be lifted
+    waiting = s.instance(instance["id"])
+    assert waiting["state"] == "waiting" and waiting["outcome"] is None
+    assert [t["task"] for t in waiting["timers"]] == ["daglig_uppfoljning"]
+
+    # 2026-12-10: the unit manager lifts the stop; Avslut per client, to whoever handled the client
+    SYSTEM_CLOCK.set(datetime(2026, 12, 10, 9, 0, tzinfo=STOCKHOLM))
+    assert s.lift_stop(instance["id"], "2026-12-10")["state"] == "running"
+    assert len(s.inbox("sara", "avsluta_for_brukare")) == 2
+    avslut = s.task("sara", "avsluta_for_brukare", "SoL-2026-101")
+    assert avslut["title"] == f"Skyddsombudsstopp hävt: avslut ({SOL}, Nordost)"
+    # a granted alternative insats must be recorded as ended: the task comes back until it is
+    s.complete("sara", avslut, AVSLUT_INGEN)
+    again = s.task("sara", "avsluta_for_brukare", "SoL-2026-101")
+    assert again["id"] != avslut["id"]
+    assert "alternativ_insats_avslutad_datum" in s.refused(
+        "sara", again, {**AVSLUT_ALT, "alternativ_insats_avslutad_datum": None})["errors"]
+    s.complete("sara", again, AVSLUT_ALT)
+    s.complete("sara", s.task("sara", "avsluta_for_brukare", "SoL-2026-303"), AVSLUT_INGEN)
+    s.complete("olle", s.task("olle", "avsluta_for_brukare", "LSS-2026-202"), AVSLUT_INGEN)
+
+    # the stop is over: the summary is kept for the case
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed" and final["outcome"] == "stoppet_avslutat" and final["ended_at"]
+    assert final["timers"] == [] and all(t["status"] != "open" for t in final["tasks"])
+    summary = final["data"]["sammanfattning"]
+    assert summary["stopp_havt"] == "2026-12-10" and summary["stopp_fran"].startswith("2026-12-01T10:00")
+    assert (summary["antal_brukare"], summary["antal_beviljad_alternativ_insats"], summary["antal_ej_behov"],
+            summary["antal_avbojt"]) == (3, 1, 1, 1)
+    per_client = {b["arendereferens"]: b for b in summary["brukare"]}
+    assert per_client["SoL-2026-101"] == {
+        "arendereferens": "SoL-2026-101", "lagrum": "SoL", "stadsomrade": "Nordost", "socialsekreterare": "sara",
+        "handlaggare": "sara", "utfall_ansokan": "beviljad_alternativ_insats", "alternativ_insats": "Korttidsboende",
+        "alternativ_insats_fran": "2026-12-02", "informerade_utforare": ["Dagverksamhet Nordost"],
+        "ordinarie_insats_aterupptagen": "2026-12-10T07:00:00+01:00",
+        "alternativ_insats_avslutad_datum": "2026-12-10", "avslut_sammanfattning": "Åter hem, hemtjänst igen"}
+    assert per_client["LSS-2026-202"]["utfall_ansokan"] == "ej_behov"
+    assert per_client["LSS-2026-202"]["alternativ_insats"] is None
+    assert per_client["LSS-2026-202"]["informerade_utforare"] == []
+    assert per_client["SoL-2026-303"]["utfall_ansokan"] == "den_enskilde_avbojer"
+    # a message to a finished instance is a conflict
+    assert s.as_("eva").post(f"/api/v1/instances/{instance['id']}/messages",
+                             json={"name": "stopp_havt", "data": {"datum": "2026-12-11"}}).status_code == 409
+
+
+def test_daily_follow_up_reminds_each_socialsekreterare_until_the_stop_is_lifted(story: Story) -> None:
+    s = story
+    instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True),
+                        brukare("LSS-2026-202", "LSS", "olle", "Hisingen", False))
+    [daily] = s.timers(instance["id"], "daglig_uppfoljning")
+    assert daily["kind"] == "cycle"
+    assert abs(local(daily["due_at"]) - (TUESDAY_10 + timedelta(days=1))) < timedelta(minutes=1)
+
+    # Wednesday 10:00, day one of the stop: one follow-up per client, to the client's socialsekreterare
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(days=1))
+    s.fire(instance["id"], "daglig_uppfoljning")
+    [first_sara] = s.inbox("sara", "bekrafta_behov_tillgodoses")
+    assert first_sara["title"] == f"Bekräfta att behoven tillgodoses under stoppet ({SOL}, Nordost)"
+    assert first_sara["assignee"] == "sara"
+    assert_due(first_sara, TUESDAY_10 + timedelta(days=2))
+    [first_olle] = s.inbox("olle", "bekrafta_behov_tillgodoses")
+    assert first_olle["district"] == "Hisingen" and LSS in first_olle["title"]
+    assert s.inbox("sven", "bekrafta_behov_tillgodoses") == [] and s.inbox("karin", "bekrafta_behov_tillgodoses") == []
+    # the cycle goes on: the next reminder is due a day later
+    [daily] = s.timers(instance["id"], "daglig_uppfoljning")
+    assert abs(local(daily["due_at"]) - (TUESDAY_10 + timedelta(days=2))) < timedelta(minutes=1)
+
+    # a need that is not met must say what is done about it
+    problem = s.refused("olle", first_olle, {"behoven_tillgodoses": False})
+    assert "atgard_vid_brist" in problem["errors"]
+    s.complete("olle", first_olle, {"behoven_tillgodoses": False, "atgard_vid_brist": "Extra besök av bemanningen"})
+    s.complete("sara", first_sara, UPPF_OK)
+    assert s.inbox("sara", "bekrafta_behov_tillgodoses") == []
+
+    # Thursday, day two: a second round, one more task each
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(days=2))
+    s.fire(instance["id"], "daglig_uppfoljning")
+    [second_sara] = s.inbox("sara", "bekrafta_behov_tillgodoses")
+    assert second_sara["id"] != first_sara["id"]
+    assert_due(second_sara, TUESDAY_10 + timedelta(days=3))
+    assert len(s.inbox("olle", "bekrafta_behov_tillgodoses")) == 1
+    s.complete("sara", second_sara, UPPF_OK)
+    completed = [t for t in s.instance(instance["id"])["tasks"]
+                 if t["name"] == "bekrafta_behov_tillgodoses" and t["status"] == "completed"]
+    assert len(completed) == 3
+
+    # the stop is lifted while Mottag has not yet acknowledged the Hisingen contact: the reminders stop,
+    # olle's open one is withdrawn, and the contact work goes on
+    s.lift_stop(instance["id"], "2026-12-03")
+    assert s.inbox("olle", "bekrafta_behov_tillgodoses") == []
+    assert s.timers(instance["id"], "daglig_uppfoljning") == []
+    after = s.instance(instance["id"])
+    assert after["state"] == "running" and after["data"]["stopp_havt"]["datum"] == "2026-12-03"
+    [mottag] = s.inbox("hilda", "kvittera_mottag")
+    s.complete("hilda", mottag, KVITTERA)
+    assert [t["name"] for t in s.inbox("olle")] == ["dialog_om_behov"]
+    # a second stopp_havt finds nothing waiting
+    assert s.as_("eva").post(f"/api/v1/instances/{instance['id']}/messages",
+                             json={"name": "stopp_havt", "data": {"datum": "2026-12-04"}}).status_code == 409
+
+
+def test_longest_path_escalations_grant_disclosure_follow_ups_and_closing(story: Story) -> None:
+    s = story
+    # Tuesday 10:00: one LSS client in Nordost; sara was reached but never acknowledges
+    instance = s.report(brukare("LSS-2026-707", "LSS", "sara", "Nordost", True))
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=2))
+    s.fire(instance["id"], "kvittens_tidsgrans_socialsekreterare")
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=4))
+    s.fire(instance["id"], "kvittens_tidsgrans_mottag")
+    # Socialjouren acknowledges and hands the client to sven while sara is away
+    jour = s.task("jour", "kvittera_socialjouren", "LSS-2026-707")
+    s.complete("jour", jour, {**KVITTERA, "akuta_atgarder": "Inga", "handlaggare_under_stoppet": "sven",
+                              "kvittens_kommentar": "Sara är sjuk"})
+    assert s.inbox("sara") == []
+    dialog = s.task("sven", "dialog_om_behov", "LSS-2026-707")
+    assert dialog["title"] == f"Skyddsombudsstopp: dialog om behov med enhetschefen ({LSS}, Nordost)"
+
+    # day one of the stop: the follow-up still goes to the client's responsible socialsekreterare
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(days=1))
+    s.fire(instance["id"], "daglig_uppfoljning")
+    s.complete("sara", s.task("sara", "bekrafta_behov_tillgodoses", "LSS-2026-707"), UPPF_OK)
+    s.complete("sven", dialog, {**DIALOG, "dialog_datum": "2026-12-02"})
+    informera = s.task("sven", "informera_enskilde_och_hantera_ansokan", "LSS-2026-707")
+    s.refused("sven", informera, {**BEVILJAD, "utredning_visar_behov": False, "samtycke_fran_den_enskilde": False})
+    s.complete("sven", informera, {**BEVILJAD, "enskilde_informerad_datum": "2026-12-02"})
+
+    # Myndighet decides to inform the day centre, on a rule that does not reach other providers
+    bedom = s.task("maja", "bedom_informera_andra_utforare", "LSS-2026-707")
+    s.complete("maja", bedom, {**INFORMERA_JA, "utlamningsgrunder": [UPPGIFTSSKYLDIGHET]})
+    handover = s.task("maja", "informera_andra_utforare", "LSS-2026-707")
+    problem = s.refused("maja", handover, INFORMERAT)
+    assert "utlamningsgrunder" in problem["errors"] and "andra utförare" in problem["detail"]
+    # with the client's written consent recorded at the hand-over, the day centre is informed
+    s.complete("maja", handover, {**INFORMERAT, "utlamningsgrunder": [SAMTYCKE]})
+
+    # day two: another reminder
+    SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(days=2))
+    s.fire(instance["id"], "daglig_uppfoljning")
+    s.complete("sara", s.task("sara", "bekrafta_behov_tillgodoses", "LSS-2026-707"), UPPF_OK)
+
+    # the stop is lifted; sven closes the client's case: the short-term stay ends the same day
+    SYSTEM_CLOCK.set(datetime(2026, 12, 10, 9, 0, tzinfo=STOCKHOLM))
+    s.lift_stop(instance["id"], "2026-12-10")
+    avslut = s.task("sven", "avsluta_for_brukare", "LSS-2026-707")
+    s.complete("sven", avslut, AVSLUT_INGEN)
+    s.complete("sven", s.task("sven", "avsluta_for_brukare", "LSS-2026-707"), AVSLUT_ALT)
+
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed" and final["outcome"] == "stoppet_avslutat"
+    [client] = final["data"]["sammanfattning"]["brukare"]
+    assert client["handlaggare"] == "sven" and client["socialsekreterare"] == "sara"
+    assert client["utfall_ansokan"] == "beviljad_alternativ_insats"
+    assert client["informerade_utforare"] == ["Dagverksamhet Nordost"]
+    assert client["alternativ_insats_avslutad_datum"] == "2026-12-10"
+    # what happened, in order, as the case's history shows it
+    created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
+    assert created == ["kvittera_socialsekreterare", "kvittera_mottag", "kvittera_socialjouren", "dialog_om_behov",
+                       "bekrafta_behov_tillgodoses", "informera_enskilde_och_hantera_ansokan",
+                       "bedom_informera_andra_utforare", "informera_andra_utforare",
+                       "bekrafta_behov_tillgodoses", "avsluta_for_brukare", "avsluta_for_brukare"]
+    assert sum(e["action"] == "timer_fired" for e in final["history"]) == 4

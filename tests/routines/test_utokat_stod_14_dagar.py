@@ -1,0 +1,358 @@
+"""R3 Tillfälligt utökat stöd i 14 dagar end to end through the HTTP API, on SQLite and PostgreSQL.
+
+A home care provider's unit manager increases a client's care at once (day 0) under the 14-day
+agreement; Mottagningsfunktionen tells the responsible biståndshandläggare, who confirms the start.
+A change judged to last longer than 14 days must be reported within a week (escalated to
+Mottagningsfunktionen when missed). On day 14 the handläggare follows up: a transient need is not
+compensated; a persisting need leads to an application and a decision — approval is backdated to
+day 0 and the provider compensated for the period, recorded for invoicing. Clients without an
+ongoing care decision and a new care need are *okända brukare*: the routine ends with the
+instruction to apply via Myndighetsenhetens Mottagning.
+
+The story runs on the real routine (``bpmn/utokat_stod_14_dagar.bpmn``, ``forms/utokat_stod_14_dagar/``)
+from Tuesday 2026-12-01 09:00 Europe/Stockholm; day 14 is Tuesday 2026-12-15.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service.clock import STOCKHOLM, SYSTEM_CLOCK
+from service.config import ROOT
+from service.operations.timers import fire_due_timers
+from service.operations.users import create_token, create_user
+from tests.conftest import Api, Harness
+
+KEY = "utokat_stod_14_dagar"
+DAY_0 = datetime(2026, 12, 1, 9, 0, tzinfo=STOCKHOLM)
+DAY_14_OPENING = datetime(2026, 12, 15, 8, 0, tzinfo=STOCKHOLM)
+SUFFIX = " – utökat stöd från 2026-12-01"
+
+START = {"brukare_namn": "Anna Andersson", "personnummer": "19380512-1234", "stadsomrade": "Sydväst",
+         "hemtjanstutforare": "Omsorg Syd AB", "pagaende_beslut": ["omvardnadsbeslut_hemtjanst", "trygghetslarm"],
+         "nytt_omvardnadsbehov": True}
+UTOKA = {"forandrat_behov": "Behöver hjälp vid på- och avklädning efter fall",
+         "tillagda_insatser": "Två extra besök/dag",
+         "dag_0": "2026-12-01", "behov_konstaterat": "2026-12-01", "bedomd_varaktighet": "hogst_14_dagar",
+         "journal_utforare_text": "Fallit i hemmet, utökat med morgon- och kvällsbesök",
+         "journal_utforare_forfattare": "Kim Samordnare, samordnare"}
+MEDDELA = {"situation_och_behov": "Fall i hemmet, behöver två extra besök per dag",
+           "ansvarig_handlaggare": "bo", "meddelad_datum": "2026-12-01"}
+BEKRAFTA = {"uppstart_bekraftad": True, "bekraftad_till": "Kim Samordnare",
+            "journal_myndighet_text": "Uppstart enligt avtal 14 dagar bekräftad till utföraren",
+            "journal_myndighet_forfattare": "Bo Handläggare, biståndshandläggare"}
+INFORMERA = {"informerad_handlaggare": "bo", "handlaggare_informerad_datum": "2026-12-04",
+             "varaktigt_behov_beskrivning": "Läkaren bedömer lång rehabilitering"}
+ESKALERA = {"eskalering_kontakt_med_utforare": "Utföraren hade glömt; bekräftar varaktigt behov",
+            "informerad_handlaggare": "bo", "handlaggare_informerad_datum": "2026-12-10"}
+OVERGAENDE = {"kontakt_med_utforare_datum": "2026-12-15", "behov_efter_14_dagar": "overgaende",
+              "utokning_upphorde": "2026-12-10", "uppfoljning_anteckning": "Återhämtat sig"}
+KVARSTAR = {"kontakt_med_utforare_datum": "2026-12-15", "behov_efter_14_dagar": "kvarstar",
+            "uppfoljning_anteckning": "Behovet kvarstår"}
+ANSOKAN_JA = {"kontakt_med_brukaren_datum": "2026-12-15", "ansokan_inkommen": True, "ansokan_datum": "2026-12-15",
+              "kontakt_anteckning": "Brukaren ansöker om utökad hemtjänst"}
+ANSOKAN_NEJ = {"kontakt_med_brukaren_datum": "2026-12-16", "ansokan_inkommen": False,
+               "kontakt_anteckning": "Brukaren vill inte ansöka"}
+BIFALL = {"beslut": "bifall", "beslutsdatum": "2026-12-18", "beviljade_insatser": "Två extra besök per dag",
+          "uppdrag_uppdaterat": True, "beslut_motivering": "Behovet kvarstår"}
+AVSLAG = {"beslut": "avslag", "beslutsdatum": "2026-12-18", "beslut_motivering": "Behovet tillgodoses på annat sätt"}
+
+
+class Story:
+    """The service with the real routines, the people of R3's lanes, and the clock.
+
+    People are created as ``samverkan users add`` does and get their API tokens as
+    ``samverkan token create`` issues them (real tokens, no password hashing to wait for). Tokens
+    live 12 hours: when the story jumps days ahead, ``as_`` gives the user a fresh one.
+    """
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self._apis: dict[str, tuple[Api, datetime]] = {}
+
+    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ("Sydväst",)) -> None:
+        create_user(self.h.services, username, roles=list(roles), districts=list(districts))
+        self._sign_in(username)
+
+    def _sign_in(self, username: str) -> Api:
+        api = Api(self.h.url, create_token(self.h.services, username))
+        self._apis[username] = (api, SYSTEM_CLOCK.now())
+        return api
+
+    def as_(self, username: str) -> Api:
+        api, issued_at = self._apis[username]
+        if not timedelta(0) <= SYSTEM_CLOCK.now() - issued_at < timedelta(hours=11):
+            api = self._sign_in(username)
+        return api
+
+    def report(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The provider's coordinator reports the changed care need; returns the new instance."""
+        return self.as_("kim").ok("POST", "/api/v1/instances", 201,
+                                  json={"process": KEY, "data": data or START, "case_ref": "HT-2026-0815"})
+
+    def inbox(self, who: str, name: str | None = None, **params: str) -> list[dict[str, Any]]:
+        items = self.as_(who).ok("GET", "/api/v1/tasks", params={"process": KEY, **params})["items"]
+        return [t for t in items if name is None or t["name"] == name]
+
+    def only(self, who: str, name: str) -> dict[str, Any]:
+        """The one open task ``name`` that ``who`` may act on."""
+        tasks = self.inbox(who, name)
+        assert len(tasks) == 1, f"{who} has {len(tasks)} open {name}: {tasks}"
+        return tasks[0]
+
+    def complete(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        return self.as_(who).ok("POST", f"/api/v1/tasks/{task['id']}/complete",
+                                json={"data": data})
+
+    def refused(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """Completing is refused with 422 and the task stays open; returns the field errors."""
+        response = self.as_(who).post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+        assert response.status_code == 422, response.text
+        assert task["id"] in {t["id"] for t in self.inbox(who, task["name"])}
+        return response.json()["errors"]
+
+    def instance(self, instance_id: str, who: str = "kim") -> dict[str, Any]:
+        return self.as_(who).ok("GET", f"/api/v1/instances/{instance_id}")
+
+    def timers(self, instance_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        items = self.as_("adam").ok("GET", "/api/v1/timers", params={"instance": instance_id})["items"]
+        return [t for t in items if name is None or t["task"] == name]
+
+    def begin(self, utoka: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Day 0: the increase starts, the handläggare is told and confirms the start."""
+        instance = self.report()
+        self.complete("kim", self.only("kim", "utoka_akut"), utoka or UTOKA)
+        self.complete("mf", self.only("mf", "meddela_handlaggare"), MEDDELA)
+        self.complete("bo", self.only("bo", "bekrafta_uppstart"), BEKRAFTA)
+        return instance
+
+    def day_14(self, instance_id: str, opening: datetime = DAY_14_OPENING) -> dict[str, Any]:
+        """Day 14 at opening time: the follow-up timer is due and the scheduler fires it."""
+        [timer] = self.timers(instance_id, "dag_14")
+        assert local(timer["due_at"]) == opening
+        SYSTEM_CLOCK.set(opening + timedelta(seconds=30))
+        assert fire_due_timers(self.h.services) == 1
+        return self.only("bo", "uppfoljning_dag_14")
+
+
+def local(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(STOCKHOLM)
+
+
+@pytest.fixture
+def story(harness: Harness) -> Iterator[Story]:
+    """R3's people in Sydväst (and colleagues elsewhere) on the real routines, on day 0 at 09:00."""
+    harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
+    SYSTEM_CLOCK.set(DAY_0)
+    s = Story(harness)
+    s.user("kim", "enhetschef_utforare")
+    s.user("ulla", "enhetschef_utforare", districts=("Nordost",))
+    s.user("mf", "mottagningsfunktionen")
+    s.user("mf.nordost", "mottagningsfunktionen", districts=("Nordost",))
+    s.user("bo", "bistandshandlaggare")
+    s.user("lisa", "bistandshandlaggare")  # bo's colleague in Sydväst
+    s.user("sara", "socialsekreterare")  # another role in the same district
+    s.user("adam", "admin")
+    yield s
+
+
+def test_an_unknown_client_ends_with_the_instruction_to_apply(story: Story) -> None:
+    s = story
+    # only a service decision, only a safety alarm, only HSL, no decision at all, or no new care need:
+    # the coordinator's report ends at once with the instruction to apply via Myndighetsenhetens Mottagning
+    unknown = ({**START, "pagaende_beslut": ["servicebeslut", "trygghetslarm"]},
+               {**START, "pagaende_beslut": ["trygghetslarm"]},
+               {**START, "pagaende_beslut": ["hsl_uppdrag"]},
+               {**START, "pagaende_beslut": []},
+               {**START, "nytt_omvardnadsbehov": False})
+    for data in unknown:
+        instance = s.report(data)
+        assert instance["state"] == "completed" and instance["outcome"] == "okand_brukare", data
+        final = s.instance(instance["id"])
+        assert "Myndighetsenhetens Mottagning" in final["data"]["instruktion"]
+        assert "ansökan" in final["data"]["instruktion"]
+        assert final["tasks"] == [] and final["timers"] == [] and final["ended_at"]
+    for who in ("kim", "mf", "bo"):
+        assert s.inbox(who) == [], who
+    assert s.as_("kim").ok("GET", "/api/v1/instances", params={"process": KEY, "state": "completed"})["total"] == 5
+
+    # the start form refuses what is not a known decision or a personnummer, and starts nothing
+    for bad, field in (({**START, "pagaende_beslut": ["okand"]}, "pagaende_beslut.0"),
+                       ({**START, "personnummer": "380512-1234"}, "personnummer")):
+        response = s.as_("kim").post("/api/v1/instances", json={"process": KEY, "data": bad})
+        assert response.status_code == 422 and field in response.json()["errors"], response.text
+    # only the provider's lane starts the routine
+    assert s.as_("bo").post("/api/v1/instances", json={"process": KEY, "data": START}).status_code == 403
+    assert s.as_("kim").ok("GET", "/api/v1/instances", params={"process": KEY})["total"] == 5
+
+
+def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story) -> None:
+    s = story
+    # day 0: the coordinator increases the care at once; any unit manager of Sydväst's provider may do it
+    instance = s.report()
+    assert instance["state"] == "running"
+    utoka = s.only("kim", "utoka_akut")
+    assert utoka["title"] == "Utöka insatser akut – tillfälligt utökat stöd i 14 dagar"
+    assert utoka["lane"] == "Enhetschef/samordnare utförare" and utoka["district"] == "Sydväst"
+    assert s.inbox("ulla") == []  # a unit manager in Nordost does not see it
+    problem = s.refused("kim", utoka, {**UTOKA, "bedomd_varaktighet": "kanske"})
+    assert "bedomd_varaktighet" in problem
+    done = s.complete("kim", utoka, UTOKA)
+    # a change within 14 days needs no lasting-need report; Mottagningsfunktionen tells the handläggare
+    assert done["next_tasks"] == [] and s.inbox("kim") == []
+    meddela = s.only("mf", "meddela_handlaggare")
+    assert meddela["title"] == "Meddela biståndshandläggaren" + SUFFIX and meddela["lane"] == "Mottagningsfunktionen"
+    assert s.inbox("mf.nordost") == [] and s.inbox("bo") == []
+    s.complete("mf", meddela, MEDDELA)
+
+    # the named handläggare confirms the start under the agreement; her colleague does not get it
+    bekrafta = s.only("bo", "bekrafta_uppstart")
+    assert bekrafta["assignee"] == "bo" and bekrafta["title"] == "Bekräfta uppstart enligt avtal 14 dagar" + SUFFIX
+    assert s.inbox("lisa") == [] and s.inbox("sara") == []
+    assert "uppstart_bekraftad" in s.refused("bo", bekrafta, {**BEKRAFTA, "uppstart_bekraftad": False})
+    s.complete("bo", bekrafta, BEKRAFTA)
+    # both sides' journal notes are kept with who wrote them
+    waiting = s.instance(instance["id"])
+    assert waiting["state"] == "waiting"
+    assert waiting["data"]["journal_utforare_forfattare"] == "Kim Samordnare, samordnare"
+    assert waiting["data"]["journal_myndighet_text"] == BEKRAFTA["journal_myndighet_text"]
+    assert waiting["data"]["journal_myndighet_forfattare"] == "Bo Handläggare, biståndshandläggare"
+
+    # the day-14 follow-up waits for the first office opening 14 days after day 0
+    assert [t["task"] for t in s.timers(instance["id"])] == ["dag_14"]
+    SYSTEM_CLOCK.set(DAY_14_OPENING - timedelta(hours=1))
+    assert fire_due_timers(s.h.services) == 0
+    uppfoljning = s.day_14(instance["id"])
+    assert uppfoljning["assignee"] == "bo"
+    assert uppfoljning["title"] == "Uppföljning dag 14: övergående eller kvarstående behov?" + SUFFIX
+    assert s.inbox("lisa") == []
+
+    # the need was transient: say when the extra support ended
+    assert "utokning_upphorde" in s.refused("bo", uppfoljning, {
+        k: v for k, v in OVERGAENDE.items() if k != "utokning_upphorde"})
+    s.complete("bo", uppfoljning, OVERGAENDE)
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed" and final["outcome"] == "overgaende_ingen_ersattning"
+    assert final["data"]["fakturaunderlag"] == {
+        "ersatts": False, "utfall": "overgaende_behov", "period_fran": "2026-12-01", "period_till": "2026-12-10",
+        "antal_dagar": 10, "bakatdaterat_fran": None}
+    assert "beslut_galler_fran" not in final["data"]
+    assert s.inbox("bo") == [] and final["timers"] == []
+
+
+def test_lasting_need_reported_in_time_then_the_application_is_refused(story: Story) -> None:
+    s = story
+    # the coordinator judges the change will last longer than 14 days: report it within a week
+    instance = s.report()
+    done = s.complete("kim", s.only("kim", "utoka_akut"), {**UTOKA, "bedomd_varaktighet": "langre_an_14_dagar"})
+    assert sorted(t["name"] for t in done["next_tasks"]) == ["informera_om_varaktigt_behov"]
+    informera = s.only("kim", "informera_om_varaktigt_behov")
+    assert informera["title"] == "Informera biståndshandläggaren om varaktigt behov" + SUFFIX
+    week = datetime(2026, 12, 9, 0, 0, tzinfo=STOCKHOLM)  # the end of the seventh day after 2026-12-01
+    assert local(informera["due_at"]) == week
+    [deadline] = s.timers(instance["id"], "varaktigt_behov_tidsgrans")
+    assert local(deadline["due_at"]) == week
+    s.complete("mf", s.only("mf", "meddela_handlaggare"), MEDDELA)
+    s.complete("bo", s.only("bo", "bekrafta_uppstart"), BEKRAFTA)
+
+    # 2026-12-04: reported in time; the deadline is withdrawn and nothing escalates
+    SYSTEM_CLOCK.set(datetime(2026, 12, 4, 11, 0, tzinfo=STOCKHOLM))
+    assert s.only("kim", "informera_om_varaktigt_behov")["overdue"] is False
+    s.complete("kim", informera, INFORMERA)
+    assert s.timers(instance["id"], "varaktigt_behov_tidsgrans") == []
+    assert [t["task"] for t in s.timers(instance["id"])] == ["dag_14"]
+
+    # day 14: the need persists; the handläggare contacts the client, who applies; the decision is avslag
+    s.complete("bo", s.day_14(instance["id"]), KVARSTAR)
+    inhamta = s.only("bo", "inhamta_ansokan")
+    assert "ansokan_datum" in s.refused("bo", inhamta, {k: v for k, v in ANSOKAN_JA.items() if k != "ansokan_datum"})
+    s.complete("bo", inhamta, ANSOKAN_JA)
+    beslut = s.only("bo", "fatta_beslut")
+    assert beslut["title"] == "Besluta om fortsatta insatser (bifall bakåtdateras till dag 0)" + SUFFIX
+    s.complete("bo", beslut, AVSLAG)
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed" and final["outcome"] == "avslag_ingen_ersattning"
+    assert final["data"]["fakturaunderlag"] == {
+        "ersatts": False, "utfall": "avslag", "period_fran": "2026-12-01", "period_till": "2026-12-18",
+        "antal_dagar": 18, "bakatdaterat_fran": None}
+    assert "beslut_galler_fran" not in final["data"]
+    assert final["data"]["informerad_handlaggare"] == "bo"
+    assert not any(t["name"] == "eskalera_varaktigt_behov" for t in final["tasks"])
+
+
+def test_persisting_need_without_an_application_is_not_compensated(story: Story) -> None:
+    s = story
+    # the provider increased the care on Saturday 2026-11-28 and reports it on Tuesday
+    instance = s.begin({**UTOKA, "dag_0": "2026-11-28", "behov_konstaterat": "2026-11-28",
+                        "bedomd_varaktighet": "oklart"})
+    assert s.inbox("kim") == []  # "oklart" is not a lasting-need report
+    # day 14 is Saturday 2026-12-12: the follow-up comes on Monday morning
+    uppfoljning = s.day_14(instance["id"], datetime(2026, 12, 14, 8, 0, tzinfo=STOCKHOLM))
+    assert uppfoljning["title"].endswith("– utökat stöd från 2026-11-28")
+    s.complete("bo", uppfoljning, KVARSTAR)
+    # the client does not want to apply: no decision to backdate, no compensation
+    s.complete("bo", s.only("bo", "inhamta_ansokan"), ANSOKAN_NEJ)
+    assert s.inbox("bo") == []
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed" and final["outcome"] == "ingen_ansokan_ingen_ersattning"
+    assert final["data"]["fakturaunderlag"] == {
+        "ersatts": False, "utfall": "ingen_ansokan", "period_fran": "2026-11-28", "period_till": "2026-12-16",
+        "antal_dagar": 19, "bakatdaterat_fran": None}
+
+
+def test_longest_path_missed_report_escalates_and_approval_is_backdated_and_compensated(story: Story) -> None:
+    s = story
+    # day 0 is 2026-12-01; the coordinator establishes the lasting need on 2026-12-02 but never reports it
+    instance = s.begin({**UTOKA, "bedomd_varaktighet": "langre_an_14_dagar", "behov_konstaterat": "2026-12-02"})
+    informera = s.only("kim", "informera_om_varaktigt_behov")
+    week = datetime(2026, 12, 10, 0, 0, tzinfo=STOCKHOLM)
+    assert local(informera["due_at"]) == week
+    SYSTEM_CLOCK.set(datetime(2026, 12, 9, 16, 0, tzinfo=STOCKHOLM))
+    assert [t["id"] for t in s.inbox("kim", overdue="true")] == []
+    assert s.inbox("mf") == []  # nothing to escalate yet
+
+    # the week has passed: the report shows as overdue, the deadline fires and Mottagningsfunktionen
+    # of the client's district takes over
+    SYSTEM_CLOCK.set(week + timedelta(minutes=1))
+    assert [t["id"] for t in s.inbox("kim", overdue="true")] == [informera["id"]]
+    [deadline] = s.timers(instance["id"], "varaktigt_behov_tidsgrans")
+    assert s.as_("adam").ok("POST", f"/api/v1/timers/{deadline['id']}/fire")["fired"] is True
+    assert s.inbox("kim") == []  # the coordinator's task was withdrawn
+    eskalera = s.only("mf", "eskalera_varaktigt_behov")
+    assert eskalera["title"] == "Eskalering: varaktigt behov har inte meddelats inom en vecka" + SUFFIX
+    assert eskalera["district"] == "Sydväst" and eskalera["lane"] == "Mottagningsfunktionen"
+    assert s.inbox("mf.nordost") == [] and s.inbox("bo") == []
+    s.as_("mf").ok("POST", f"/api/v1/tasks/{eskalera['id']}/claim")
+    s.complete("mf", eskalera, ESKALERA)
+
+    # day 14: the need persists, the client applies, and the handläggare approves
+    s.complete("bo", s.day_14(instance["id"]), KVARSTAR)
+    s.complete("bo", s.only("bo", "inhamta_ansokan"), ANSOKAN_JA)
+    SYSTEM_CLOCK.set(datetime(2026, 12, 18, 10, 0, tzinfo=STOCKHOLM))
+    beslut = s.only("bo", "fatta_beslut")
+    # approval needs the provider's assignment updated
+    assert "uppdrag_uppdaterat" in s.refused("bo", beslut, {k: v for k, v in BIFALL.items()
+                                                            if k != "uppdrag_uppdaterat"})
+    s.complete("bo", beslut, BIFALL)
+
+    # the decision is backdated to day 0 and the provider is compensated for day 0 – the decision date
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed" and final["outcome"] == "ersatt"
+    assert final["data"]["beslut_galler_fran"] == "2026-12-01"
+    assert final["data"]["fakturaunderlag"] == {
+        "ersatts": True, "utfall": "bifall_bakatdaterat", "period_fran": "2026-12-01", "period_till": "2026-12-18",
+        "antal_dagar": 18, "bakatdaterat_fran": "2026-12-01"}
+    assert final["data"]["eskalering_kontakt_med_utforare"] == ESKALERA["eskalering_kontakt_med_utforare"]
+    created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
+    # (the report to Mottagningsfunktionen and the lasting-need report start together on day 0)
+    assert created[0] == "utoka_akut"
+    assert sorted(created[1:3]) == ["informera_om_varaktigt_behov", "meddela_handlaggare"]
+    assert created[3:] == ["bekrafta_uppstart", "eskalera_varaktigt_behov", "uppfoljning_dag_14", "inhamta_ansokan",
+                           "fatta_beslut"]
+    assert [e["detail"]["task"] for e in final["history"] if e["action"] == "timer_fired"] == [
+        "varaktigt_behov_tidsgrans", "dag_14"]
+    assert all(t["status"] != "open" for t in final["tasks"]) and final["timers"] == []
