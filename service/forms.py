@@ -44,13 +44,44 @@ def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
         raise Invalid("the form has errors", errors=errors)
 
 
+_FORMATS = {"date": "ett datum (ÅÅÅÅ-MM-DD)", "date-time": "en tidpunkt med tidszon (ÅÅÅÅ-MM-DDTTT:MM+01:00)",
+            "email": "en e-postadress", "time": "en tid (TT:MM)"}
+
+
 def _reason(error: Any) -> str:
-    if error.validator == "required":
-        return "is required"
-    if error.validator == "enum":
-        return f"must be one of {', '.join(map(str, error.validator_value))}"
-    if error.validator == "type":
-        return f"must be of type {error.validator_value}"
+    """The reason a field failed, in Swedish, for the person filling in the form."""
+    value = error.validator_value
+    match error.validator:
+        case "required":
+            return "måste fyllas i"
+        case "enum":
+            labels = error.schema.get("x-enum-labels") or {}
+            return "måste vara ett av: " + ", ".join(str(labels.get(v, v)) if isinstance(v, str) else str(v)
+                                                     for v in value)
+        case "const":
+            return f"måste vara {value!r}" if not isinstance(value, bool) else "måste bekräftas"
+        case "type":
+            return "har fel typ"
+        case "format":
+            return f"måste vara {_FORMATS.get(value, value)}"
+        case "minLength":
+            return "måste fyllas i" if value == 1 else f"måste ha minst {value} tecken"
+        case "maxLength":
+            return f"får ha högst {value} tecken"
+        case "minimum":
+            return f"måste vara minst {value}"
+        case "maximum":
+            return f"får vara högst {value}"
+        case "minItems":
+            return f"måste ha minst {value} val"
+        case "maxItems":
+            return f"får ha högst {value} val"
+        case "uniqueItems":
+            return "får inte innehålla dubbletter"
+        case "pattern":
+            return "har fel format"
+        case "additionalProperties":
+            return "innehåller fält som formuläret inte har"
     return str(error.message)
 
 
