@@ -22,9 +22,11 @@ def create_app(config: Config | None = None, services: Services | None = None) -
 
     from .api import register as register_api
     from .api.admin import root
+    from .web import register as register_pages
 
     register_api(app)
     app.register_blueprint(root)
+    register_pages(app)
 
     if config.run_scheduler:
         from .scheduler import TimerScheduler
@@ -32,5 +34,12 @@ def create_app(config: Config | None = None, services: Services | None = None) -
         scheduler = TimerScheduler(services)
         scheduler.start()
         app.extensions["samverkan_scheduler"] = scheduler
+    if config.smtp_host:
+        from .notify import Notifier
+
+        notifier = Notifier(services)
+        services.hooks.tasks_created.append(notifier.on_tasks_created)
+        notifier.start()
+        app.extensions["samverkan_notifier"] = notifier
     logging.getLogger(__name__).debug("app created for %s", config.database_url)
     return app

@@ -48,6 +48,16 @@ _FORMATS = {"date": "ett datum (ÅÅÅÅ-MM-DD)", "date-time": "en tidpunkt med 
             "email": "en e-postadress", "time": "en tid (TT:MM)"}
 
 
+def enum_labels(schema: Mapping[str, Any]) -> dict[Any, str]:
+    """A field's Swedish choice labels: ``x-enum-labels`` as a mapping, or a list parallel to ``enum``."""
+    labels = schema.get("x-enum-labels")
+    if isinstance(labels, dict):
+        return {k: str(v) for k, v in labels.items()}
+    if isinstance(labels, list):
+        return {v: str(label) for v, label in zip(schema.get("enum") or [], labels, strict=False)}
+    return {}
+
+
 def _reason(error: Any) -> str:
     """The reason a field failed, in Swedish, for the person filling in the form."""
     value = error.validator_value
@@ -55,9 +65,7 @@ def _reason(error: Any) -> str:
         case "required":
             return "måste fyllas i"
         case "enum":
-            labels = error.schema.get("x-enum-labels") or {}
-            return "måste vara ett av: " + ", ".join(str(labels.get(v, v)) if isinstance(v, str) else str(v)
-                                                     for v in value)
+            return "måste vara ett av: " + ", ".join(enum_labels(error.schema).get(v, str(v)) for v in value)
         case "const":
             return f"måste vara {value!r}" if not isinstance(value, bool) else "måste bekräftas"
         case "type":

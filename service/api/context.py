@@ -11,6 +11,9 @@ from service.auth import actor_for, user_for_token
 from service.errors import BadRequest, Forbidden, Unauthorized
 from service.models import User
 from service.services import Services
+from service.web.csrf import HEADER as CSRF_HEADER
+from service.web.csrf import SAFE_METHODS
+from service.web.csrf import matches as csrf_matches
 
 
 def services() -> Services:
@@ -41,6 +44,10 @@ def _authenticate() -> Actor | None:
             return actor_for(user)
     username = session.get("username")
     if username:
+        # A page's fetch() rides on the session cookie, which another site can make a browser send:
+        # state changes also need the page's CSRF token (service/web/csrf.py), which it cannot read.
+        if request.method not in SAFE_METHODS and not csrf_matches(request.headers.get(CSRF_HEADER)):
+            raise Forbidden("send the page's CSRF token in the X-CSRF-Token header")
         with svc.db.read() as db:
             user = db.query(User).filter_by(username=username, is_active=True).first()
             return actor_for(user) if user else None

@@ -1,0 +1,39 @@
+"""Browser libraries installed from npm at set-up (``npm ci``), served by the service itself.
+
+Municipal networks are closed, so nothing loads from a CDN. Only the files on the allow-list
+below are served from ``node_modules`` — never the rest of the tree (package metadata, sources).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, send_from_directory
+
+from service.config import ROOT
+
+NODE_MODULES = ROOT / "node_modules"
+
+VENDOR_FILES = frozenset({
+    "bpmn-js/dist/bpmn-navigated-viewer.production.min.js",
+    "bpmn-js/dist/bpmn-modeler.production.min.js",
+    "bpmn-js/dist/assets/diagram-js.css",
+    "bpmn-js/dist/assets/bpmn-js.css",
+    "bpmn-js/dist/assets/bpmn-font/css/bpmn.css",
+    *(f"bpmn-js/dist/assets/bpmn-font/font/bpmn.{ext}" for ext in ("woff2", "woff", "ttf", "eot", "svg")),
+})
+
+bp = Blueprint("assets", __name__)
+
+
+@bp.get("/static/vendor/<path:name>")
+def vendor(name: str) -> Response:
+    """One allow-listed file of an npm package (cached for a day; versions are pinned in package-lock)."""
+    if name not in VENDOR_FILES or not (NODE_MODULES / name).is_file():
+        abort(404)
+    return send_from_directory(Path(NODE_MODULES), name, max_age=86400)
+
+
+def available() -> bool:
+    """True when ``npm ci`` has installed bpmn-js (pages show a text alternative otherwise)."""
+    return (NODE_MODULES / "bpmn-js/dist/bpmn-navigated-viewer.production.min.js").is_file()

@@ -1,0 +1,127 @@
+"""The case context people read next to a task or an instance: earlier answers and the timeline.
+
+Data arrives already shaped for the viewer (``service.api.present.data_for``: de-identified for
+roles without case access); this module only gives it the forms' Swedish titles and labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+
+from service.models import Event, HumanTask, ProcessDefinition, TaskStatus
+
+from .formview import display_value
+
+
+@dataclass
+class Answer:
+    label: str
+    value: str
+    parts: list[Answer] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    title: str
+    who: str | None
+    at: datetime | None
+    answers: list[Answer]
+
+
+def _schemas(definition: ProcessDefinition) -> dict[str, Mapping[str, Any]]:
+    return {name: form for name, form in definition.forms.items()
+            if name.endswith(".schema.json") and isinstance(form, Mapping)}
+
+
+def answer_of(schema: Mapping[str, Any], value: Any, label: str) -> Answer:
+    """One answer with its label; objects and lists of objects keep their structure."""
+    if isinstance(value, Mapping):
+        props = schema.get("properties") or {}
+        return Answer(label, "", [answer_of(props.get(k) or {}, v, str((props.get(k) or {}).get("title") or k))
+                                  for k, v in value.items()])
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        items = schema.get("items") or {}
+        return Answer(label, "", [answer_of(items, v, f"{items.get('title') or label} {i}")
+                                  for i, v in enumerate(value, start=1)])
+    return Answer(label, display_value(schema, value))
+
+
+def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterable[HumanTask]) -> list[Step]:
+    """Earlier answers grouped by the step (start form, then each completed task) whose form asks them."""
+    schemas = _schemas(definition)
+    shown: set[str] = set()
+    result: list[Step] = []
+    start_schema = schemas.get("start.schema.json")
+    groups: list[tuple[str, str | None, datetime | None, Mapping[str, Any] | None]] = [
+        (_("Start"), None, None, start_schema)]
+    for task in tasks:
+        if task.status == TaskStatus.COMPLETED:
+            groups.append((task.title, task.completed_by, task.completed_at, schemas.get(task.form_file or "")))
+    for title, who, at, schema in groups:
+        if not schema:
+            continue
+        props = schema.get("properties") or {}
+        answers = [answer_of(props[k], data[k], str(props[k].get("title") or k))
+                   for k in props if k in data and k not in shown]
+        shown.update(k for k in props if k in data)
+        if answers:
+            result.append(Step(title, who, at, answers))
+    rest = [k for k in data if k not in shown and k != "case_ref"]
+    if rest:
+        result.append(Step(_("Övriga uppgifter"), None, None, [answer_of({}, data[k], k) for k in rest]))
+    return result
+
+
+def action_text(action: str) -> str:
+    texts = {
+        "instance_started": _("Ärendet startades"), "instance_completed": _("Ärendet avslutades"),
+        "instance_error": _("Fel i ärendet"), "instance_suspend": _("Ärendet pausades"),
+        "instance_resume": _("Ärendet återupptogs"), "instance_terminate": _("Ärendet avbröts"),
+        "task_created": _("Ny uppgift"), "task_completed": _("Uppgiften slutfördes"),
+        "task_claimed": _("Uppgiften togs"), "task_unclaimed": _("Uppgiften släpptes"),
+        "task_assigned": _("Uppgiften lämnades över"), "task_delegated": _("Uppgiften gick till ersättare"),
+        "task_cancelled": _("Uppgiften avbröts"), "timer_fired": _("Tidsgräns nåddes"),
+        "message_delivered": _("Meddelande togs emot"), "case_read": _("Ärendet lästes"),
+    }
+    return texts.get(action, action)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    actor: str
+    text: str
+    detail: str
+
+
+def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail: bool,
+             include_reads: bool = False, element_titles: Mapping[str, str] | None = None) -> list[TimelineEntry]:
+    """What happened, newest last; task ids become task titles, reasons are shown to case workers.
+
+    ``element_titles`` names other elements events mention (a timer's BPMN id → its title).
+    """
+    titles = {t.id: t.title for t in tasks}
+    names = {**(element_titles or {}), **{t.name: t.title for t in tasks}}
+    entries = []
+    for event in events:
+        if event.action == "case_read" and not include_reads:
+            continue
+        detail = event.detail or {}
+        subject = titles.get(event.task_id or "") or names.get(str(detail.get("task", ""))) or detail.get("task", "")
+        parts = [str(subject)] if subject else []
+        if with_detail:
+            if detail.get("to_user"):
+                parts.append(_("till %(user)s", user=detail["to_user"]))
+            if detail.get("reason"):
+                parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
+            if detail.get("outcome"):
+                parts.append(str(detail["outcome"]))
+            if detail.get("error"):
+                parts.append(str(detail["error"]))
+        entries.append(TimelineEntry(event.at, event.actor, action_text(event.action), " – ".join(parts)))
+    return entries

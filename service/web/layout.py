@@ -1,0 +1,178 @@
+"""What every page shares: the signed-in user, the navigation (with counts), errors, language.
+
+``page_actor()`` is the Actor of the session's user (``service.auth.actor_for``), the same kind of
+actor the API builds from a token; pages pass it to the operations unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+
+from service.access import actionable_tasks
+from service.actor import Actor
+from service.auth import actor_for
+from service.errors import Forbidden, NotFound, ServiceError, Unauthorized
+from service.models import HumanTask, User
+from service.services import Services
+
+from . import i18n
+
+logger = logging.getLogger(__name__)
+View = TypeVar("View", bound=Callable[..., Any])
+
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/samverkan")
+
+
+def services() -> Services:
+    return current_app.extensions["samverkan"]  # type: ignore[no-any-return]
+
+
+def page_actor() -> Actor | None:
+    """The signed-in user as an Actor, or None (an unknown or deactivated user is signed out)."""
+    if "page_actor" not in g:
+        actor = None
+        username = session.get("username")
+        if username:
+            with services().db.read() as db:
+                user = db.scalars(select(User).where(User.username == username, User.is_active)).first()
+                actor = actor_for(user) if user else None
+            if actor is None:
+                session.pop("username", None)
+        g.page_actor = actor
+    return g.page_actor  # type: ignore[no-any-return]
+
+
+def signed_in(*roles: str) -> Callable[[View], View]:
+    """Require a signed-in user (else to the sign-in page) holding one of ``roles`` (else 403)."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            actor = page_actor()
+            if actor is None:
+                raise Unauthorized("sign in")
+            if roles and not actor.has(*roles):
+                raise Forbidden(f"needs one of the roles {', '.join(roles)}")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def actor_required() -> Actor:
+    actor = page_actor()
+    if actor is None:
+        raise Unauthorized("sign in")
+    return actor
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A local path to go back to; anything pointing elsewhere falls back to ``default``."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def inbox_counts(actor: Actor) -> dict[str, int]:
+    """Open tasks for the navigation: mine, claimable in my lanes, and how many of them are overdue."""
+    svc = services()
+    lanes = svc.lanes.lanes_for(actor.roles)
+    now = svc.now()
+    counts = {}
+    with svc.db.read() as db:
+        for kind in ("me", "unassigned"):
+            query = actionable_tasks(actor, lanes, kind).order_by(None).subquery()
+            counts[kind] = db.scalar(select(func.count()).select_from(query)) or 0
+            overdue = actionable_tasks(actor, lanes, kind).where(HumanTask.due_at < now).order_by(None).subquery()
+            counts[f"{kind}_overdue"] = db.scalar(select(func.count()).select_from(overdue)) or 0
+    counts["total"] = counts["me"] + counts["unassigned"]
+    counts["overdue"] = counts["me_overdue"] + counts["unassigned_overdue"]
+    return counts
+
+
+@bp.app_context_processor
+def _page_globals() -> dict[str, Any]:
+    if request.blueprint in (None, "api", "root", "assets"):
+        return {}
+    actor = page_actor()
+    return {
+        "me": actor,
+        "nav_counts": inbox_counts(actor) if actor else None,
+        "may_monitor": bool(actor and actor.has("chef", "admin")),
+        "may_edit": bool(actor and actor.has("processagare", "admin")),
+    }
+
+
+@bp.get("/")
+def home() -> Response:
+    return redirect(url_for("inbox.inbox") if page_actor() else url_for("auth.login"))
+
+
+@bp.post("/sprak")
+def choose_language() -> Response:
+    """Switch the page language (kept in the session); back to where the user was."""
+    language = request.form.get("lang", "")
+    if language in i18n.LANGUAGES:
+        session["lang"] = language
+    return redirect(safe_next(request.form.get("next"), url_for("web.home")))
+
+
+def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, detail=detail), status
+
+
+def page_blueprint(name: str, import_name: str) -> Blueprint:
+    """A page area's blueprint (templates in its ``templates/``), with the page error handlers."""
+    blueprint = Blueprint(name, import_name, template_folder="templates")
+    add_page_handlers(blueprint)
+    return blueprint
+
+
+def add_page_handlers(blueprint: Blueprint) -> None:
+    """HTML instead of problem+json for errors on pages; a sign-in redirect for anonymous users."""
+
+    @blueprint.errorhandler(Unauthorized)
+    def _sign_in(err: Unauthorized) -> Response:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    @blueprint.errorhandler(Forbidden)
+    def _forbidden(err: Forbidden) -> tuple[str, int]:
+        return error_page(403, _("Ingen behörighet"), _("Din roll ger inte tillgång till den här sidan."))
+
+    @blueprint.errorhandler(NotFound)
+    def _not_found(err: NotFound) -> tuple[str, int]:
+        return error_page(404, _("Hittades inte"),
+                          _("Sidan finns inte, eller så har du inte tillgång till den."))
+
+    @blueprint.errorhandler(ServiceError)
+    def _service_error(err: ServiceError) -> tuple[str, int]:
+        return error_page(err.status, _("Det gick inte"), err.detail)
+
+    @blueprint.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> tuple[str, int]:
+        if err.code == 400 and err.description == "csrf":
+            return error_page(400, _("Formuläret har gått ut"),
+                              _("Ladda om sidan och försök igen. (Säkerhetskontrollen för formulär stämde inte.)"))
+        return error_page(err.code or 500, err.name, err.description or err.name)
+
+
+@bp.app_template_global()
+def state_label(state: Any) -> str:
+    """An instance state (the API's word) as the page says it."""
+    labels = {"running": _("Pågår"), "waiting": _("Väntar"), "suspended": _("Pausat"), "completed": _("Avslutat"),
+              "terminated": _("Avbrutet"), "error": _("Fel")}
+    return labels.get(str(state), str(state))

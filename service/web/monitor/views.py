@@ -1,0 +1,101 @@
+"""The managers' monitor: per routine, what runs, what waits and where, and CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, render_template, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from service.access import visible_instances
+from service.errors import NotFound
+from service.models import HumanTask, ProcessInstance, TaskStatus
+from service.operations.instances import latest_definition
+
+from .. import assets
+from ..layout import actor_required, page_blueprint, services, signed_in, state_label
+from ..routines import latest_definitions
+from .stats import csv_safe, element_names, routine_stats, task_scope
+
+bp = page_blueprint("monitor", __name__)
+
+MONITOR_ROLES = ("chef", "admin")
+CSV_LIMIT = 100_000
+STATES = ("running", "waiting", "suspended", "error", "completed", "terminated")
+
+
+@bp.get("/oversikt")
+@signed_in(*MONITOR_ROLES)
+def overview() -> Any:
+    actor = actor_required()
+    svc = services()
+    with svc.db.read() as db:
+        rows = [routine_stats(db, actor, d, svc.now()) for d in latest_definitions(db)]
+    return render_template("monitor/overview.html", rows=rows)
+
+
+@bp.get("/oversikt/<key>")
+@signed_in(*MONITOR_ROLES)
+def routine(key: str) -> Any:
+    actor = actor_required()
+    svc = services()
+    with svc.db.read() as db:
+        definition = latest_definition(db, key)
+        if definition is None:
+            raise NotFound("no such routine")
+        stats = routine_stats(db, actor, definition, svc.now())
+    heat = {w.task: {"level": w.level, "label": _("%(n)s väntar, snitt %(h)s h", n=w.open,
+                                                     h=f"{w.mean_wait_hours:.1f}")} for w in stats.waiting}
+    diagram = {"xmlUrl": url_for("api.get_bpmn", key=key, version=definition.version), "heat": heat}
+    return render_template(
+        "monitor/routine.html", stats=stats, definition=definition, diagram=diagram, has_viewer=assets.available(),
+        state_bars=[(state_label(s), stats.instances.get(s, 0), f"bar-{s}") for s in STATES],
+        median_bars=[(s.name, s.median_hours, "bar-median") for s in stats.steps],
+        p90_bars=[(s.name, s.p90_hours, "bar-p90") for s in stats.steps])
+
+
+def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")  # Swedish spreadsheets expect semicolons
+    writer.writerow(header)
+    writer.writerows([[csv_safe(v) for v in row] for row in rows])
+    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/oversikt/<key>/arenden.csv")
+@signed_in(*MONITOR_ROLES)
+def instances_csv(key: str) -> Response:
+    """The routine's instances the manager may see, one row each."""
+    actor = actor_required()
+    with services().db.read() as db:
+        query = visible_instances(db, actor).where(ProcessInstance.process_key == key).order_by(
+            ProcessInstance.started_at.desc()).limit(CSV_LIMIT)
+        rows = [[i.id, i.case_ref if actor.has_case_access else "", i.state.value, i.definition.version,
+                 i.started_at, i.started_by, i.ended_at, i.outcome or "", ",".join(i.districts)]
+                for i in db.scalars(query).unique()]
+    header = ["id", "arende", "status", "version", "startat", "startat_av", "avslutat", "utfall", "stadsomrade"]
+    return _csv(f"{key}-arenden.csv", header, rows)
+
+
+@bp.get("/oversikt/<key>/uppgifter.csv")
+@signed_in(*MONITOR_ROLES)
+def tasks_csv(key: str) -> Response:
+    """The routine's open tasks in the manager's districts, with how long each has waited."""
+    actor = actor_required()
+    svc = services()
+    now = svc.now()
+    with svc.db.read() as db:
+        definition = latest_definition(db, key)
+        names = element_names(definition) if definition else {}
+        tasks = db.scalars(select(HumanTask).where(HumanTask.process_key == key, HumanTask.status == TaskStatus.OPEN,
+                                                   task_scope(actor)).order_by(HumanTask.created_at).limit(CSV_LIMIT))
+        rows = [[t.id, t.instance_id, t.name, names.get(t.name, t.name), t.lane or "", t.district or "",
+                 t.assignee or "", t.created_at, t.due_at, "ja" if t.due_at and t.due_at < now else "nej",
+                 f"{(now - t.created_at).total_seconds() / 3600:.1f}"] for t in tasks]
+    header = ["id", "arende_id", "steg_id", "steg", "roll", "stadsomrade", "tilldelad", "skapad", "forfaller",
+              "forsenad", "vantat_timmar"]
+    return _csv(f"{key}-uppgifter.csv", header, rows)

@@ -1,0 +1,150 @@
+"""One task: its form, the case context, claim/unclaim, hand-over, and completion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from service.access import manages_task, may_act_on_task, may_see_task
+from service.actor import Actor
+from service.api.present import data_for, task_detail
+from service.audit import record
+from service.errors import Conflict, Invalid, NotFound
+from service.models import Event, HumanTask, ProcessInstance, TaskStatus, User
+from service.operations.tasks import assign, claim, complete_task, unclaim
+
+from .. import casedata
+from ..formdata import read_submission
+from ..formview import build_form
+from ..layout import actor_required, page_blueprint, safe_next, services
+from ..messages import field_message
+from ..worktime import due_in_working_time
+
+bp = page_blueprint("tasks", __name__)
+
+
+def _load(actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+    with services().db.read() as db:
+        task = db.get(HumanTask, task_id)
+        if task is None or not may_see_task(actor, task):
+            raise NotFound("no such task")
+        instance = db.get(ProcessInstance, task.instance_id)
+        if instance is None:
+            raise NotFound("no such task")
+        return task, instance
+
+
+def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: dict[str, Any] | None = None,
+            errors: dict[str, list[str]] | None = None, status: int = 200, detail_error: str | None = None,
+            handover: dict[str, Any] | None = None) -> Any:
+    svc = services()
+    now = svc.now()
+    definition = instance.definition
+    detail = task_detail(task, definition, actor, now)
+    schema, ui = detail["form"]["schema"], detail["form"]["ui_schema"]
+    if values is None:  # prefill from the task's data: earlier answers to the same fields
+        values = {k: v for k, v in detail["data"].items() if k in ((schema or {}).get("properties") or {})}
+    view = build_form(schema, ui, values, errors)
+    with svc.db.read() as db:
+        tasks = list(db.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
+                                .order_by(HumanTask.created_at, HumanTask.id)))
+        events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
+        candidates = _substitutes(db, task, actor)
+    # Roles without case access (EKU) see only what the task itself shows them, as in the API.
+    data = data_for(actor, definition, instance.data) if actor.has_case_access else detail["data"]
+    may_act = task.status == TaskStatus.OPEN and may_act_on_task(actor, task)
+    return render_template(
+        "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
+        due=due_in_working_time(task.due_at, now), instance=instance, detail_error=detail_error,
+        steps=casedata.steps(definition, data, tasks),
+        timeline=casedata.timeline(events, tasks, with_detail=actor.has_case_access),
+        may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
+        may_release=task.status == TaskStatus.OPEN and task.assignee is not None
+        and (task.assignee == actor.username or manages_task(actor, task)),
+        may_open_case=actor.has_case_access,
+        may_claim=task.status == TaskStatus.OPEN and task.assignee is None and may_act,
+        candidates=candidates, handover=handover or {"username": "", "reason": "", "errors": {}},
+    ), status
+
+
+def _substitutes(db: Any, task: HumanTask, actor: Actor) -> list[User]:
+    """Active users holding a role of the task's lane: whom the task may be handed to."""
+    users = db.scalars(select(User).where(User.is_active).order_by(User.display_name))
+    return [u for u in users if set(u.roles) & set(task.roles) and u.username != task.assignee]
+
+
+@bp.get("/uppgifter/<task_id>")
+def task_page(task_id: str) -> Any:
+    actor = actor_required()
+    task, instance = _load(actor, task_id)
+    page = _render(actor, task, instance)
+    if actor.has_case_access:
+        with services().db.command() as db:
+            record(db, actor, "case_read", instance_id=task.instance_id, task_id=task_id)
+    return page
+
+
+@bp.post("/uppgifter/<task_id>")
+def complete(task_id: str) -> Any:
+    """Complete the task with the submitted form; on errors the page comes back with the input kept."""
+    actor = actor_required()
+    task, instance = _load(actor, task_id)
+    detail = task_detail(task, instance.definition, actor, services().now())
+    values, is_row_action = read_submission(detail["form"]["schema"], detail["form"]["ui_schema"], request.form)
+    if is_row_action:
+        return _render(actor, task, instance, values)
+    try:
+        _done, created, _instance = complete_task(services(), actor, task_id, values)
+    except Invalid as err:
+        return _render(actor, task, instance, values, err.errors, status=422, detail_error=err.detail)
+    except Conflict as err:
+        flash(_("Uppgiften kunde inte slutföras: %(reason)s", reason=field_message(err.detail)), "error")
+        return redirect(url_for("inbox.inbox"))
+    flash(_("Klart: %(title)s", title=task.title), "success")
+    for new in created:
+        if may_see_task(actor, new):
+            flash(_("Nästa steg: %(title)s (%(lane)s)", title=new.title, lane=new.lane or "–"), "info")
+        else:  # someone else's step: say where the case went, not what it says
+            flash(_("Ärendet går vidare till %(lane)s.", lane=new.lane or "–"), "info")
+    return redirect(url_for("inbox.inbox"))
+
+
+@bp.post("/uppgifter/<task_id>/ta")
+def claim_action(task_id: str) -> Any:
+    """Claim (``action=claim``) or release (``action=unclaim``) a task."""
+    actor = actor_required()
+    back = safe_next(request.form.get("next"), url_for("tasks.task_page", task_id=task_id))
+    try:
+        if request.form.get("action") == "unclaim":
+            task = unclaim(services(), actor, task_id)
+            flash(_("Du släppte uppgiften %(title)s.", title=task.title), "success")
+        else:
+            task = claim(services(), actor, task_id)
+            flash(_("Uppgiften %(title)s är din.", title=task.title), "success")
+    except Conflict as err:
+        flash(_("Det gick inte: %(reason)s", reason=field_message(err.detail)), "error")
+    return redirect(back)
+
+
+@bp.post("/uppgifter/<task_id>/overlamna")
+def hand_over(task_id: str) -> Any:
+    """Hand the task to a substitute or delegate, with a reason that is recorded."""
+    actor = actor_required()
+    task, instance = _load(actor, task_id)
+    username = request.form.get("username", "")
+    reason = request.form.get("reason", "")
+    try:
+        assign(services(), actor, task_id, username, reason)
+    except Invalid as err:
+        errors = {k: [field_message(m) for m in v] for k, v in (err.errors or {}).items()}
+        return _render(actor, task, instance, status=422,
+                       handover={"username": username, "reason": reason, "errors": errors})
+    except Conflict as err:
+        flash(_("Det gick inte: %(reason)s", reason=field_message(err.detail)), "error")
+        return redirect(url_for("tasks.task_page", task_id=task_id))
+    flash(_("Uppgiften lämnades över till %(user)s.", user=username), "success")
+    return redirect(url_for("inbox.inbox"))
+

@@ -1,0 +1,68 @@
+"""Due dates as staff count them: in working time (office hours, Swedish holidays closed).
+
+A task due Monday 09:00 seen on Friday 16:00 is "due in 2 working hours", not "in 65 hours";
+the routines' deadlines are set in working time (``add_working_hours``), so the inbox says how
+much of it is left — or how much has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+
+from processes.calendar import BusinessCalendar, default_calendar
+
+MAX_DAYS = 400  # beyond a year, working time is not what anyone reads; count calendar days instead
+
+
+def working_seconds(start: datetime, end: datetime, calendar: BusinessCalendar | None = None) -> float:
+    """Office-hours seconds between two moments (negative when ``end`` is before ``start``)."""
+    if end < start:
+        return -working_seconds(end, start, calendar)
+    calendar = calendar or default_calendar()
+    zone = calendar.zone
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    if (local_end.date() - local_start.date()).days > MAX_DAYS:
+        return (end - start).total_seconds()
+    total = 0.0
+    day = local_start.date()
+    while day <= local_end.date():
+        if calendar.is_working_day(day):
+            opens = datetime.combine(day, calendar.opens, zone)
+            closes = datetime.combine(day, calendar.closes, zone)
+            overlap = min(closes, local_end) - max(opens, local_start)
+            total += max(overlap.total_seconds(), 0.0)
+        day += timedelta(days=1)
+    return total
+
+
+@dataclass(frozen=True)
+class Due:
+    text: str
+    overdue: bool
+
+
+def due_in_working_time(due_at: datetime | None, now: datetime, calendar: BusinessCalendar | None = None) -> Due | None:
+    """"Om 3 arbetstimmar", "Försenad 2 arbetsdagar", … for a due moment seen at ``now``."""
+    if due_at is None:
+        return None
+    calendar = calendar or default_calendar()
+    seconds = working_seconds(now, due_at, calendar)
+    day_hours = (datetime.combine(now.date(), calendar.closes) - datetime.combine(now.date(), calendar.opens))
+    amount = _amount(abs(seconds), day_hours.total_seconds() / 3600)
+    if due_at < now:
+        return Due(_("Försenad %(amount)s", amount=amount), True)
+    return Due(_("Om %(amount)s", amount=amount), False)
+
+
+def _amount(seconds: float, day_hours: float) -> str:
+    hours = seconds / 3600
+    if hours < 1:
+        return _("%(n)s min arbetstid", n=max(int(round(seconds / 60)), 0))
+    if hours < day_hours:
+        whole = int(hours)
+        return _("%(n)s arbetstimmar", n=whole) if whole != 1 else _("1 arbetstimme")
+    days = int(round(hours / day_hours))
+    return _("%(n)s arbetsdagar", n=days) if days != 1 else _("1 arbetsdag")

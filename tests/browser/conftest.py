@@ -1,0 +1,100 @@
+"""Browser tests: Debian's Chromium driven headless by Playwright, against the real service.
+
+One browser per test session (``browser``); each person gets a fresh browser context, signed in
+through the sign-in page like anyone else. Every page a test visits goes through ``look``: a
+screenshot under ``test-output/screenshots/<name>.png`` for review, and an axe-core scan that must
+report no serious or critical accessibility violation (WCAG 2.1 AA rules).
+
+The Chromium is Debian's (``apt-get install chromium``, done by ``scripts/setup --dev``), never a
+browser downloaded by ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from service.config import ROOT
+from tests.conftest import DEFAULT_PASSWORD, Harness
+
+CHROMIUM = os.environ.get("SAMVERKAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/setup --dev (apt-get install chromium)"
+    assert AXE.exists(), "node_modules is missing: run scripts/setup (npm ci)"
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+class Site:
+    """The running service with the real routines deployed, and people who use it in a browser."""
+
+    def __init__(self, h: Harness, browser: Browser) -> None:
+        self.h = h
+        self.browser = browser
+        self.url = h.url
+        self._contexts: list[Any] = []
+
+    def person(self, username: str, *roles: str, districts: tuple[str, ...] = ("Sydväst",)) -> Page:
+        """Create the user and return a page signed in as them through the sign-in form."""
+        self.h.user(username, *roles, districts=districts)
+        return self.sign_in(username)
+
+    def sign_in(self, username: str) -> Page:
+        context = self.browser.new_context(locale="sv-SE", timezone_id="Europe/Stockholm",
+                                           viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context.set_default_timeout(15_000)
+        self._contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{self.url}/logga-in")
+        page.get_by_label("Användarnamn").fill(username)
+        page.get_by_label("Lösenord").fill(DEFAULT_PASSWORD)
+        page.get_by_role("button", name="Logga in").click()
+        page.wait_for_url(f"{self.url}/inkorg")
+        return page
+
+    def close(self) -> None:
+        for context in self._contexts:
+            context.close()
+
+
+@pytest.fixture
+def site(sqlite_harness: Harness, browser: Browser) -> Iterator[Site]:
+    sqlite_harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
+    s = Site(sqlite_harness, browser)
+    yield s
+    s.close()
+
+
+def look(page: Page, name: str) -> list[dict[str, Any]]:
+    """Screenshot the page and scan it with axe-core; fail on serious or critical violations."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    results = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+    bad = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    report = [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(
+        n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in v["nodes"][:5])
+        for v in bad]
+    assert not bad, f"axe on {name}: " + "\n".join(report)
+    return list(results["violations"])

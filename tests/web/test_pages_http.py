@@ -1,0 +1,125 @@
+"""The staff pages over plain HTTP: CSRF on forms and on the API's session calls, the vendor
+allow-list, the English catalog, and reading forms back into JSON.
+"""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from werkzeug.datastructures import MultiDict
+
+from service.config import ROOT
+from service.web.formdata import parse_form, read_submission
+from service.web.formview import conditions
+from tests.conftest import DEFAULT_PASSWORD, Harness
+
+
+def signed_in_session(h: Harness, username: str) -> tuple[requests.Session, str]:
+    """A browser-like session signed in through the form; returns it with its CSRF token."""
+    http = requests.Session()
+    page = http.get(f"{h.url}/logga-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    answer = http.post(f"{h.url}/logga-in", data={"username": username, "password": DEFAULT_PASSWORD,
+                                                  "csrf_token": token})
+    assert answer.url.endswith("/inkorg")
+    fresh = re.search(r'name="csrf-token" content="([^"]+)"', answer.text)[1]  # type: ignore[index]
+    assert fresh != token  # signing in rotates the token
+    return http, fresh
+
+
+def test_forms_and_session_api_calls_need_the_csrf_token(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    http, token = signed_in_session(h, "sara")
+    # a form posted from elsewhere (no token) is refused and changes nothing
+    forged = http.post(f"{h.url}/starta/core_demo", data={"arende": "x", "handlaggare": "sara"})
+    assert forged.status_code == 400 and "Formuläret har gått ut" in forged.text
+    start = {"process": "core_demo", "data": {"arende": "Stopp", "handlaggare": "sara", "stadsomrade": "Nordost"}}
+    # the API accepts the session cookie for reads, but a state change also needs X-CSRF-Token
+    assert http.get(f"{h.url}/api/v1/tasks").status_code == 200
+    refused = http.post(f"{h.url}/api/v1/instances", json=start)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert h.as_("sara").ok("GET", "/api/v1/instances")["total"] == 0
+    created = http.post(f"{h.url}/api/v1/instances", json=start, headers={"X-CSRF-Token": token})
+    assert created.status_code == 201
+    # bearer-token clients are unaffected
+    assert h.as_("sara").ok("GET", "/api/v1/instances")["total"] == 1
+
+
+def test_only_allow_listed_npm_files_are_served(sqlite_harness: Harness) -> None:
+    base = f"{sqlite_harness.url}/static/vendor"
+    viewer = requests.get(f"{base}/bpmn-js/dist/bpmn-navigated-viewer.production.min.js", timeout=30)
+    assert viewer.status_code == 200 and "javascript" in viewer.headers["Content-Type"]
+    assert requests.get(f"{base}/bpmn-js/dist/assets/bpmn-font/font/bpmn.woff2", timeout=30).status_code == 200
+    for path in ("bpmn-js/package.json", "axe-core/axe.min.js", "../package.json", "bpmn-js/dist/../package.json"):
+        assert requests.get(f"{base}/{path}", timeout=30).status_code == 404, path
+
+
+def test_every_page_text_has_an_english_translation() -> None:
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    # the same extraction pybabel runs with service/web/translations/babel.cfg
+    found = extract_from_dir(ROOT / "service/web", [("**.py", "python"), ("**/templates/**.html", "jinja2")],
+                             {"**/templates/**.html": {"extensions": "jinja2.ext.do"}},
+                             keywords={"_": None, "gettext": None})
+    wanted = {message for _file, _line, message, _comments, _context in found}
+    with open(ROOT / "service/web/translations/en/LC_MESSAGES/messages.po", "rb") as handle:
+        english = {m.id: m.string for m in read_po(handle) if m.id}
+    assert len(wanted) > 200 and not sorted(w for w in wanted if not english.get(w))
+
+
+SCHEMA = {
+    "type": "object", "required": ["samtycke_lamnat", "mottagare"],
+    "properties": {
+        "samtycke_lamnat": {"type": "string", "enum": ["ja", "nej"]},
+        "antal": {"type": "integer"},
+        "mottagare": {"type": "array", "items": {"type": "string", "enum": ["region", "eku"]}},
+        "enheter": {"type": "array", "items": {"type": "string"}},
+        "klar": {"type": "boolean"},
+        "tid": {"type": "string", "format": "date-time"},
+        "rader": {"type": "array", "items": {"type": "object", "properties": {"namn": {"type": "string"}}}},
+        "samtycke": {"type": "object", "properties": {"typ": {"type": "string"}}},
+    },
+    "allOf": [{"if": {"properties": {"samtycke_lamnat": {"const": "ja"}}, "required": ["samtycke_lamnat"]},
+               "then": {"required": ["samtycke"]}}],
+}
+
+
+def test_a_submitted_form_reads_back_as_the_json_its_schema_describes() -> None:
+    form = MultiDict([("samtycke_lamnat", "ja"), ("antal", "tre"), ("mottagare.__present", "1"),
+                      ("enheter", "Hemtjänst Nordost\n\n Vårdcentralen "), ("klar", "false"),
+                      ("tid", "2026-12-01T09:30"), ("rader.__rows", "2"), ("rader.0.namn", ""),
+                      ("rader.1.namn", "Kim"), ("samtycke.typ", "")])
+    data = parse_form(SCHEMA, {}, form)
+    # what cannot be converted stays as typed (the validator names it); blanks are left out,
+    # except a required list of choices left empty, which is an answer: none
+    assert data == {"samtycke_lamnat": "ja", "antal": "tre", "mottagare": [],
+                    "enheter": ["Hemtjänst Nordost", "Vårdcentralen"], "klar": False,
+                    "tid": "2026-12-01T09:30+01:00", "rader": [{"namn": "Kim"}]}
+    # "Lägg till" re-renders with one more row instead of submitting
+    values, is_row_action = read_submission(SCHEMA, {}, MultiDict([*form.items(multi=True), ("_action", "add:rader")]))
+    assert is_row_action and values["rader"] == [{}, {"namn": "Kim"}, {}]
+    # a field required only when samtycke_lamnat is "ja" is shown only then
+    assert conditions(SCHEMA) == {"samtycke": [{"samtycke_lamnat": ["ja"]}]}
+
+
+def test_due_dates_count_working_time() -> None:
+    from datetime import datetime
+
+    from service.clock import STOCKHOLM
+    from service.web.worktime import due_in_working_time, working_seconds
+
+    friday_4pm = datetime(2026, 11, 27, 16, 0, tzinfo=STOCKHOLM)
+    monday_9am = datetime(2026, 11, 30, 9, 0, tzinfo=STOCKHOLM)
+    # Friday 16–17 and Monday 08–09: two working hours, not 65 hours
+    assert working_seconds(friday_4pm, monday_9am) == 2 * 3600
+    due = due_in_working_time(monday_9am, friday_4pm)
+    assert due is not None and not due.overdue and due.text == "Om 2 arbetstimmar"
+    # seen on Tuesday at noon it is a working day late (Christmas Eve would not count)
+    late = due_in_working_time(monday_9am, datetime(2026, 12, 1, 12, 0, tzinfo=STOCKHOLM))
+    assert late is not None and late.overdue and late.text == "Försenad 1 arbetsdag"
+    holiday = working_seconds(datetime(2026, 12, 23, 17, 0, tzinfo=STOCKHOLM),
+                              datetime(2026, 12, 28, 8, 0, tzinfo=STOCKHOLM))
+    assert holiday == 0  # Christmas Eve, Christmas Day, Boxing Day and a weekend
