@@ -45,6 +45,7 @@ __all__ = [
     "sip_due_check",
     "sip_consent_withdrawn",
     "sip_consent_review_deadline",
+    "sip_consent_lapse_problems",
     "sip_withdrawal_at",
     "sip_variant_label",
     "sip_title",
@@ -267,6 +268,25 @@ def sip_due_check(next_follow_up: str, consent: Mapping[str, Any], at: str) -> s
             and moment >= _start_of(str(consent["omprovas_senast"]))):
         return "samtycke_omprovning"
     return "uppfoljning"
+
+
+def sip_consent_lapse_problems(consent: Mapping[str, Any], at: str) -> list[str]:
+    """Why the registered consent no longer carries the SIP's next hand-over to the region (Swedish).
+
+    Used when :func:`sip_consent_check_at` passes before the plan is in place (the meeting call or the
+    plan still open): the case worker gets the consent task back with this line in its title. Ended
+    (after ``giltig_till``) goes before a due re-review (implied/presumed consent from the start of
+    ``omprovas_senast``), as in :func:`sip_due_check`.
+    """
+    moment = _moment(at)
+    if moment >= _end_of(str(consent["giltig_till"])):
+        return [f"Samtycket gällde till och med {str(consent['giltig_till'])[:10]} och har upphört: inhämta ett "
+                "nytt samtycke innan uppgifter lämnas till regionen."]
+    kind, review = consent.get("samtycke_typ"), consent.get("omprovas_senast")
+    if kind in ("konkludent", "presumerat") and review and moment >= _start_of(str(review)):
+        return [f"Samtycket ({kind}) ska omprövas senast {str(review)[:10]}: pröva det på nytt innan uppgifter "
+                "lämnas till regionen."]
+    return ["Samtycket behöver ses över innan uppgifter lämnas till regionen."]
 
 
 def sip_consent_review_deadline(consent: Mapping[str, Any]) -> str:

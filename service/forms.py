@@ -84,6 +84,8 @@ def _reason(error: Any) -> str:
             return f"måste ha minst {value} val"
         case "maxItems":
             return f"får ha högst {value} val"
+        case "contains":
+            return "saknar ett val som måste finnas med"
         case "uniqueItems":
             return "får inte innehålla dubbletter"
         case "pattern":

@@ -67,6 +67,9 @@ def _compact_one(top: Any, workflow: Any, threshold: int) -> int:
     for task_id in doomed:
         del workflow.tasks[task_id]
     if workflow.last_task is not None and workflow.last_task.id not in kept_ids:
+        # The root takes over the latest data (kept tasks store their data as deltas to their parent,
+        # computed when serialized, so this changes nothing they hold); snapshots read it from there.
+        root.data = dict(workflow.last_task.data)
         workflow.last_task = None
     return len(doomed)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from processes.disclosure import disclosure_refusal_reason
+from processes.disclosure import disclosure_covering_basis, disclosure_refusal_reason
 from service.access import manages_task, may_act_on_task
 from service.actor import Actor
 from service.audit import record
@@ -40,12 +40,15 @@ def complete_task(services: Services, actor: Actor, task_id: str,
         _require_active(instance)
         definition = instance.definition
         validate_form(definition.forms.get(task.form_file) if task.form_file else None, data)
+        handover: dict[str, Any] = {}
         if task.disclosure_to:
             merged = {**instance.data, **task.data, **data}
-            reason = disclosure_refusal_reason(merged.get("utlamningsgrunder") or [], task.disclosure_to,
-                                               services.clock.local_now().isoformat())
+            at = services.clock.local_now().isoformat()
+            reason = disclosure_refusal_reason(merged.get("utlamningsgrunder") or [], task.disclosure_to, at)
             if reason:
                 raise Invalid(reason, errors={"utlamningsgrunder": [reason]})
+            handover = {"utlamning": _handover(task.disclosure_to, disclosure_covering_basis(
+                merged.get("utlamningsgrunder") or [], task.disclosure_to, at))}
         workflow = services.engine.load(definition, instance.workflow_json)
         try:
             changes = _run(session, services, instance, workflow, actor,
@@ -54,9 +57,21 @@ def complete_task(services: Services, actor: Actor, task_id: str,
             raise Conflict(str(err)) from err
         task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, services.now(), actor.username
         record(session, actor, "task_completed", instance_id=instance.id, task_id=task.id, task=task.name,
-               fields=sorted(data))
+               fields=sorted(data), **handover)
     _after_commit(services, changes)
     return task, changes.created_tasks, instance
+
+
+#: What the audit log keeps of the basis a hand-over rested on (R5b: "on which basis"): its kind and
+#: period, and when a consent was recorded — not its free text.
+_BASIS_AUDIT_KEYS = ("grund", "samtycke_typ", "samtycke_form", "regel", "menprovning_utfall", "giltig_fran",
+                     "giltig_till", "omprovas_senast", "registrerad")
+
+
+def _handover(recipient: str, basis: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The audit record of a hand-over across a confidentiality boundary: to whom, on which basis."""
+    return {"mottagare": recipient,
+            "grund": {k: basis[k] for k in _BASIS_AUDIT_KEYS if k in basis} if basis is not None else None}
 
 
 def _load_open(session: Any, services: Services, task_id: str) -> HumanTask:

@@ -72,3 +72,15 @@ def test_aggressive_compaction_keeps_timers_and_messages_working(threshold: int)
     workflow = engine.load(definition, engine.dump(workflow))
     final = engine.deliver_message(workflow, "klart", {"datum": "nu"})
     assert final.completed and final.end_event == "slut" and final.data["summering"] == "A: nu"
+
+
+def test_the_instance_data_stays_current_when_history_is_dropped() -> None:
+    engine, definition = _engine("loop_demo", threshold=0)
+    workflow = engine.new(definition, {"varv": 0})
+    snapshot = engine.start(workflow)
+    for round_no in range(3):
+        [task] = snapshot.ready_tasks
+        workflow = engine.load(definition, engine.dump(workflow))
+        snapshot = engine.complete(workflow, task.id, {"avsluta": False, "anteckning": f"v{round_no}"})
+        # what reads show of the running instance is what the scripts have written so far
+        assert snapshot.data["varv"] == round_no + 1 and snapshot.data["senaste"] == f"v{round_no}"

@@ -16,6 +16,7 @@ from processes.sip import (
     sip_append_basis,
     sip_consent_basis,
     sip_consent_check_at,
+    sip_consent_lapse_problems,
     sip_consent_problems,
     sip_consent_review_days,
     sip_consent_review_deadline,
@@ -221,6 +222,21 @@ def test_what_is_due_when_the_watch_fires(at: str, due: str) -> None:
 def test_explicit_consent_is_never_due_for_review() -> None:
     explicit = sip_consent_basis(form_consent(omprovas_senast="2027-01-01"), NOW)
     assert sip_due_check("2027-02-20T10:00:00+01:00", explicit, "2027-02-20T10:00:00+01:00") == "uppfoljning"
+
+
+@pytest.mark.parametrize(("consent", "at", "problem"), [
+    ({}, "2027-05-25T00:00:00+02:00", "Samtycket gällde till och med 2027-05-24 och har upphört: inhämta ett nytt "
+                                      "samtycke innan uppgifter lämnas till regionen."),
+    ({"samtycke_typ": "konkludent"}, "2027-02-22T00:00:00+01:00",
+     "Samtycket (konkludent) ska omprövas senast 2027-02-22: pröva det på nytt innan uppgifter lämnas till regionen."),
+    ({"samtycke_typ": "presumerat", "giltig_till": "2027-02-01"}, "2027-02-02T00:00:00+01:00",
+     "Samtycket gällde till och med 2027-02-01 och har upphört: inhämta ett nytt samtycke innan uppgifter lämnas "
+     "till regionen."),  # ended goes before the review date
+    ({}, "2027-01-10T09:00:00+01:00", "Samtycket behöver ses över innan uppgifter lämnas till regionen."),
+])
+def test_a_consent_that_lapses_before_the_plan_says_why(consent: dict[str, Any], at: str, problem: str) -> None:
+    basis = sip_consent_basis(form_consent(**consent), NOW)
+    assert sip_consent_lapse_problems(basis, at) == [problem]
 
 
 # --- withdrawal ----------------------------------------------------------------------------------

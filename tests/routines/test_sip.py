@@ -1,0 +1,974 @@
+"""R5 Samverkan på individnivå end to end through the HTTP API, on SQLite and PostgreSQL.
+
+R5a SIP (``bpmn/sip.bpmn``, ``forms/sip/``): the individual must consent — without consent there is
+no SIP; the consent is recorded as a disclosure basis (R5b) and checked (complete, valid today, and
+for SIP and utskrivning covering the region); the socialsekreterare calls the SIP meeting and sets
+up the plan (which insatser, who is responsible for each, who holds the main responsibility), both
+hand-overs to the region; the plan is followed up after 90 days or on request until it is closed.
+Variants: utskrivning från sluten vård (the biståndshandläggare contacts the patient and plans for
+going home, the region's fast vårdkontakt calls the SIP, the message *utskrivningsklar* starts the
+homecoming, late homecomings escalate to the enhetschef) and I-SIP (internal, no region).
+
+R5b (``processes/disclosure.py``): a task with ``disclosureTo`` is refused (422, in Swedish, naming
+why) unless a basis covers the recipient at that moment. Expired consent asks for a new consent;
+implied (konkludent) and presumed consent are re-reviewed on a timer; withdrawal (message
+``samtycke_aterkallat``, while the plan waits or while a hand-over is open) ends the SIP and marks
+every consent withdrawn. A consent that lapses before the plan is in place gives the consent task
+back. Every hand-over (to whom, on which basis) and every read of the case is in the audit trail.
+
+The story runs on the real routines, one service per database kind for the module (each test works
+on cases of its own), from Monday 2030-03-04 09:00 Europe/Stockholm (summer time starts 2030-03-31,
+so the 90-day follow-up lands at 09:00+02:00).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from processes.disclosure import disclosure_refusal_reason
+from service.clock import STOCKHOLM, SYSTEM_CLOCK
+from service.config import ROOT
+from service.migrate import upgrade
+from service.operations.users import create_token, create_user
+from tests.conftest import PG_URL, Api, Harness, _create_pg_database, _drop_pg_database, start_harness
+
+KEY = "sip"
+T0 = datetime(2030, 3, 4, 9, 0, tzinfo=STOCKHOLM)
+REGION = "Uppgifter får inte lämnas till regionen (hälso- och sjukvården): "
+HAND_OVERS = {"kalla_till_sip_mote", "uppratta_plan", "planera_hemgang_och_sip", "uppfoljning"}
+
+START_SIP = {"variant": "sip", "stadsomrade": "Hisingen",
+             "behov_beskrivning": "Hemtjänst och psykiatrisk öppenvård behöver samordnas.",
+             "berorda_vardgivare": ["Vårdcentralen Hisingen", "Psykiatrimottagning Nord"]}
+START_UTSKRIVNING = {"variant": "utskrivning", "stadsomrade": "Nordost",
+                     "behov_beskrivning": "Inlagd efter fall i hemmet; bor ensam.",
+                     "inskrivningsmeddelande": {"mottaget_at": "2030-03-04T08:15:00+01:00", "sjukhus": "Sahlgrenska",
+                                                "avdelning": "Avd 12", "inskriven_datum": "2030-03-03"}}
+START_I_SIP = {"variant": "i_sip", "stadsomrade": "Centrum", "behov_beskrivning": "Har hemtjänst och ett missbruk.",
+               "i_sip_verksamhetsomraden": ["vard_och_omsorg", "ifo_missbruk"],
+               "i_sip_anledning": "Hemtjänsten och missbruksenheten behöver samordna stödet."}
+
+MEETING = {"sip_mote_tid": "2030-03-11T10:00:00+01:00", "sip_mote_plats": "Vårdcentralen Hisingen",
+           "sip_deltagare": [{"namn": "Sara Ek", "funktion": "Socialsekreterare", "organisation": "socialtjansten"},
+                             {"namn": "Per Berg", "funktion": "Distriktssköterska",
+                              "organisation": "regionen_primarvard"}],
+           "brukaren_deltar": "ja", "anhoriga": [{"namn": "Lisa Ek", "relation": "dotter"}],
+           "overlamnade_uppgifter": "Namn, personnummer, behov av hemtjänst."}
+MEETING_FVK = {"sip_mote_tid": "2030-03-20T13:00:00+01:00", "sip_mote_plats": "Vårdcentralen Nordost",
+               "sip_deltagare": [{"namn": "Eva Lind", "funktion": "Fast vårdkontakt",
+                                  "organisation": "regionen_primarvard"},
+                                 {"namn": "Bo Holm", "funktion": "Biståndshandläggare",
+                                  "organisation": "socialtjansten"}],
+               "brukaren_deltar": "ja"}
+MEETING_I_SIP = {"sip_mote_tid": "2030-03-11T10:00:00+01:00", "sip_mote_plats": "Stadsdelshuset",
+                 "sip_deltagare": [{"namn": "Cilla Ask", "funktion": "Biståndshandläggare",
+                                    "organisation": "vard_och_omsorg"},
+                                   {"namn": "Omar Ali", "funktion": "Behandlare", "organisation": "ifo_missbruk"}],
+                 "brukaren_deltar": "nej", "brukaren_deltar_ej_skal": "Vill att dottern företräder hen."}
+INSATS_KOMMUN = {"insats": "Hemtjänst morgon och kväll", "huvudman": "kommunen",
+                 "ansvarig_verksamhet": "Hemtjänst Hisingen", "ansvarig_person": "Anna Ek"}
+INSATS_REGION = {"insats": "Läkemedelsgenomgång", "huvudman": "regionen",
+                 "ansvarig_verksamhet": "Vårdcentralen Hisingen", "planerad_start": "2030-03-20"}
+HUVUDANSVARIG = {"namn": "Sara Ek", "verksamhet": "Socialtjänsten Hisingen", "huvudman": "kommunen"}
+PLAN = {"sip_mote_genomfort": "2030-03-11", "brukaren_deltog": "ja", "plan_insatser": [INSATS_KOMMUN, INSATS_REGION],
+        "huvudansvarig": HUVUDANSVARIG, "sip_mal": "Klara sig hemma med stöd."}
+PLAN_I_SIP = {"sip_mote_genomfort": "2030-03-11", "brukaren_deltog": "nej",
+              "plan_insatser": [{"insats": "Hemtjänst", "verksamhetsomrade": "vard_och_omsorg",
+                                 "ansvarig_verksamhet": "Hemtjänst Centrum"},
+                                {"insats": "Samtalsstöd", "verksamhetsomrade": "ifo_missbruk",
+                                 "ansvarig_verksamhet": "Beroendeenheten"}],
+              "huvudansvarig": {"namn": "Omar Ali", "verksamhet": "Beroendeenheten"},
+              "sip_mal": "Minska alkoholkonsumtionen och bo kvar."}
+HEMGANG = {"hemgangsplan": "Hemtjänst morgon och kväll, trygghetslarm.",
+           "insatser_vid_hemgang": ["hemtjanst", "trygghetslarm"],
+           "fast_vardkontakt": {"namn": "Eva Lind", "enhet": "Vårdcentralen Nordost"},
+           "overlamnade_uppgifter": "Beviljade insatser och kontaktuppgifter."}
+UTSKRIVNINGSKLAR = {"utskrivningsklar_at": "2030-03-04T14:00:00+01:00", "sjukhus": "Sahlgrenska", "avdelning": "Avd 12"}
+NORDOST = ("Hemtjänst Nordost", "Vårdcentralen Nordost", "Sahlgrenska avd 12")
+ESKALERING = {"forsening_orsak": "Hemtjänsten saknade personal.", "forsening_atgard": "Bemanningsenheten kopplad.",
+              "betalningsansvar_noterat": True}
+
+
+def day(offset: int = 0) -> str:
+    """The service's local date ``offset`` days from now (consent dates follow the clock)."""
+    return (SYSTEM_CLOCK.local_now() + timedelta(days=offset)).date().isoformat()
+
+
+def local(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(STOCKHOLM)
+
+
+def minute(value: str) -> datetime:
+    """A due time to the minute, in Stockholm: deadlines counted from ``now()`` carry the seconds the
+    story's requests took since the clock was set (it runs on at real speed)."""
+    return local(value).replace(second=0, microsecond=0)
+
+
+def consent(kind: str = "uttryckligt", recipients: tuple[str, ...] = ("region",), days: int = 365,
+            review: str | None = None, units: tuple[str, ...] = ("Hemtjänst Hisingen", "Vårdcentralen Hisingen"),
+            **extra: Any) -> dict[str, Any]:
+    """The consent form: the individual consents, with recipients, units and a period from today."""
+    samtycke: dict[str, Any] = {
+        "samtycke_typ": kind, "samtycke_form": "skriftligt", "mottagare": list(recipients), "enheter": list(units),
+        "aktiviteter": ["SIP"], "giltig_fran": day(), "giltig_till": day(days),
+        "anteckning": "Samtycket lämnades vid hembesök."}
+    if review:
+        samtycke["omprovas_senast"] = review
+    return {"samtycke_lamnat": "ja", "samtycke": samtycke, **extra}
+
+
+def contact(form: dict[str, Any]) -> dict[str, Any]:
+    """The utskrivning variant's first task: the patient contacted, and the consent."""
+    return {"patient_kontaktad_datum": day(), "kontaktsatt": "besok",
+            "patientens_situation": "Vill hem, behöver hjälp med hygien.", **form}
+
+
+def follow_up(status: str, **extra: Any) -> dict[str, Any]:
+    return {"uppfoljning_datum": day(), "uppfoljning_insatser": [{"insats": INSATS_KOMMUN["insats"],
+                                                                   "status": "pagar"}],
+            "uppfoljning_anteckning": "Fungerar väl.", "plan_status": status, **extra}
+
+
+class Story:
+    """The service with the real routines, R5's people, and the clock — one per database kind for
+    the module (each test works on cases of its own and reads only their tasks).
+
+    People are created as ``samverkan users add`` does and sign in with real API tokens as
+    ``samverkan token create`` issues them. Tokens live 12 hours: when the story jumps in time,
+    ``as_`` gives the user a fresh one.
+    """
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self._apis: dict[str, tuple[Api, datetime]] = {}
+
+    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ()) -> None:
+        create_user(self.h.services, username, roles=list(roles), districts=list(districts))
+        self._sign_in(username)
+
+    def _sign_in(self, username: str) -> Api:
+        api = Api(self.h.url, create_token(self.h.services, username))
+        self._apis[username] = (api, SYSTEM_CLOCK.now())
+        return api
+
+    def as_(self, username: str) -> Api:
+        api, issued_at = self._apis[username]
+        if not timedelta(0) <= SYSTEM_CLOCK.now() - issued_at < timedelta(hours=11):
+            api = self._sign_in(username)
+        return api
+
+    def start(self, who: str, data: dict[str, Any]) -> Case:
+        body = self.as_(who).ok("POST", "/api/v1/instances", 201,
+                                json={"process": KEY, "data": data, "case_ref": "SIP-2030-0042"})
+        assert body["state"] == "running" and body["process"] == KEY
+        return Case(self, body["id"])
+
+
+class Case:
+    """One SIP instance, as its people see it through the API."""
+
+    def __init__(self, story: Story, instance_id: str) -> None:
+        self.s = story
+        self.id = instance_id
+
+    def inbox(self, who: str, name: str | None = None) -> list[dict[str, Any]]:
+        """The open tasks of this case that ``who`` may act on."""
+        items = self.s.as_(who).ok("GET", "/api/v1/tasks", params={"process": KEY, "instance": self.id})["items"]
+        return [t for t in items if name is None or t["name"] == name]
+
+    def names(self, who: str) -> list[str]:
+        return sorted(t["name"] for t in self.inbox(who))
+
+    def only(self, who: str, name: str) -> dict[str, Any]:
+        """The one open task ``name`` that ``who`` may act on."""
+        tasks = self.inbox(who, name)
+        assert len(tasks) == 1, f"{who} has {len(tasks)} open {name}: {self.inbox(who)}"
+        return tasks[0]
+
+    def task_data(self, who: str, task: dict[str, Any]) -> dict[str, Any]:
+        """The case data as the task shows it (a read of the case)."""
+        return self.s.as_(who).ok("GET", f"/api/v1/tasks/{task['id']}")["data"]  # type: ignore[no-any-return]
+
+    def complete(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        return self.s.as_(who).ok("POST", f"/api/v1/tasks/{task['id']}/complete",  # type: ignore[no-any-return]
+                                  json={"data": data})
+
+    def do(self, who: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``who`` completes the one open task ``name``."""
+        return self.complete(who, self.only(who, name), data)
+
+    def refused(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """Completing is refused with 422 and the task stays open; returns the problem."""
+        response = self.s.as_(who).post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+        assert response.status_code == 422, response.text
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert task["id"] in {t["id"] for t in self.inbox(who, task["name"])}
+        return response.json()  # type: ignore[no-any-return]
+
+    def detail(self, who: str) -> dict[str, Any]:
+        return self.s.as_(who).ok("GET", f"/api/v1/instances/{self.id}")  # type: ignore[no-any-return]
+
+    def timers(self, name: str | None = None) -> list[dict[str, Any]]:
+        items = self.s.as_("adam").ok("GET", "/api/v1/timers", params={"instance": self.id})["items"]
+        return [t for t in items if name is None or t["task"] == name]
+
+    def timer(self, name: str) -> dict[str, Any]:
+        timers = self.timers(name)
+        assert len(timers) == 1, self.timers()
+        return timers[0]
+
+    def fire(self, name: str, *, move_clock: bool = True) -> None:
+        """The timer ``name`` comes due (the clock moves to it) and the admin console fires it."""
+        timer = self.timer(name)
+        due = local(timer["due_at"])
+        if move_clock and due > SYSTEM_CLOCK.now():
+            SYSTEM_CLOCK.set(due)
+        fired = self.s.as_("adam").ok("POST", f"/api/v1/timers/{timer['id']}/fire")
+        assert fired["fired"] is True, fired
+
+    def message(self, who: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self.s.as_(who).ok("POST", f"/api/v1/instances/{self.id}/messages",  # type: ignore[no-any-return]
+                                  json={"name": name, "data": data})
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The audit log of this case, as the auditor reads it."""
+        return self.s.as_("aud").ok("GET", "/api/v1/audit",  # type: ignore[no-any-return]
+                                    params={"instance": self.id, "per_page": 500})["items"]
+
+    def agree(self, who: str, form: dict[str, Any] | None = None) -> None:
+        """The SIP variant up to a plan in place: consent, the meeting call, the plan."""
+        self.do(who, "inhamta_samtycke", form or consent())
+        self.do(who, "kalla_till_sip_mote", MEETING)
+        self.do(who, "uppratta_plan", PLAN)
+        assert self.detail(who)["state"] == "waiting"
+
+
+def hand_overs(detail: dict[str, Any]) -> list[tuple[str, str]]:
+    """The hand-overs in the instance history — completed tasks with disclosureTo — and by whom.
+
+    Each one's ``task_completed`` event says who, when, what (the form's fields), to whom and on which
+    recorded basis (R5b); no other completion claims a hand-over."""
+    completed = {t["id"]: t for t in detail["tasks"] if t["status"] == "completed"}
+    found = []
+    for event in detail["history"]:
+        if event["action"] != "task_completed":
+            continue
+        task = completed[event["task_id"]]
+        assert task["completed_by"] == event["actor"] and task["name"] == event["detail"]["task"]
+        if event["detail"]["task"] not in HAND_OVERS:
+            assert "utlamning" not in event["detail"], event
+            continue
+        assert event["detail"]["fields"] and event["at"]
+        utlamning = event["detail"]["utlamning"]
+        assert utlamning["mottagare"] == "region" and utlamning["grund"]["grund"] == "samtycke", event
+        assert {"samtycke_typ", "giltig_fran", "giltig_till", "registrerad"} <= set(utlamning["grund"])
+        found.append((event["detail"]["task"], event["actor"]))
+    return found
+
+
+def bases_used(detail: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each hand-over with the consent it rested on (when that consent was recorded)."""
+    return [(e["detail"]["task"], e["detail"]["utlamning"]["grund"]["registrerad"]) for e in detail["history"]
+            if e["action"] == "task_completed" and "utlamning" in e["detail"]]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """R5's people in the districts of the start data (and colleagues elsewhere), on the real routines."""
+    pg_name = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sip') / 'samverkan.sqlite3'}"
+    elif not PG_URL:
+        pytest.skip("SAMVERKAN_TEST_POSTGRES_URL not set")
+    else:
+        url, pg_name = _create_pg_database()
+    upgrade(url)
+    h = start_harness(url)
+    try:
+        h.deploy_dir(ROOT / "bpmn", ROOT / "forms")
+        SYSTEM_CLOCK.set(T0)
+        s = Story(h)
+        s.user("sara", "socialsekreterare", districts=("Hisingen",))
+        s.user("sam", "socialsekreterare", districts=("Nordost",))
+        s.user("cilla", "socialsekreterare", districts=("Centrum",))
+        s.user("bo", "bistandshandlaggare", districts=("Nordost",))
+        s.user("bea", "bistandshandlaggare", districts=("Hisingen",))
+        s.user("eva", "fast_vardkontakt", districts=("Nordost",))
+        s.user("fia", "fast_vardkontakt", districts=("Hisingen",))
+        s.user("erik", "enhetschef_myndighet", districts=("Nordost",))
+        s.user("elin", "enhetschef_myndighet", districts=("Hisingen",))
+        s.user("adam", "admin")
+        s.user("aud", "auditor")
+        yield s
+    finally:
+        SYSTEM_CLOCK.reset()
+        h.server.stop()
+        if pg_name:
+            _drop_pg_database(pg_name)
+
+
+@pytest.fixture
+def story(world: Story) -> Story:
+    """The story at its beginning: Monday 2030-03-04 09:00 in Stockholm."""
+    SYSTEM_CLOCK.set(T0)
+    return world
+
+
+def test_without_consent_there_is_no_sip(story: Story) -> None:
+    s = story
+    # the socialsekreterare in Hisingen starts a SIP; she is asked for the individual's consent first
+    case = s.start("sara", START_SIP)
+    task = case.only("sara", "inhamta_samtycke")
+    assert task["title"] == "Inhämta samtycke till SIP" and task["lane"] == "Socialsekreterare"
+    assert task["district"] == "Hisingen" and task["due_at"] is None
+    # a colleague in Nordost, and the other lanes in Hisingen, have nothing
+    for who in ("sam", "bea", "fia", "elin"):
+        assert case.inbox(who) == [], who
+    # "yes" needs the consent itself; "no" cannot carry one
+    assert "samtycke" in str(case.refused("sara", task, {"samtycke_lamnat": "ja"})["errors"])
+    assert case.refused("sara", task, {**consent(), "samtycke_lamnat": "nej"})["errors"]
+
+    # the individual does not consent: no SIP, nothing handed to anyone
+    done = case.complete("sara", task, {"samtycke_lamnat": "nej", "samtycke_kommentar": "Vill inte."})
+    assert done["next_tasks"] == [] and done["instance"]["state"] == "completed"
+    final = case.detail("sara")
+    assert final["outcome"] == "ingen_sip_samtycke_saknas" and final["ended_at"]
+    assert final["data"]["utlamningsgrunder"] == [] and final["timers"] == []
+    assert case.inbox("sara") == []
+
+    # the same at an utskrivning: the biståndshandläggare of the district contacts the patient, who says no
+    case = s.start("sam", START_UTSKRIVNING)
+    kontakta = case.only("bo", "kontakta_patienten")
+    assert kontakta["title"] == "Kontakta patienten och inhämta samtycke" and kontakta["district"] == "Nordost"
+    for who in ("sam", "bea", "eva", "erik"):
+        assert case.inbox(who) == [], who
+    case.complete("bo", kontakta, contact({"samtycke_lamnat": "nej", "samtycke_kommentar": "Vill klara sig själv."}))
+    final = case.detail("bo")
+    assert final["state"] == "completed" and final["outcome"] == "ingen_sip_samtycke_saknas"
+    assert final["data"]["utlamningsgrunder"] == [] and case.inbox("bo") == [] and case.inbox("eva") == []
+
+
+def test_an_incomplete_consent_comes_back_to_the_case_worker(story: Story) -> None:
+    s = story
+    case = s.start("sara", START_SIP)
+    # consent is never general: a consent naming no recipient comes back with what to complete
+    first = case.only("sara", "inhamta_samtycke")
+    done = case.complete("sara", first, consent(recipients=()))
+    [again] = done["next_tasks"]
+    assert again["name"] == "inhamta_samtycke" and again["id"] != first["id"]
+    assert again["title"] == (
+        "Inhämta samtycke till SIP – komplettera: Utlämningsgrunden måste ange vilka mottagare den omfattar "
+        "(mottagare). Samtycket måste omfatta regionen (hälso- och sjukvården) för att en SIP ska kunna upprättas.")
+    assert case.only("sara", "inhamta_samtycke")["id"] == again["id"] and case.inbox("sam") == []
+    # a consent for other providers only does not cover the region, which takes part in a SIP
+    case.complete("sara", again, consent(recipients=("andra_utforare",)))
+    task = case.only("sara", "inhamta_samtycke")
+    assert task["title"] == ("Inhämta samtycke till SIP – komplettera: Samtycket måste omfatta regionen "
+                             "(hälso- och sjukvården) för att en SIP ska kunna upprättas.")
+    # a consent that starts tomorrow does not carry the SIP today
+    case.complete("sara", task, {**consent(), "samtycke": {**consent()["samtycke"], "giltig_fran": day(1)}})
+    task = case.only("sara", "inhamta_samtycke")
+    assert task["title"].endswith("komplettera: Samtycket måste gälla från i dag för att SIP-arbetet ska kunna börja.")
+    assert case.task_data("sara", task)["utlamningsgrunder"] == []
+
+    # a complete consent is registered as the disclosure basis and the SIP goes on
+    case.complete("sara", task, consent())
+    mote = case.only("sara", "kalla_till_sip_mote")
+    assert mote["title"] == "Kalla till SIP-möte" and mote["lane"] == "Socialsekreterare"
+    data = case.task_data("sara", mote)
+    assert data["samtycke_brister"] == []
+    [basis] = data["utlamningsgrunder"]
+    assert basis == {**consent()["samtycke"], "grund": "samtycke", "aterkallad": None, "registrerad": T0.isoformat()}
+    assert data["sip_samtycke"] == basis
+    assert case.inbox("sam") == [] and case.inbox("fia") == []
+
+
+def test_sip_from_consent_to_a_closed_plan(story: Story) -> None:
+    s = story
+    case = s.start("sara", START_SIP)
+    case.do("sara", "inhamta_samtycke", consent())
+
+    # the meeting call hands case data to the region: the form needs someone from the region
+    mote = case.only("sara", "kalla_till_sip_mote")
+    assert "sip_deltagare" in case.refused("sara", mote, {**MEETING, "sip_deltagare": MEETING["sip_deltagare"][:1]})[
+        "errors"]
+    # with the recorded consent covering the region the hand-over is accepted
+    done = case.complete("sara", mote, MEETING)
+    [plan] = done["next_tasks"]
+    assert plan["name"] == "uppratta_plan" and plan["title"] == "Upprätta plan" and plan["assignee"] is None
+    assert case.inbox("sam") == [] and case.inbox("fia") == [] and case.inbox("bea") == []
+
+    # the plan: which insatser, who is responsible for each, who holds the main responsibility;
+    # a SIP has insatser of both the municipality and the region
+    problem = case.refused("sara", plan, {**PLAN, "plan_insatser": [INSATS_KOMMUN]})
+    assert "plan_insatser" in problem["errors"]
+    assert "huvudansvarig" in case.refused("sara", plan, {k: v for k, v in PLAN.items() if k != "huvudansvarig"})[
+        "errors"]
+    done = case.complete("sara", plan, PLAN)
+    assert done["next_tasks"] == [] and done["instance"]["state"] == "waiting"
+    waiting = case.detail("sara")
+    assert waiting["data"]["plan_insatser"] == [INSATS_KOMMUN, INSATS_REGION]
+    assert waiting["data"]["huvudansvarig"] == HUVUDANSVARIG
+
+    # the plan is followed up after 90 days (product choice), at the same time of day across summer time
+    timer = case.timer("bevakningsdatum_natt")
+    assert minute(timer["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM) == T0 + timedelta(days=90)
+    assert case.inbox("sara") == []
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("sara", "uppfoljning")
+    assert uppfoljning["title"] == "Följ upp planen – SIP" and uppfoljning["due_at"] is None
+    assert case.inbox("sam") == []
+    # while the follow-up is open, the only timer is the consent's end (it would interrupt the hand-over)
+    [check] = case.timers()
+    assert check["task"] == "samtycke_kraver_atgard"
+    assert local(check["due_at"]) == datetime(2031, 3, 5, tzinfo=STOCKHOLM)
+    case.complete("sara", uppfoljning, follow_up("fortsatter"))
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 8, 31, 9, 0, tzinfo=STOCKHOLM)
+
+    # twenty days later someone asks for a follow-up: it comes at once, and the timer is withdrawn
+    SYSTEM_CLOCK.advance(days=20)
+    case.message("sara", "sip_uppfoljning_begard", {"anledning": "Försämrat mående", "begard_av": "Hemtjänsten"})
+    uppfoljning = requested = case.only("sara", "uppfoljning")
+    assert [t["task"] for t in case.timers()] == ["samtycke_kraver_atgard"]
+    assert case.task_data("sara", uppfoljning)["uppfoljning_begaran"]["anledning"] == "Försämrat mående"
+    # the plan is revised: a revision needs the new insatser
+    assert "plan_insatser" in case.refused("sara", uppfoljning, follow_up("revideras"))["errors"]
+    revised = {**INSATS_KOMMUN, "insats": "Hemtjänst tre gånger om dagen"}
+    case.complete("sara", uppfoljning, follow_up("revideras", plan_insatser=[revised, INSATS_REGION]))
+    assert case.detail("sara")["data"]["plan_insatser"] == [revised, INSATS_REGION]
+    next_due = minute(case.timer("bevakningsdatum_natt")["due_at"])
+    assert abs(next_due - datetime(2030, 9, 20, 9, 0, tzinfo=STOCKHOLM)) < timedelta(seconds=5)  # 90 days on
+
+    # at the next follow-up the plan is closed
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("sara", "uppfoljning")
+    assert "avslut_anledning" in case.refused("sara", uppfoljning, follow_up("avslutas"))["errors"]
+    case.complete("sara", uppfoljning, follow_up("avslutas", avslut_anledning="mal_uppnatt"))
+    final = case.detail("sara")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad" and final["timers"] == []
+    assert case.inbox("sara") == []
+
+    # the audit trail: every hand-over to the region, by whom; every read of the case, by whom
+    assert hand_overs(final) == [("kalla_till_sip_mote", "sara"), ("uppratta_plan", "sara"),
+                                 ("uppfoljning", "sara"), ("uppfoljning", "sara"), ("uppfoljning", "sara")]
+    # the biståndshandläggare of the district may read the case (a lane of the routine): it is logged;
+    # the socialsekreterare in Nordost may not: nothing to log
+    s.as_("bea").ok("GET", f"/api/v1/instances/{case.id}")
+    assert s.as_("sam").get(f"/api/v1/instances/{case.id}").status_code == 404
+    events = case.audit()
+    reads = [(e["actor"], e["task_id"]) for e in events if e["action"] == "case_read"]
+    assert ("sara", None) in reads  # GET /api/v1/instances/{id}
+    assert ("sara", requested["id"]) in reads  # GET /api/v1/tasks/{id}
+    assert reads[-1] == ("bea", None)
+    assert {actor for actor, _ in reads} == {"sara", "bea"}
+    assert [e for e in events if e["action"] == "task_completed" and e["detail"]["task"] == "uppratta_plan"][0][
+        "actor"] == "sara"
+
+
+def test_expired_consent_stops_hand_overs_and_asks_for_a_new_consent(story: Story) -> None:
+    s = story
+    # the consent holds for 30 days, through 2030-04-03
+    case = s.start("sara", START_SIP)
+    case.agree("sara", consent(days=30))
+    end_of_consent = datetime(2030, 4, 4, 0, 0, tzinfo=STOCKHOLM)
+    # the plan's watch wakes at the consent's end, long before the 90-day follow-up
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == end_of_consent
+
+    # on 2030-03-29 a follow-up is requested; it is still open when the consent runs out
+    SYSTEM_CLOCK.set(datetime(2030, 3, 29, 10, 0, tzinfo=STOCKHOLM))
+    case.message("sara", "sip_uppfoljning_begard", {"anledning": "Ny oro från hemtjänsten"})
+    uppfoljning = case.only("sara", "uppfoljning")
+    assert minute(case.timer("samtycke_kraver_atgard")["due_at"]) == end_of_consent
+    # just after midnight the follow-up can no longer be handed to the region
+    SYSTEM_CLOCK.set(end_of_consent + timedelta(seconds=30))
+    problem = case.refused("sara", uppfoljning, follow_up("fortsatter"))
+    reason = REGION + "samtycket (uttryckligt) gällde till och med 2030-04-03 och har upphört."
+    assert problem["detail"] == reason and problem["errors"] == {"utlamningsgrunder": [reason]}
+    # the consent's timer withdraws the follow-up and asks for a new consent first
+    case.fire("samtycke_kraver_atgard")
+    assert case.inbox("sara") == []
+    case.fire("bevakningsdatum_natt")  # the interrupted follow-up is due at once
+    nytt = case.only("sara", "inhamta_nytt_samtycke")
+    assert nytt["title"] == "Inhämta nytt samtycke" and nytt["district"] == "Hisingen"
+    assert case.inbox("sam") == [] and case.timers() == []
+    assert [t["status"] for t in case.detail("sara")["tasks"] if t["id"] == uppfoljning["id"]] != ["open"]
+
+    # a consent that has already run out comes back; a valid one carries the follow-up again
+    expired = consent()
+    expired["samtycke"] |= {"giltig_fran": "2030-02-01", "giltig_till": "2030-04-01"}
+    case.complete("sara", nytt, expired)
+    again = case.only("sara", "inhamta_nytt_samtycke")
+    assert again["title"] == "Inhämta nytt samtycke – komplettera: Samtyckets giltighetstid har redan löpt ut."
+    SYSTEM_CLOCK.set(datetime(2030, 4, 4, 11, 0, tzinfo=STOCKHOLM))
+    case.complete("sara", again, consent(days=180))
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("sara", "uppfoljning")
+    bases = case.task_data("sara", uppfoljning)["utlamningsgrunder"]
+    assert [(b["giltig_till"], b["aterkallad"]) for b in bases] == [("2030-04-03", None), ("2030-10-01", None)]
+    case.complete("sara", uppfoljning, follow_up("avslutas", avslut_anledning="mal_uppnatt"))
+    final = case.detail("sara")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
+    # the refused attempt handed nothing over: the history has one follow-up, on the new consent
+    assert hand_overs(final) == [("kalla_till_sip_mote", "sara"), ("uppratta_plan", "sara"), ("uppfoljning", "sara")]
+    assert [registered for _, registered in bases_used(final)] == [T0.isoformat(), T0.isoformat(),
+                                                                   "2030-04-04T11:00:00+02:00"]
+
+
+def test_no_new_consent_ends_the_sip(story: Story) -> None:
+    s = story
+    case = s.start("sara", START_SIP)
+    case.agree("sara", consent(days=30))
+    case.fire("bevakningsdatum_natt")
+    # the individual does not consent again: the SIP ends, nothing more goes to the region
+    assert case.inbox("sara", "uppfoljning") == []
+    case.do("sara", "inhamta_nytt_samtycke", {"samtycke_lamnat": "nej", "samtycke_kommentar": "Vill avsluta."})
+    final = case.detail("sara")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_saknas"
+    assert final["timers"] == [] and case.inbox("sara") == []
+    assert disclosure_refusal_reason(final["data"]["utlamningsgrunder"], "region", SYSTEM_CLOCK.local_now()) == (
+        REGION + "samtycket (uttryckligt) gällde till och med 2030-04-03 och har upphört.")
+
+
+def test_a_consent_that_lapses_before_the_plan_asks_for_a_new_one(story: Story) -> None:
+    s = story
+    # a short consent, through 2030-03-10; the meeting is not called in time
+    case = s.start("sara", START_SIP)
+    case.do("sara", "inhamta_samtycke", consent(days=6))
+    mote = case.only("sara", "kalla_till_sip_mote")
+    lapse = datetime(2030, 3, 11, tzinfo=STOCKHOLM)
+    assert minute(case.timer("samtycke_upphor_fore_motet")["due_at"]) == lapse
+    # just after midnight the meeting call can no longer hand the case to the region
+    SYSTEM_CLOCK.set(lapse + timedelta(seconds=20))
+    problem = case.refused("sara", mote, MEETING)
+    reason = REGION + "samtycket (uttryckligt) gällde till och med 2030-03-10 och har upphört."
+    assert problem["detail"] == reason and problem["errors"] == {"utlamningsgrunder": [reason]}
+    # the consent's timer withdraws the call and gives the consent task back, saying why
+    case.fire("samtycke_upphor_fore_motet")
+    assert case.names("sara") == ["inhamta_samtycke"]
+    assert case.only("sara", "inhamta_samtycke")["title"] == (
+        "Inhämta samtycke till SIP – komplettera: Samtycket gällde till och med 2030-03-10 och har upphört: "
+        "inhämta ett nytt samtycke innan uppgifter lämnas till regionen.")
+    # an implied consent this time, to be reviewed by 2030-03-20; the meeting is called on it
+    SYSTEM_CLOCK.set(datetime(2030, 3, 11, 9, 0, tzinfo=STOCKHOLM))
+    case.do("sara", "inhamta_samtycke", consent(kind="konkludent", review="2030-03-20"))
+    case.do("sara", "kalla_till_sip_mote", MEETING)
+
+    # the plan is not set up before the review day: the consent is asked for again, then the plan resumes
+    plan = case.only("sara", "uppratta_plan")
+    assert minute(case.timer("samtycke_upphor_fore_planen")["due_at"]) == datetime(2030, 3, 20, tzinfo=STOCKHOLM)
+    case.fire("samtycke_upphor_fore_planen")
+    assert case.inbox("sara", "uppratta_plan") == []
+    task = case.only("sara", "inhamta_samtycke")
+    assert task["title"] == (
+        "Inhämta samtycke till SIP – komplettera: Samtycket (konkludent) ska omprövas senast 2030-03-20: pröva det "
+        "på nytt innan uppgifter lämnas till regionen.")
+    SYSTEM_CLOCK.set(datetime(2030, 3, 20, 9, 0, tzinfo=STOCKHOLM))
+    case.complete("sara", task, consent(kind="konkludent", review="2030-06-18"))
+    again = case.only("sara", "uppratta_plan")  # straight back to the plan: the meeting was already called
+    assert again["id"] != plan["id"] and case.inbox("sara", "kalla_till_sip_mote") == []
+    case.complete("sara", again, PLAN)
+    final = case.detail("sara")
+    assert final["state"] == "waiting"
+    assert [(b["samtycke_typ"], b.get("omprovas_senast")) for b in final["data"]["utlamningsgrunder"]] == [
+        ("uttryckligt", None), ("konkludent", "2030-03-20"), ("konkludent", "2030-06-18")]
+    # one meeting call and one plan were handed over, each on a consent that held then (an implied
+    # consent holds through its review day: the first one that covers the region is named)
+    assert hand_overs(final) == [("kalla_till_sip_mote", "sara"), ("uppratta_plan", "sara")]
+    assert bases_used(final) == [("kalla_till_sip_mote", "2030-03-11T09:00:00+01:00"),
+                                 ("uppratta_plan", "2030-03-11T09:00:00+01:00")]
+
+
+def test_withdrawn_consent_ends_the_sip_and_marks_the_bases_withdrawn(story: Story) -> None:
+    s = story
+    case = s.start("sara", START_SIP)
+    case.agree("sara")
+    # on 2030-04-01 the individual calls and withdraws the consent
+    SYSTEM_CLOCK.set(datetime(2030, 4, 1, 14, 30, tzinfo=STOCKHOLM))
+    withdrawn_at = "2030-04-01T14:00:00+02:00"
+    case.message("sara", "samtycke_aterkallat", {"aterkallad_at": withdrawn_at, "anteckning": "Ringde."})
+    final = case.detail("sara")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_aterkallat"
+    assert final["timers"] == [] and case.inbox("sara") == []
+    [basis] = final["data"]["utlamningsgrunder"]
+    assert basis["aterkallad"] == withdrawn_at and final["data"]["sip_samtycke"]["aterkallad"] == withdrawn_at
+    # no later hand-over can rest on it, and the ended SIP takes no more messages
+    assert disclosure_refusal_reason(final["data"]["utlamningsgrunder"], "region", SYSTEM_CLOCK.local_now()) == (
+        REGION + "samtycket (uttryckligt) återkallades 2030-04-01.")
+    late = s.as_("sara").post(f"/api/v1/instances/{case.id}/messages",
+                              json={"name": "sip_uppfoljning_begard", "data": {}})
+    assert late.status_code == 409
+    assert [e["detail"].get("message") for e in final["history"] if e["action"] == "message_delivered"] == [
+        "samtycke_aterkallat"]
+
+
+def test_withdrawal_while_a_hand_over_is_open_stops_it(story: Story) -> None:
+    s = story
+    # the individual withdraws the consent while the meeting call is still open
+    case = s.start("sara", START_SIP)
+    case.do("sara", "inhamta_samtycke", consent())
+    mote = case.only("sara", "kalla_till_sip_mote")
+    case.message("sara", "samtycke_aterkallat", {"aterkallad_at": "2030-03-04T10:00:00+01:00"})
+    final = case.detail("sara")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_aterkallat"
+    assert [b["aterkallad"] for b in final["data"]["utlamningsgrunder"]] == ["2030-03-04T10:00:00+01:00"]
+    assert case.inbox("sara") == [] and final["timers"] == []
+    assert s.as_("sara").post(f"/api/v1/tasks/{mote['id']}/complete", json={"data": MEETING}).status_code == 409
+
+    # … and in another SIP while the plan is being set up, and while a follow-up is open
+    for open_task in ("uppratta_plan", "uppfoljning"):
+        case = s.start("sara", START_SIP)
+        case.do("sara", "inhamta_samtycke", consent())
+        case.do("sara", "kalla_till_sip_mote", MEETING)
+        if open_task == "uppfoljning":
+            case.do("sara", "uppratta_plan", PLAN)
+            case.message("sara", "sip_uppfoljning_begard", {"anledning": "Oro"})
+        task = case.only("sara", open_task)
+        case.message("sara", "samtycke_aterkallat", {})
+        final = case.detail("sara")
+        assert final["outcome"] == "sip_avslutad_samtycke_aterkallat", open_task
+        assert all(b["aterkallad"] for b in final["data"]["utlamningsgrunder"])
+        assert case.inbox("sara") == [] and final["timers"] == []
+        assert [t["status"] for t in final["tasks"] if t["id"] == task["id"]] != ["completed"]
+        assert s.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": PLAN}).status_code == 409
+
+
+def test_implied_consent_is_re_reviewed_on_its_timer(story: Story) -> None:
+    s = story
+    # implied consent (konkludent) without a date: it is re-reviewed 90 days after it was recorded
+    case = s.start("sara", START_SIP)
+    case.agree("sara", consent(kind="konkludent"))
+    review_day = datetime(2030, 6, 2, tzinfo=STOCKHOLM)
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == review_day  # before the 09:00 follow-up
+    case.fire("bevakningsdatum_natt")
+    ompreva = case.only("sara", "ompreva_samtycke")
+    assert ompreva["title"] == "Ompröva samtycke" and ompreva["lane"] == "Socialsekreterare"
+    assert local(ompreva["due_at"]) == datetime(2030, 6, 3, tzinfo=STOCKHOLM)  # the end of the review day
+    assert case.inbox("sam") == [] and case.inbox("bea") == []
+    assert case.task_data("sara", ompreva)["sip_samtycke"]["omprovas_senast"] == "2030-06-02"
+
+    # the consent still holds: a new review date is required, and both records move to it
+    SYSTEM_CLOCK.set(datetime(2030, 6, 2, 8, 30, tzinfo=STOCKHOLM))
+    kvarstar = {"omprovning_utfall": "kvarstar", "omprovning_anteckning": "Tar emot hemtjänsten, deltar i planen."}
+    assert "ny_omprovas_senast" in case.refused("sara", ompreva, kvarstar)["errors"]
+    case.complete("sara", ompreva, {**kvarstar, "ny_omprovas_senast": "2030-08-31"})
+    # the follow-up of the day is still due at 09:00
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("sara", "uppfoljning")
+    data = case.task_data("sara", uppfoljning)
+    assert data["sip_samtycke"]["omprovas_senast"] == "2030-08-31" and data["sip_samtycke"]["omprovad"]
+    assert [b["omprovas_senast"] for b in data["utlamningsgrunder"]] == ["2030-08-31"]
+    case.complete("sara", uppfoljning, follow_up("fortsatter"))
+
+    # at the next review the individual no longer acts as before: a new consent is needed
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 8, 31, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    case.do("sara", "ompreva_samtycke", {"omprovning_utfall": "nytt_samtycke_behovs",
+                                         "omprovning_anteckning": "Har slutat ta emot hemtjänsten."})
+    nytt = case.only("sara", "inhamta_nytt_samtycke")
+    assert nytt["title"] == "Inhämta nytt samtycke"
+    case.complete("sara", nytt, consent())  # now explicit, for a year
+    # the follow-up of the day comes next, carried by the new consent
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("sara", "uppfoljning")
+    bases = case.task_data("sara", uppfoljning)["utlamningsgrunder"]
+    assert [b["samtycke_typ"] for b in bases] == ["konkludent", "uttryckligt"]
+    # the old implied consent lapses with its review day; the hand-overs rest on the new one
+    assert disclosure_refusal_reason(bases[:1], "region", datetime(2030, 9, 1, tzinfo=STOCKHOLM)) == (
+        REGION + "samtycket (konkludent) skulle ha omprövats senast 2030-08-31 och har inte omprövats.")
+    assert disclosure_refusal_reason(bases, "region", datetime(2030, 9, 1, tzinfo=STOCKHOLM)) is None
+    case.complete("sara", uppfoljning, follow_up("avslutas", avslut_anledning="behov_upphort"))
+    assert case.detail("sara")["outcome"] == "sip_avslutad"
+
+
+def test_presumed_consent_withdrawn_at_review_or_review_missed(story: Story) -> None:
+    s = story
+    # presumed consent, to be re-reviewed by 2030-04-15: at the review the individual withdraws it
+    case = s.start("sara", START_SIP)
+    case.agree("sara", consent(kind="presumerat", review="2030-04-15"))
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 4, 15, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    SYSTEM_CLOCK.set(datetime(2030, 4, 15, 10, 0, tzinfo=STOCKHOLM))
+    case.do("sara", "ompreva_samtycke", {"omprovning_utfall": "aterkallat",
+                                         "omprovning_anteckning": "Vill inte längre att vi pratar med vården."})
+    final = case.detail("sara")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_aterkallat_vid_omprovning"
+    [basis] = final["data"]["utlamningsgrunder"]
+    assert basis["aterkallad"] and local(basis["aterkallad"]).date().isoformat() == "2030-04-15"
+    assert final["data"]["sip_samtycke"]["aterkallad"] == basis["aterkallad"]
+    assert "återkallades 2030-04-15" in str(disclosure_refusal_reason([basis], "region", SYSTEM_CLOCK.local_now()))
+    assert final["timers"] == [] and case.inbox("sara") == []
+
+    # another SIP with presumed consent: nobody reviews it on its day
+    SYSTEM_CLOCK.set(T0)
+    case = s.start("sara", START_SIP)
+    case.agree("sara", consent(kind="presumerat", review="2030-04-15"))
+    case.fire("bevakningsdatum_natt")
+    ompreva = case.only("sara", "ompreva_samtycke")
+    SYSTEM_CLOCK.set(datetime(2030, 4, 15, 23, 0, tzinfo=STOCKHOLM))
+    assert ompreva["overdue"] is False and case.inbox("sara", "ompreva_samtycke")[0]["overdue"] is False
+    SYSTEM_CLOCK.set(datetime(2030, 4, 16, 0, 0, 30, tzinfo=STOCKHOLM))
+    assert case.inbox("sara", "ompreva_samtycke")[0]["overdue"] is True
+    # the unreviewed consent carries no hand-over any more …
+    bases = case.task_data("sara", ompreva)["utlamningsgrunder"]
+    assert disclosure_refusal_reason(bases, "region", SYSTEM_CLOCK.local_now()) == (
+        REGION + "samtycket (presumerat) skulle ha omprövats senast 2030-04-15 och har inte omprövats.")
+    # … and the missed review withdraws the task and asks for a new consent
+    case.fire("omprovning_forsenad")
+    assert case.names("sara") == ["inhamta_nytt_samtycke"]
+    case.do("sara", "inhamta_nytt_samtycke", consent(kind="presumerat", review="2030-07-01"))
+    waiting = case.detail("sara")
+    assert waiting["state"] == "waiting" and case.inbox("sara") == []
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM)
+
+
+def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: Story) -> None:
+    s = story
+    # the inskrivningsmeddelande reaches the socialsekreterare of the patient's district, who starts the routine;
+    # the biståndshandläggare cannot start it
+    refused = s.as_("bo").post("/api/v1/instances", json={"process": KEY, "data": START_UTSKRIVNING})
+    assert refused.status_code == 403
+    case = s.start("sam", START_UTSKRIVNING)
+    # the biståndshandläggare contacts the patient and asks for consent
+    kontakta = case.only("bo", "kontakta_patienten")
+    assert kontakta["lane"] == "Biståndshandläggare" and kontakta["district"] == "Nordost"
+    for who in ("sam", "bea", "eva", "erik"):
+        assert case.inbox(who) == [], who
+    case.complete("bo", kontakta, contact(consent(units=NORDOST)))
+
+    # while the patient is in hospital, home and SIP are planned — a hand-over to the region
+    planera = case.only("bo", "planera_hemgang_och_sip")
+    assert planera["title"] == "Planera hemgång och SIP" and case.inbox("eva") == []
+    assert case.task_data("bo", planera)["inskrivningsmeddelande"]["sjukhus"] == "Sahlgrenska"
+    done = case.complete("bo", planera, HEMGANG)
+    assert done["next_tasks"] == []  # nothing more for the biståndshandläggare until the hospital's message
+    # the fast vårdkontakt (the region, Nordost) calls the SIP; not the one in Hisingen, not the municipality
+    kalla = case.only("eva", "kalla_till_sip_fast_vardkontakt")
+    assert kalla["title"] == "Kalla till SIP (fast vårdkontakt)" and kalla["lane"] == "Fast vårdkontakt"
+    for who in ("fia", "bo", "sam", "erik"):
+        assert case.inbox(who) == [], who
+    assert case.task_data("eva", kalla)["fast_vardkontakt"] == HEMGANG["fast_vardkontakt"]
+
+    # 14:00 the hospital says the patient is ready to leave: take the patient home within three days
+    SYSTEM_CLOCK.set(datetime(2030, 3, 4, 14, 5, tzinfo=STOCKHOLM))
+    case.message("bo", "utskrivningsklar", UTSKRIVNINGSKLAR)
+    ta_hem = case.only("bo", "ta_hem_patienten")
+    deadline = datetime(2030, 3, 7, 14, 0, tzinfo=STOCKHOLM)
+    assert ta_hem["title"] == "Ta hem patienten" and local(ta_hem["due_at"]) == deadline
+    assert minute(case.timer("hemgang_forsenad")["due_at"]) == deadline
+    assert case.inbox("erik") == []
+    case.complete("eva", kalla, MEETING_FVK)
+
+    # the patient is not home in time: the enhetschef myndighet of the district gets the escalation,
+    # and the homecoming goes on
+    case.fire("hemgang_forsenad")
+    eskalera = case.only("erik", "eskalera_forsenad_hemgang")
+    assert eskalera["title"] == "Hantera försenad hemgång" and eskalera["lane"] == "Enhetschef myndighet"
+    assert case.inbox("elin") == [] and case.names("bo") == ["ta_hem_patienten"]
+    assert case.inbox("bo", "ta_hem_patienten")[0]["overdue"] is True
+    SYSTEM_CLOCK.set(datetime(2030, 3, 8, 10, 0, tzinfo=STOCKHOLM))
+    case.do("bo", "ta_hem_patienten", {"hemkomst_at": "2030-03-08T10:00:00+01:00",
+                                       "insatser_vid_hemkomst": ["hemtjanst", "trygghetslarm"]})
+    # the plan waits for the escalation to be handled
+    assert case.inbox("sam") == []
+    assert "betalningsansvar_noterat" in case.refused("erik", eskalera, {
+        k: v for k, v in ESKALERING.items() if k != "betalningsansvar_noterat"})["errors"]
+    case.complete("erik", eskalera, ESKALERING)
+
+    # the socialsekreterare sets up the plan with the region
+    plan = case.only("sam", "uppratta_plan")
+    assert case.inbox("sara") == [] and case.inbox("bo") == []
+    case.complete("sam", plan, PLAN)
+    case.message("sam", "sip_uppfoljning_begard", {"anledning": "Uppföljning efter hemkomsten"})
+    uppfoljning = case.only("sam", "uppfoljning")
+    assert uppfoljning["title"] == "Följ upp planen – SIP vid utskrivning från sluten vård"
+    case.complete("sam", uppfoljning, follow_up("avslutas", avslut_anledning="mal_uppnatt"))
+    final = case.detail("sam")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
+    assert final["data"]["hemkomst_at"] == "2030-03-08T10:00:00+01:00"
+    assert final["data"]["utskrivningsklar"]["utskrivningsklar_at"] == UTSKRIVNINGSKLAR["utskrivningsklar_at"]
+
+    # the audit trail: the hand-overs to the region, and who read the case — the fast vårdkontakt too
+    assert hand_overs(final) == [("planera_hemgang_och_sip", "bo"), ("uppratta_plan", "sam"), ("uppfoljning", "sam")]
+    reads = {(e["actor"], e["task_id"]) for e in case.audit() if e["action"] == "case_read"}
+    assert {("bo", planera["id"]), ("eva", kalla["id"]), ("sam", None)} <= reads
+    assert {actor for actor, _ in reads} == {"bo", "eva", "sam"}
+
+
+def test_utskrivning_home_in_time_needs_no_escalation(story: Story) -> None:
+    s = story
+    case = s.start("sam", START_UTSKRIVNING)
+    case.do("bo", "kontakta_patienten", contact(consent(kind="konkludent", units=NORDOST)))
+    # the hospital's message can come before the planning is done
+    case.message("bo", "utskrivningsklar", {"utskrivningsklar_at": "2030-03-04T09:00:00+01:00"})
+    assert case.names("bo") == ["planera_hemgang_och_sip", "ta_hem_patienten"]
+    case.do("bo", "planera_hemgang_och_sip", HEMGANG)
+    SYSTEM_CLOCK.set(datetime(2030, 3, 6, 15, 0, tzinfo=STOCKHOLM))
+    case.do("bo", "ta_hem_patienten", {"hemkomst_at": "2030-03-06T15:00:00+01:00", "insatser_vid_hemkomst": []})
+    assert case.timers("hemgang_forsenad") == []  # home in time: the escalation is withdrawn
+    assert case.inbox("sam") == []  # the plan waits for the SIP call
+    case.do("eva", "kalla_till_sip_fast_vardkontakt", MEETING_FVK)
+    assert case.inbox("erik") == []
+    case.do("sam", "uppratta_plan", PLAN)
+    detail = case.detail("sam")
+    assert detail["state"] == "waiting"
+    assert "eskalera_forsenad_hemgang" not in {t["name"] for t in detail["tasks"]}
+    # the implied consent is re-reviewed 90 days after it was recorded, before the follow-up that day
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, tzinfo=STOCKHOLM)
+
+
+def test_i_sip_stays_inside_the_administration(story: Story) -> None:
+    s = story
+    # a client with home care and an addiction: the socialsekreterare in Centrum starts an internal SIP
+    case = s.start("cilla", START_I_SIP)
+    samtycke = consent(kind="presumerat", recipients=(), units=("Hemtjänst Centrum", "Beroendeenheten"),
+                       review="2030-05-03")
+    # an I-SIP consent may name no recipient outside the committee (inre sekretess), but names its units
+    case.do("cilla", "inhamta_samtycke", samtycke)
+    mote = case.only("cilla", "kalla_till_i_sip_mote")
+    assert mote["title"] == "Kalla till I-SIP-möte" and mote["district"] == "Centrum"
+    data = case.task_data("cilla", mote)
+    assert data["utlamningsgrunder"] == [] and data["sip_samtycke"]["enheter"] == ["Hemtjänst Centrum",
+                                                                                    "Beroendeenheten"]
+    case.complete("cilla", mote, MEETING_I_SIP)
+    plan = case.only("cilla", "uppratta_i_sip_plan")
+    assert plan["title"] == "Upprätta I-SIP-plan"
+    # the plan coordinates at least two of the administration's own areas
+    problem = case.refused("cilla", plan, {**PLAN_I_SIP, "plan_insatser": PLAN_I_SIP["plan_insatser"][:1]})
+    assert "plan_insatser" in problem["errors"]
+    case.complete("cilla", plan, PLAN_I_SIP)
+
+    # the presumed consent is reviewed first, then the plan is followed up internally and closed
+    case.fire("bevakningsdatum_natt")
+    SYSTEM_CLOCK.set(datetime(2030, 5, 3, 9, 0, tzinfo=STOCKHOLM))
+    case.do("cilla", "ompreva_samtycke", {"omprovning_utfall": "kvarstar", "ny_omprovas_senast": "2030-08-01",
+                                          "omprovning_anteckning": "Deltar i insatserna."})
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("cilla", "i_sip_uppfoljning")
+    assert uppfoljning["title"] == "Följ upp planen – I-SIP (intern SIP)"
+    assert case.timers() == []  # no hand-over to interrupt
+    case.complete("cilla", uppfoljning, follow_up("avslutas", avslut_anledning="behov_upphort",
+                                                  uppfoljning_insatser=[{"insats": "Hemtjänst",
+                                                                         "status": "genomford"}]))
+    final = case.detail("cilla")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
+    # nothing crossed a confidentiality boundary, and the region's people never saw the case
+    assert hand_overs(final) == [] and final["data"]["utlamningsgrunder"] == []
+    assert final["data"]["sip_samtycke"]["omprovas_senast"] == "2030-08-01"
+    for who in ("eva", "fia", "sara", "sam"):
+        assert s.as_(who).get(f"/api/v1/instances/{case.id}").status_code == 404, who
+    assert {e["actor"] for e in case.audit() if e["action"] == "case_read"} == {"cilla"}
+
+
+def test_longest_path(story: Story) -> None:
+    """Utskrivning with every loop: consent sent back, the hospital's message before the planning, a late
+    homecoming, implied consent reviewed, follow-ups by timer and by request, the review date reached
+    during an open follow-up and then missed, a new consent sent back, the plan revised, the consent's
+    end, a third consent, and finally the individual withdraws it."""
+    s = story
+    case = s.start("sam", START_UTSKRIVNING)
+    # the patient's consent must cover the region (the form says so), and hold from today: back to the
+    # biståndshandläggare
+    kontakta = case.only("bo", "kontakta_patienten")
+    problem = case.refused("bo", kontakta, contact(consent(recipients=("andra_utforare",), units=NORDOST)))
+    assert "samtycke.mottagare" in problem["errors"]
+    tomorrow = contact(consent(units=NORDOST))
+    tomorrow["samtycke"]["giltig_fran"] = day(1)
+    case.complete("bo", kontakta, tomorrow)
+    kontakta = case.only("bo", "kontakta_patienten")
+    assert kontakta["title"] == ("Kontakta patienten och inhämta samtycke – komplettera: Samtycket måste gälla "
+                                 "från i dag för att SIP-arbetet ska kunna börja.")
+    # implied consent through 2030-07-31, to be reviewed 90 days on (2030-06-02)
+    case.complete("bo", kontakta, contact(consent(kind="konkludent", days=149, units=NORDOST)))
+    SYSTEM_CLOCK.set(datetime(2030, 3, 4, 10, 0, tzinfo=STOCKHOLM))
+    case.message("bo", "utskrivningsklar", {"utskrivningsklar_at": "2030-03-04T10:00:00+01:00"})
+    case.do("bo", "planera_hemgang_och_sip", HEMGANG)
+    case.do("eva", "kalla_till_sip_fast_vardkontakt", MEETING_FVK)
+    case.fire("hemgang_forsenad")
+    case.do("erik", "eskalera_forsenad_hemgang", ESKALERING)
+    SYSTEM_CLOCK.set(datetime(2030, 3, 8, 9, 0, tzinfo=STOCKHOLM))
+    case.do("bo", "ta_hem_patienten", {"hemkomst_at": "2030-03-08T08:30:00+01:00", "insatser_vid_hemkomst": []})
+    plan = case.only("sam", "uppratta_plan")
+    assert "plan_insatser" in case.refused("sam", plan, {**PLAN, "plan_insatser": [INSATS_REGION]})["errors"]
+    case.complete("sam", plan, PLAN)
+
+    # 2030-06-02: the implied consent is reviewed — it holds, next review 2030-06-20
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    SYSTEM_CLOCK.set(datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM))
+    assert case.inbox("sam", "ompreva_samtycke")[0]["overdue"] is False
+    case.do("sam", "ompreva_samtycke", {"omprovning_utfall": "kvarstar", "ny_omprovas_senast": "2030-06-20",
+                                        "omprovning_anteckning": "Tar emot hemtjänsten."})
+    # 2030-06-06: the planned follow-up (90 days after the plan)
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 6, 9, 0, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    case.do("sam", "uppfoljning", follow_up("fortsatter"))
+
+    # 2030-06-10: a follow-up on request, still open when the review date starts
+    SYSTEM_CLOCK.set(datetime(2030, 6, 10, 13, 0, tzinfo=STOCKHOLM))
+    case.message("bo", "sip_uppfoljning_begard", {"anledning": "Hemtjänsten ser försämring"})
+    interrupted = case.only("sam", "uppfoljning")
+    case.fire("samtycke_kraver_atgard")
+    assert case.inbox("sam") == []
+    case.fire("bevakningsdatum_natt")  # the consent goes first …
+    ompreva = case.only("sam", "ompreva_samtycke")
+    assert local(ompreva["due_at"]) == datetime(2030, 6, 21, tzinfo=STOCKHOLM)
+    # … but nobody reviews it in time: a new consent is needed
+    case.fire("omprovning_forsenad")
+    SYSTEM_CLOCK.set(datetime(2030, 6, 21, 9, 0, tzinfo=STOCKHOLM))
+    nytt = case.only("sam", "inhamta_nytt_samtycke")
+    stale = consent(units=NORDOST)
+    stale["samtycke"] |= {"giltig_fran": "2030-01-01", "giltig_till": "2030-06-20"}
+    case.complete("sam", nytt, stale)
+    assert case.only("sam", "inhamta_nytt_samtycke")["title"].endswith("Samtyckets giltighetstid har redan löpt ut.")
+    # an explicit consent for 40 days (through 2030-07-31); the interrupted follow-up comes back at once
+    case.do("sam", "inhamta_nytt_samtycke", consent(days=40, units=NORDOST))
+    case.fire("bevakningsdatum_natt")
+    uppfoljning = case.only("sam", "uppfoljning")
+    assert uppfoljning["id"] != interrupted["id"]
+    revised = {**INSATS_KOMMUN, "insats": "Hemtjänst tre gånger om dagen"}
+    case.complete("sam", uppfoljning, follow_up("revideras", plan_insatser=[revised, INSATS_REGION],
+                                                huvudansvarig={**HUVUDANSVARIG, "namn": "Sam Berg"}))
+
+    # the consent ends before the next follow-up: a third consent, and the follow-up on 2030-09-19
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 8, 1, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    SYSTEM_CLOCK.set(datetime(2030, 8, 1, 10, 0, tzinfo=STOCKHOLM))
+    case.do("sam", "inhamta_nytt_samtycke", consent(units=NORDOST))
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 9, 19, 9, 0, tzinfo=STOCKHOLM)
+    case.fire("bevakningsdatum_natt")
+    case.do("sam", "uppfoljning", follow_up("fortsatter"))
+
+    # 2030-10-01: the individual withdraws the consent; every consent on record is marked withdrawn
+    SYSTEM_CLOCK.set(datetime(2030, 10, 1, 11, 0, tzinfo=STOCKHOLM))
+    case.message("sam", "samtycke_aterkallat", {})
+    final = case.detail("sam")
+    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_aterkallat"
+    bases = final["data"]["utlamningsgrunder"]
+    assert [(b["samtycke_typ"], b["giltig_till"]) for b in bases] == [
+        ("konkludent", "2030-07-31"), ("uttryckligt", "2030-07-31"), ("uttryckligt", "2031-08-01")]
+    assert all(local(b["aterkallad"]).date().isoformat() == "2030-10-01" for b in bases)
+    assert "återkallades 2030-10-01" in str(disclosure_refusal_reason(bases, "region", SYSTEM_CLOCK.local_now()))
+    assert final["data"]["plan_insatser"] == [revised, INSATS_REGION]
+    assert final["data"]["huvudansvarig"]["namn"] == "Sam Berg"
+    assert final["timers"] == [] and all(t["status"] != "open" for t in final["tasks"])
+
+    # every task and hand-over, in order, with who did it
+    created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
+    assert created == [
+        "kontakta_patienten", "kontakta_patienten", "planera_hemgang_och_sip", "ta_hem_patienten",
+        "kalla_till_sip_fast_vardkontakt", "eskalera_forsenad_hemgang", "uppratta_plan", "ompreva_samtycke",
+        "uppfoljning", "uppfoljning", "ompreva_samtycke", "inhamta_nytt_samtycke", "inhamta_nytt_samtycke",
+        "uppfoljning", "inhamta_nytt_samtycke", "uppfoljning"]
+    assert [e["detail"]["task"] for e in final["history"] if e["action"] == "timer_fired"] == [
+        "hemgang_forsenad", "bevakningsdatum_natt", "bevakningsdatum_natt", "samtycke_kraver_atgard",
+        "bevakningsdatum_natt", "omprovning_forsenad", "bevakningsdatum_natt", "bevakningsdatum_natt",
+        "bevakningsdatum_natt"]
+    assert hand_overs(final) == [("planera_hemgang_och_sip", "bo"), ("uppratta_plan", "sam"), ("uppfoljning", "sam"),
+                                 ("uppfoljning", "sam"), ("uppfoljning", "sam")]
+    assert [t["status"] for t in final["tasks"] if t["id"] == interrupted["id"]] != ["completed"]
