@@ -20,7 +20,8 @@ class Config:
     database_url: str = field(default_factory=_default_database_url)
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     token_lifetime_hours: float = 12.0
-    password_hash_method: str = "scrypt"  # werkzeug method string; tests use a cheap pbkdf2
+    # a werkzeug hash method name, not a secret; tests use a cheap pbkdf2
+    password_hash_method: str = "scrypt"  # noqa: S105
     max_upload_bytes: int = 5 * 1024 * 1024
     bpmn_dir: Path = ROOT / "bpmn"
     forms_dir: Path = ROOT / "forms"

@@ -38,7 +38,8 @@ def create_user(services: Services, username: str, *, roles: list[str], district
         if session.scalars(select(User).where(User.username == username)).first() is not None:
             raise Conflict(f"the user {username} exists")
         user = User(username=username, display_name=display_name or username, email=email,
-                    password_hash=hash_password(password, services.config.password_hash_method) if password else None, roles=sorted(set(roles)),
+                    password_hash=(hash_password(password, services.config.password_hash_method)
+                                   if password else None), roles=sorted(set(roles)),
                     districts=sorted(set(districts or [])), created_at=services.now())
         session.add(user)
         record(session, actor, "user_created", username=username, roles=user.roles, districts=user.districts)
