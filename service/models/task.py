@@ -25,6 +25,7 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_task_open_lane", "status", "lane"),
         Index("ix_human_task_open_assignee", "status", "assignee"),
+        Index("ix_human_task_open_lane_district", "status", "lane", "district", "assignee"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -115,3 +115,20 @@ def test_event_based_gateway_takes_whichever_comes_first(first: str, outcome: st
     else:
         final = engine.fire_timer(workflow, timer.task_id)
     assert final.completed and final.end_event == outcome and final.timers == []
+
+
+GOLDEN = FIXTURES / "golden"
+
+
+def test_golden_states_still_load_and_continue() -> None:
+    """States stored by serializer format 1.5 must keep loading after a SpiffWorkflow upgrade."""
+    engine, definition = _engine()
+    waiting = engine.load(definition, (GOLDEN / "core_demo_at_granska.v1.5.json").read_text())
+    [task] = engine.snapshot(waiting).ready_tasks
+    assert (task.name, task.assignee) == ("granska", "sara")
+    done = engine.complete(waiting, task.id, {"beslut": "avvisat", "kommentar": "Inget behov"})
+    assert done.completed and done.end_event == "avvisad"
+    escalated = engine.load(definition, (GOLDEN / "core_demo_escalated.v1.5.json").read_text())
+    [task] = engine.snapshot(escalated).ready_tasks
+    assert task.name == "eskalera" and task.lane == "Mottag"
+    assert engine.complete(escalated, task.id, {"atgard": "Ringt"}).end_event == "eskalerad"
