@@ -1,0 +1,162 @@
+"""``inbox``: ``GET /api/v1/tasks?assigned=all`` for a lane member with N open instances in the database.
+
+The rows are shaped like those a real start writes (``service/operations/persist.py``): one real
+instance of the lifecycle diagram is started through the operations, and its ``ProcessInstance``
+(with its ``workflow_json``), its open ``HumanTask`` and its ``InstanceAccess`` rows are cloned N
+times with bulk inserts (SQLAlchemy Core ``executemany``), spread over five lanes, four districts,
+500 other case workers and a year of creation dates; half of the tasks are assigned, a few to the
+member who asks. Then a real server answers the member's inbox; p50/p95 over the requests. The
+same query run in this process without HTTP shows what the HTTP layer adds. The audit ``event``
+rows a real start also writes are not inserted: the inbox does not read them. No ``ANALYZE`` is run
+(the service does not run it either).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, inspect, select, text
+
+from .common import Client, Server, log, member, ms, percentile, prepare, sqlite_url, workdir
+from .lifecycle import KEY, start_data
+from .report import Section
+
+LANES = ("Socialsekreterare", "Mottag", "Myndighet", "Biståndshandläggare", "Enhetschef utförare")
+DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
+OTHER_USERS = 500
+OWN_EVERY = 2500  # every 2500th task is assigned to the member who asks
+CHUNK = 5000
+
+
+def insert_open_instances(services: Any, template_id: str, count: int) -> None:
+    """Clone the template instance's rows ``count`` times with bulk inserts."""
+    from service.models import HumanTask, InstanceAccess, InstanceState, ProcessInstance, TaskStatus
+
+    with services.db.read() as session:
+        instance = session.get(ProcessInstance, template_id)
+        [task] = session.scalars(select(HumanTask).where(HumanTask.instance_id == template_id))
+        assert instance is not None
+        # Every column as the real start wrote it (so columns added later are filled too); overridden below.
+        base_instance, base_task = columns_of(instance), columns_of(task)
+        task_data = dict(task.data)
+    now = services.now()
+    lane_roles = {lane: services.lanes.roles(lane) or [] for lane in LANES}
+    instances: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    access: list[dict[str, Any]] = []
+
+    def flush(conn: Any) -> None:
+        for table, rows in ((ProcessInstance.__table__, instances), (HumanTask.__table__, tasks),
+                            (InstanceAccess.__table__, access)):
+            if rows:
+                conn.execute(insert(table), rows)
+                rows.clear()
+
+    chance = random.Random(2026)  # noqa: S311  # a reproducible spread of rows, not a secret
+    with services.db.engine.begin() as conn:
+        for number in range(count):
+            instance_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+            lane, district = chance.choice(LANES), chance.choice(DISTRICTS)
+            other = f"handlaggare{chance.randrange(OTHER_USERS):03d}"
+            if number % OWN_EVERY == 0:
+                assignee: str | None = "sara"
+            elif chance.random() < 0.5:
+                assignee = other
+            else:
+                assignee = None
+            created = now - timedelta(minutes=chance.randrange(365 * 24 * 60))
+            data = {**task_data, "arende": f"Ärende {number}", "stadsomrade": district,
+                    "handlaggare": assignee or other}
+            instances.append({
+                **base_instance, "id": instance_id, "state": InstanceState.RUNNING,
+                "case_ref": f"2026-SOC-{number:06d}", "started_by": other, "started_at": created,
+                "updated_at": created, "ended_at": None, "data": data, "districts": [district], "error": None,
+                "outcome": None, "state_reason": None, "version": 1,
+            })
+            tasks.append({
+                **base_task, "id": task_id, "instance_id": instance_id, "title": f"Handlägg Ärende {number}",
+                "lane": lane, "roles": lane_roles[lane], "district": district, "assignee": assignee,
+                "status": TaskStatus.OPEN, "case_ref": f"2026-SOC-{number:06d}", "data": data,
+                "created_at": created, "due_at": created + timedelta(days=7), "completed_at": None,
+                "completed_by": None, "assign_reason": None,
+            })
+            access.append({"instance_id": instance_id, "kind": "user", "value": other})
+            access.append({"instance_id": instance_id, "kind": "district", "value": district})
+            if assignee and assignee != other:
+                access.append({"instance_id": instance_id, "kind": "user", "value": assignee})
+            if len(instances) >= CHUNK:
+                flush(conn)
+        flush(conn)
+    if services.db.is_sqlite:
+        with services.db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def columns_of(row: Any) -> dict[str, Any]:
+    """A mapped row's column values keyed by column name (what a Core insert takes)."""
+    mapper = inspect(row).mapper
+    return {attr.columns[0].key: getattr(row, attr.key) for attr in mapper.column_attrs}
+
+
+def query_in_process(services: Any, actor: Any) -> tuple[float, int]:
+    """The inbox's own two queries (count + first page), as ``GET /tasks`` runs them, without HTTP."""
+    from service.access import actionable_tasks
+    from service.models import HumanTask
+
+    started = time.perf_counter()
+    stmt = actionable_tasks(actor, services.lanes.lanes_for(actor.roles), "all")
+    with services.db.read() as session:
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        rows = list(session.scalars(stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at,
+                                                  HumanTask.created_at, HumanTask.id).limit(50)))
+    elapsed = time.perf_counter() - started
+    if not rows:
+        raise RuntimeError("the inbox query found nothing")
+    return elapsed, int(total or 0)
+
+
+def run(sizes: Any, section: Section) -> None:
+    """Measure and add the figures to ``section`` (figures added before a crash are kept)."""
+    from service.operations.instances import start_instance
+
+    count, requests_count = sizes.inbox_instances, sizes.inbox_requests
+    with workdir("inbox") as work:
+        url = sqlite_url(work)
+        services = prepare(url)
+        actor, token = member(services, "sara")
+        template, _ = start_instance(services, actor, KEY, start_data("sara", 0))
+        log(f"inbox: inserting {count} open instances (bulk)")
+        started = time.perf_counter()
+        insert_open_instances(services, template.id, count)
+        insert_seconds = time.perf_counter() - started
+        with services.db.read() as session:
+            open_tasks = session.scalar(text("SELECT count(*) FROM human_task WHERE status = 'open'"))
+        size_mb = (work / "samverkan.sqlite3").stat().st_size / 1e6
+        log(f"inbox: {open_tasks} open tasks, {size_mb:.0f} MB; {requests_count} inbox requests")
+        with Server(url, work / "server.log", scheduler=False, node="bench-inbox") as server:
+            client = Client(server.base, token)
+            for _ in range(3):  # warm-up: connections, page cache
+                client.call("GET", "/api/v1/tasks", params={"assigned": "all"})
+            latencies = []
+            total = 0
+            for _ in range(requests_count):
+                before = time.perf_counter()
+                body = client.call("GET", "/api/v1/tasks", params={"assigned": "all"})
+                latencies.append(time.perf_counter() - before)
+                total = body["total"]
+                if not body["items"]:
+                    raise RuntimeError("the inbox answered with no tasks")
+            client.close()
+        direct = [query_in_process(services, actor) for _ in range(min(10, requests_count))]
+        services.close()
+    section.add(f"setup: bulk insert {count} instances", insert_seconds, "s")
+    section.add("GET /tasks?assigned=all p50", ms(percentile(latencies, 50)), "ms")
+    section.add("GET /tasks?assigned=all p95", ms(percentile(latencies, 95)), "ms", target="≤ 50 ms (p95)")
+    section.add("same queries in-process (no HTTP) p50", ms(percentile([d[0] for d in direct], 50)), "ms")
+    section.note(f"inbox: {open_tasks} open tasks in {count + 1} instances ({size_mb:.0f} MB SQLite file); the "
+                 f"member (socialsekreterare, Nordost) may act on {total} of them; page of 50, overdue first; "
+                 f"{requests_count} requests; no raw-engine counterpart (reads never touch the engine)")

@@ -1,0 +1,143 @@
+"""``lifecycle``: start → complete one user task → end, through the HTTP API of a real server process.
+
+One ``samverkan serve --no-scheduler`` subprocess on a SQLite file in a temp dir. A lifecycle is
+what a client does: ``POST /instances`` (start form validated), ``GET /tasks?instance=…&assigned=me``
+to find the task, ``POST /tasks/{id}/complete``. Measured with one client (sequential) and with four
+concurrent clients (each its own user and ``requests.Session``). The raw engine does the same
+lifecycle in-process: create, run, serialize, deserialize, complete the task, run, serialize.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from typing import Any
+
+from .common import Client, Server, log, member, ms, percentile, prepare, sqlite_url, workdir
+from .raw import RawEngine
+from .report import Section
+
+KEY = "bench_livscykel"
+FORM = {"beslut": "bifall"}
+TARGET_RATE = "≥ 60–100/s (20× SpiffArena's 3–5/s)"
+CLIENTS = 4
+
+
+def start_data(username: str, number: int) -> dict[str, Any]:
+    return {"arende": f"Benchmark {number}", "handlaggare": username, "stadsomrade": "Nordost"}
+
+
+def http_lifecycle(client: Client, username: str, number: int) -> tuple[float, float]:
+    """One lifecycle; returns (whole lifecycle, the completion request) in seconds."""
+    started = time.perf_counter()
+    instance = client.call("POST", "/api/v1/instances", 201,
+                           json={"process": KEY, "data": start_data(username, number)})
+    tasks = client.call("GET", "/api/v1/tasks", params={"instance": instance["id"], "assigned": "me"})["items"]
+    if len(tasks) != 1:
+        raise RuntimeError(f"expected one open task after start, got {tasks}")
+    before_complete = time.perf_counter()
+    done = client.call("POST", f"/api/v1/tasks/{tasks[0]['id']}/complete", json={"data": FORM})
+    finished = time.perf_counter()
+    if done["instance"]["state"] != "completed":
+        raise RuntimeError(f"the instance did not end: {done['instance']}")
+    return finished - started, finished - before_complete
+
+
+def raw_lifecycle(raw: RawEngine, number: int) -> tuple[float, float]:
+    """The same lifecycle on the raw engine: (whole lifecycle, the completion part) in seconds."""
+    started = time.perf_counter()
+    text = raw.dumps(raw.new(start_data("sara", number)))
+    before_complete = time.perf_counter()
+    workflow = raw.loads(text)
+    raw.complete(workflow, raw.ready_user_tasks(workflow)[0], FORM)
+    raw.dumps(workflow)
+    finished = time.perf_counter()
+    if not workflow.is_completed():
+        raise RuntimeError("the raw workflow did not end")
+    return finished - started, finished - before_complete
+
+
+def measure_raw(count: int) -> tuple[list[float], list[float]]:
+    raw = RawEngine(KEY)
+    for number in range(10):  # warm-up
+        raw_lifecycle(raw, number)
+    totals, completions = [], []
+    for number in range(count):
+        total, completion = raw_lifecycle(raw, number)
+        totals.append(total)
+        completions.append(completion)
+    return totals, completions
+
+
+def run(sizes: Any, section: Section) -> None:
+    """Measure and add the figures to ``section`` (figures added before a crash are kept)."""
+    count = sizes.lifecycles
+    with workdir("lifecycle") as work:
+        url = sqlite_url(work)
+        services = prepare(url)
+        users = [member(services, name) for name in ("sara", "sam", "siv", "sune")[:CLIENTS]]
+        services.close()
+        with Server(url, work / "server.log", scheduler=False, node="bench-lifecycle") as server:
+            log(f"lifecycle: server up on {server.base}; {count} sequential lifecycles")
+            client = Client(server.base, users[0][1])
+            for number in range(5):  # warm-up: spec cache, connections
+                http_lifecycle(client, "sara", number)
+            totals, completions = [], []
+            started = time.perf_counter()
+            for number in range(count):
+                total, completion = http_lifecycle(client, "sara", number)
+                totals.append(total)
+                completions.append(completion)
+            sequential_wall = time.perf_counter() - started
+            client.close()
+
+            log(f"lifecycle: {count} lifecycles over {CLIENTS} concurrent clients")
+            per_client = max(1, count // CLIENTS)
+            concurrent_completions: list[float] = []
+            errors: list[BaseException] = []
+            lock = threading.Lock()
+
+            def work_as(actor_token: tuple[Any, str]) -> None:
+                actor, token = actor_token
+                own = Client(server.base, token)
+                try:
+                    for number in range(per_client):
+                        _, completion = http_lifecycle(own, actor.username, number)
+                        with lock:
+                            concurrent_completions.append(completion)
+                except BaseException as err:  # reported after the threads join
+                    errors.append(err)
+                finally:
+                    own.close()
+
+            threads = [threading.Thread(target=work_as, args=(user,)) for user in users]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            concurrent_wall = time.perf_counter() - started
+            if errors:
+                raise errors[0]
+
+    log(f"lifecycle: raw engine, {max(count, 200)} lifecycles")
+    raw_totals, raw_completions = measure_raw(max(count, 200))
+    raw_mean = statistics.fmean(raw_totals)
+    raw_rate = 1 / raw_mean
+    section.add_rate("1 client: lifecycles/s", count / sequential_wall, raw_rate, target=TARGET_RATE)
+    section.add("1 client: lifecycle p50", ms(percentile(totals, 50)), "ms", raw=ms(percentile(raw_totals, 50)))
+    section.add("1 client: completion p50", ms(percentile(completions, 50)), "ms",
+                raw=ms(percentile(raw_completions, 50)))
+    section.add("1 client: completion p95", ms(percentile(completions, 95)), "ms",
+                raw=ms(percentile(raw_completions, 95)))
+    concurrent_count = per_client * CLIENTS
+    section.add_rate(f"{CLIENTS} clients: lifecycles/s", concurrent_count / concurrent_wall, raw_rate,
+                     target=TARGET_RATE)
+    section.add(f"{CLIENTS} clients: completion p50", ms(percentile(concurrent_completions, 50)), "ms",
+                raw=ms(percentile(raw_completions, 50)))
+    section.add(f"{CLIENTS} clients: completion p95", ms(percentile(concurrent_completions, 95)), "ms",
+                raw=ms(percentile(raw_completions, 95)))
+    section.add("raw engine: lifecycle mean", ms(raw_mean), "ms", raw=ms(raw_mean))
+    section.note(f"lifecycle: {count} sequential + {concurrent_count} concurrent lifecycles, each 3 requests "
+                 "(start, find task, complete); every instance ended at its end event")
