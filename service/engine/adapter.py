@@ -75,19 +75,34 @@ class PendingTimer:
 
 @dataclass
 class Snapshot:
+    """What a command left: ready human tasks (by id), pending timers, messages awaited, data.
+
+    A ready task's details (its evaluated properties and data) are computed only when asked for
+    with ``describe`` — the task index needs them for new tasks only, and a multi-instance task
+    may keep hundreds ready at once.
+    """
+
     completed: bool
-    ready_tasks: list[ReadyTask]
+    ready_ids: list[str]
     timers: list[PendingTimer]
     waits_for_messages: list[str]
     data: dict[str, Any]
     end_event: str | None = None
-    districts: set[str] = field(default_factory=set)
+    describe: Callable[[str], ReadyTask] = field(default=lambda task_id: _no_task(task_id), repr=False)
+
+    @property
+    def ready_tasks(self) -> list[ReadyTask]:
+        return [self.describe(task_id) for task_id in self.ready_ids]
 
     @property
     def state(self) -> str:
         if self.completed:
             return "completed"
-        return "running" if self.ready_tasks else "waiting"
+        return "running" if self.ready_ids else "waiting"
+
+
+def _no_task(task_id: str) -> ReadyTask:
+    raise KeyError(task_id)
 
 
 class BpmnEngine:
@@ -199,8 +214,8 @@ class BpmnEngine:
     # --- what changed --------------------------------------------------------------------------
     def snapshot(self, workflow: BpmnWorkflow) -> Snapshot:
         completed = workflow.is_completed()
-        ready = [] if completed else [
-            self._ready_task(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+        ready = {} if completed else {
+            str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         pending: list[PendingTimer] = []
         messages: list[str] = []
         for task in workflow.event_manager.tasks.values():
@@ -227,10 +242,11 @@ class BpmnEngine:
                     if isinstance(t.task_spec, EndEventMixin) and t.workflow is workflow]
             if ends:  # the end event reached last decides the outcome
                 end_event = max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
-        districts = {t.district for t in ready if t.district}
-        return Snapshot(completed, ready, pending, sorted(set(messages)), data, end_event, districts)
+        taken_at = self.clock.now()  # due times count from when the engine made the task ready
+        return Snapshot(completed, list(ready), pending, sorted(set(messages)), data, end_event,
+                        describe=lambda task_id: self._ready_task(ready[task_id], taken_at))
 
-    def _ready_task(self, task: Any) -> ReadyTask:
+    def _ready_task(self, task: Any, taken_at: datetime) -> ReadyTask:
         spec = task.task_spec
         properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
         roles = self.lanes.roles(spec.lane) or []
@@ -241,7 +257,7 @@ class BpmnEngine:
         if due:
             value = timers.timer_literal(due) or self._property(task, due)
             if value:
-                due_at = timers.due_from(str(value), self.clock.now())
+                due_at = timers.due_from(str(value), taken_at)
         return ReadyTask(
             id=str(task.id), name=spec.bpmn_id or spec.name, title=str(title)[:300], lane=spec.lane,
             roles=list(roles), assignee=_text(self._property(task, properties.get("assignee"))),

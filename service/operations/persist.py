@@ -58,7 +58,7 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
     _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
-    districts = set(snapshot.districts)
+    districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
         districts.add(instance.data["stadsomrade"])
     grant_access(session, instance, districts=districts,
@@ -70,7 +70,7 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
                 actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes) -> None:
     open_rows = {t.id: t for t in session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
-    ready_ids = {t.id for t in snapshot.ready_tasks}
+    ready_ids = set(snapshot.ready_ids)
     for task_id, row in open_rows.items():
         if task_id in ready_ids:
             continue
@@ -79,10 +79,9 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
         else:
             row.status, row.completed_at = TaskStatus.CANCELLED, now
             record(session, actor, "task_cancelled", instance_id=instance.id, task_id=task_id, task=row.name)
-    away = _away_delegates(session, {t.assignee for t in snapshot.ready_tasks if t.assignee})
-    for ready in snapshot.ready_tasks:
-        if ready.id in open_rows:
-            continue
+    new = [snapshot.describe(task_id) for task_id in snapshot.ready_ids if task_id not in open_rows]
+    away = _away_delegates(session, {t.assignee for t in new if t.assignee})
+    for ready in new:
         assignee, reason = ready.assignee, None
         if assignee is not None and assignee in away:
             assignee, reason = away[assignee], f"frånvarande: {ready.assignee} har angett {away[assignee]}"
