@@ -49,6 +49,12 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
     return row.user
 
 
+def token_expiry(session: Session, token: str) -> datetime:
+    expires_at = session.scalar(select(ApiToken.expires_at).where(ApiToken.token_hash == token_digest(token)))
+    assert expires_at is not None  # called right after user_for_token found it
+    return expires_at
+
+
 def actor_for(user: User) -> Actor:
     return Actor(username=user.username, roles=frozenset(user.roles), districts=frozenset(user.districts),
                  display_name=user.display_name)

@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, request, session
 
 from service.actor import Actor
-from service.auth import actor_for, user_for_token
+from service.auth import actor_for, token_digest, token_expiry, user_for_token
 from service.errors import BadRequest, Forbidden, Unauthorized
 from service.models import User
 from service.services import Services
 from service.web.csrf import HEADER as CSRF_HEADER
 from service.web.csrf import SAFE_METHODS
 from service.web.csrf import matches as csrf_matches
+
+TOKEN_CACHE_TTL = timedelta(seconds=10)
+
+
+class _TokenCache:
+    """Recently checked tokens → their actor, for a few seconds (never past the token's expiry).
+
+    Every API request carries a token; looking it up is a query per request. A deactivated user or
+    changed roles take effect within ``TOKEN_CACHE_TTL``.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._entries: dict[str, tuple[Actor, datetime]] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: datetime) -> Actor | None:
+        entry = self._entries.get(token_digest(token))
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def put(self, token: str, actor: Actor, until: datetime) -> None:
+        with self._lock:
+            if len(self._entries) >= self._size:
+                self._entries.clear()
+            self._entries[token_digest(token)] = (actor, until)
+
+
+_TOKENS = _TokenCache()
 
 
 def services() -> Services:
@@ -37,11 +69,16 @@ def _authenticate() -> Actor | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("use Authorization: Bearer <token>")
+        actor = _TOKENS.get(token.strip(), svc.now())
+        if actor is not None:
+            return actor
         with svc.db.read() as db:
             user = user_for_token(db, token.strip(), svc.now())
             if user is None:
                 raise Unauthorized("the token is unknown or has expired")
-            return actor_for(user)
+            actor = actor_for(user)
+            _TOKENS.put(token.strip(), actor, min(token_expiry(db, token.strip()), svc.now() + TOKEN_CACHE_TTL))
+            return actor
     username = session.get("username")
     if username:
         # A page's fetch() rides on the session cookie, which another site can make a browser send:
