@@ -298,3 +298,14 @@ def test_the_whole_tree_deploys(sqlite_url: str) -> None:
         assert sorted((d.key, d.version) for d in again) == [(key, 1) for key in MAIN_KEYS]
     finally:
         services.close()
+
+
+@pytest.mark.parametrize("diagram", DIAGRAMS, ids=lambda p: p.name)
+def test_multi_instance_collections_are_declared(diagram: Path) -> None:
+    """A loopDataInputRef/OutputRef must name an element of the document (a ``bpmn:property``):
+    modelers such as bpmn-js drop references they cannot resolve when they save the diagram."""
+    root = _root(diagram)
+    ids = {element.get("id") for element in root.iter() if element.get("id")}
+    undeclared = sorted({(ref.text or "").strip() for tag in ("loopDataInputRef", "loopDataOutputRef")
+                         for ref in root.iter(f"{{{BPMN}}}{tag}")} - ids)
+    assert undeclared == [], f"declare as <bpmn:property id=... name=...> in the process: {undeclared}"
