@@ -17,22 +17,31 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from service.actor import SYSTEM
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
-from service.config import ROOT
-from service.errors import Invalid
 from service.models import User
 from service.operations.timers import fire_due_timers
-from service.operations.users import create_token, create_user
 
 from ..conftest import Api, Harness
+from .story import (
+    ALL_DISTRICTS,
+    Cast,
+    People,
+    complete,
+    deploy_routines,
+    do,
+    history,
+    names,
+    read,
+    start_instance,
+    tasks,
+    the_task,
+)
 
 KEY = "akut_verkstallighet"
-ALL_DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
 MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=STOCKHOLM)
 
 #: The people of the routine: username → (roles, districts). The conveners work city-wide.
-PEOPLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+PEOPLE: People = {
     "sara.soc": (("socialsekreterare",), ("Nordost",)),
     "fredrik.forste": (("forste_socialsekreterare",), ("Nordost",)),
     "erika.ec": (("enhetschef_myndighet",), ("Nordost",)),
@@ -80,24 +89,11 @@ EVALUATION = {"utvardering_datum": "2026-12-20", "utvardering_deltagare": ["soci
               "utvardering_vad_fungerade": "Snabb samverkan.", "utvardering_forbattringar": "Tydligare mötesmall."}
 
 
-class Staff:
-    """The routine's users, each signed in with a real API token."""
+class Staff(Cast):
+    """The routine's users (:data:`PEOPLE`), each signed in with a real API token."""
 
     def __init__(self, h: Harness) -> None:
-        self.h = h
-        self.apis: dict[str, Api] = {}
-        for username, (roles, districts) in PEOPLE.items():
-            # no password: a token is issued directly (scrypt hashing for 19 users would dominate the test time)
-            create_user(h.services, username, roles=list(roles), districts=list(districts), actor=SYSTEM)
-            self.apis[username] = Api(h.url, create_token(h.services, username))
-
-    def __getitem__(self, username: str) -> Api:
-        return self.apis[username]
-
-    def sign_in_again(self, *usernames: str) -> None:
-        """New tokens after the clock has moved past the old ones' lifetime."""
-        for username in usernames:
-            self.apis[username] = Api(self.h.url, create_token(self.h.services, username))
+        super().__init__(h, PEOPLE)
 
     def set_away(self, username: str, delegate: str | None) -> None:
         """An out-of-office reply naming a delegate (as the directory sync would record it)."""
@@ -108,12 +104,7 @@ class Staff:
 @pytest.fixture
 def staff(harness: Harness) -> Iterator[Staff]:
     """The real routines deployed, the people of R2 created, the clock on a Monday morning."""
-    try:
-        deployed = harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
-        keys = {d.key for d in deployed}
-    except Invalid as err:  # another routine of the tree may be broken; this one must have deployed
-        keys = {entry.split(":")[0] for entry in err.extra.get("deployed", [])}
-    assert KEY in keys
+    deploy_routines(harness, KEY)
     SYSTEM_CLOCK.set(MONDAY_MORNING)
     yield Staff(harness)
 
@@ -121,42 +112,7 @@ def staff(harness: Harness) -> Iterator[Staff]:
 # --- acting as a user ------------------------------------------------------------------------------
 
 def start(api: Api, data: dict[str, Any]) -> dict[str, Any]:
-    body = {"process": KEY, "data": data, "case_ref": data["arende_referens"]}
-    return api.ok("POST", "/api/v1/instances", 201, json=body)
-
-
-def tasks(api: Api, instance: dict[str, Any]) -> list[dict[str, Any]]:
-    """The caller's open tasks of this instance (their inbox, narrowed to the case)."""
-    return api.ok("GET", "/api/v1/tasks", params={"instance": instance["id"]})["items"]
-
-
-def names(api: Api, instance: dict[str, Any]) -> list[str]:
-    return sorted(t["name"] for t in tasks(api, instance))
-
-
-def the_task(api: Api, instance: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [t for t in tasks(api, instance) if t["name"] == name]
-    assert len(found) == 1, f"expected one {name}, inbox has {[t['name'] for t in tasks(api, instance)]}"
-    return found[0]
-
-
-def complete(api: Api, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Claim the task when it is the lane's (unassigned), then complete it with the form."""
-    if task["assignee"] is None:
-        api.ok("POST", f"/api/v1/tasks/{task['id']}/claim")
-    return api.ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
-
-
-def do(api: Api, instance: dict[str, Any], name: str, data: dict[str, Any]) -> dict[str, Any]:
-    return complete(api, the_task(api, instance, name), data)
-
-
-def read(api: Api, instance: dict[str, Any]) -> dict[str, Any]:
-    return api.ok("GET", f"/api/v1/instances/{instance['id']}")
-
-
-def history(api: Api, instance: dict[str, Any], action: str) -> list[dict[str, Any]]:
-    return [e for e in read(api, instance)["history"] if e["action"] == action]
+    return start_instance(api, KEY, data, case_ref=data["arende_referens"])
 
 
 def through_criteria(s: Staff, data: dict[str, Any]) -> dict[str, Any]:
@@ -467,7 +423,7 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     evaluation = the_task(convener, instance, "utvardera")
     SYSTEM_CLOCK.advance(days=30, minutes=1)
     assert fire_due_timers(s.h.services) == 1
-    s.sign_in_again("vc.korttid")  # a month later: yesterday's token has expired
+    s.sign_in("vc.korttid")  # a month later: yesterday's token has expired
     convener = s["vc.korttid"]
     assert names(convener, instance) == ["paminn_om_utvardering", "utvardera"]
     [overdue] = convener.ok("GET", "/api/v1/tasks", params={"instance": instance["id"], "overdue": "true"})["items"]

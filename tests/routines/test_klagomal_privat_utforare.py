@@ -17,22 +17,19 @@ from typing import Any
 
 import pytest
 
-from service.actor import SYSTEM
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
-from service.errors import Invalid
 from service.operations.timers import fire_due_timers
-from service.operations.users import create_token, create_user
 
 from ..conftest import Api, Harness
+from .story import ALL_DISTRICTS, Cast, People, complete, deploy_routines, do, read, start_instance, tasks, the_task
 
 KEY = "klagomal_privat_utforare"
 FORMS = ROOT / "forms" / KEY
-ALL_DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
 MONDAY_MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=STOCKHOLM)
 
 #: username → (roles, districts). EKU works city-wide.
-PEOPLE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+PEOPLE: People = {
     "mona.mottagare": (("mottagare",), ("Hisingen",)),
     "omsorg.kontakt": (("utforare",), ("Hisingen",)),
     "annan.utforare": (("utforare",), ("Hisingen",)),
@@ -86,34 +83,17 @@ EKU_FOLLOW_UP = {"eku_uppfoljningsform": "handelsestyrd",
                  "eku_aterkopplat_till_myndighet": True, "eku_kommentar": "Åtgärdsplan begärd."}
 
 
-class Staff:
-    """The routine's users, each signed in with a real API token."""
+class Staff(Cast):
+    """The routine's users (:data:`PEOPLE`), each signed in with a real API token."""
 
     def __init__(self, h: Harness) -> None:
-        self.h = h
-        self.apis: dict[str, Api] = {}
-        for username, (roles, districts) in PEOPLE.items():
-            # no password: a token is issued directly (scrypt hashing per user would dominate the test time)
-            create_user(h.services, username, roles=list(roles), districts=list(districts), actor=SYSTEM)
-        self.sign_in_again(*PEOPLE)
-
-    def __getitem__(self, username: str) -> Api:
-        return self.apis[username]
-
-    def sign_in_again(self, *usernames: str) -> None:
-        """New tokens (also after the clock has moved past the old ones' lifetime)."""
-        for username in usernames:
-            self.apis[username] = Api(self.h.url, create_token(self.h.services, username))
+        super().__init__(h, PEOPLE)
 
 
 @pytest.fixture
 def staff(harness: Harness) -> Iterator[Staff]:
     """The real routines deployed, the people of R4 created, the clock on a Monday morning."""
-    try:
-        keys = {d.key for d in harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")}
-    except Invalid as err:  # another routine of the tree may be broken; this one must have deployed
-        keys = {entry.split(":")[0] for entry in err.extra.get("deployed", [])}
-    assert KEY in keys
+    deploy_routines(harness, KEY)
     SYSTEM_CLOCK.set(MONDAY_MORNING)
     yield Staff(harness)
 
@@ -121,32 +101,7 @@ def staff(harness: Harness) -> Iterator[Staff]:
 # --- acting as a user ------------------------------------------------------------------------------
 
 def start(api: Api, data: dict[str, Any], case_ref: str | None = None) -> dict[str, Any]:
-    return api.ok("POST", "/api/v1/instances", 201, json={"process": KEY, "data": data, "case_ref": case_ref})
-
-
-def tasks(api: Api, instance: dict[str, Any]) -> list[dict[str, Any]]:
-    return api.ok("GET", "/api/v1/tasks", params={"instance": instance["id"]})["items"]
-
-
-def the_task(api: Api, instance: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [t for t in tasks(api, instance) if t["name"] == name]
-    assert len(found) == 1, f"expected one {name}, inbox has {[t['name'] for t in tasks(api, instance)]}"
-    return found[0]
-
-
-def complete(api: Api, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Claim the task when it is the lane's (unassigned), then complete it with the form."""
-    if task["assignee"] is None:
-        api.ok("POST", f"/api/v1/tasks/{task['id']}/claim")
-    return api.ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
-
-
-def do(api: Api, instance: dict[str, Any], name: str, data: dict[str, Any]) -> dict[str, Any]:
-    return complete(api, the_task(api, instance, name), data)
-
-
-def read(api: Api, instance: dict[str, Any]) -> dict[str, Any]:
-    return api.ok("GET", f"/api/v1/instances/{instance['id']}")
+    return start_instance(api, KEY, data, case_ref)
 
 
 def to_step_3(s: Staff) -> dict[str, Any]:
@@ -313,7 +268,7 @@ def test_a_silent_provider_passes_the_deadline_and_the_complaint_goes_on_to_step
     assert fire_due_timers(s.h.services) == 0
     SYSTEM_CLOCK.advance(days=1, minutes=1)
     assert fire_due_timers(s.h.services) == 1
-    s.sign_in_again("omsorg.kontakt", "hanna.soc", "erik.ec")  # two weeks later: new tokens
+    s.sign_in("omsorg.kontakt", "hanna.soc", "erik.ec")  # two weeks later: new tokens
 
     # the provider's task is withdrawn; the socialsekreterare follows up, the missing answer noted
     assert tasks(s["omsorg.kontakt"], instance) == []
@@ -405,7 +360,7 @@ def test_the_hand_over_to_eku_is_refused_without_a_basis_covering_eku(staff: Sta
 
     # the compilation is finished in December: the service refuses to hand anything to EKU
     SYSTEM_CLOCK.set(datetime(2026, 12, 2, 9, 0, tzinfo=STOCKHOLM))
-    s.sign_in_again("erik.ec", "eku.anna")
+    s.sign_in("erik.ec", "eku.anna")
     compile_task = the_task(s["erik.ec"], instance, "sammanstall_infor_eku")
     s["erik.ec"].ok("POST", f"/api/v1/tasks/{compile_task['id']}/claim")
     refused = s["erik.ec"].post(f"/api/v1/tasks/{compile_task['id']}/complete", json={"data": COMPILED})

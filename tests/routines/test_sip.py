@@ -33,8 +33,9 @@ from processes.disclosure import disclosure_refusal_reason
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
 from service.migrate import upgrade
-from service.operations.users import create_token, create_user
-from tests.conftest import PG_URL, Api, Harness, _create_pg_database, _drop_pg_database, start_harness
+from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database, start_harness
+from tests.routines import story as steps
+from tests.routines.story import Cast
 
 KEY = "sip"
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=STOCKHOLM)
@@ -133,37 +134,16 @@ def follow_up(status: str, **extra: Any) -> dict[str, Any]:
             "uppfoljning_anteckning": "Fungerar väl.", "plan_status": status, **extra}
 
 
-class Story:
+class Story(Cast):
     """The service with the real routines, R5's people, and the clock — one per database kind for
     the module (each test works on cases of its own and reads only their tasks).
 
-    People are created as ``samverkan users add`` does and sign in with real API tokens as
-    ``samverkan token create`` issues them. Tokens live 12 hours: when the story jumps in time,
-    ``as_`` gives the user a fresh one.
+    People work in no district unless said otherwise; their tokens are renewed as the story jumps in
+    time (see :class:`Cast`).
     """
 
-    def __init__(self, h: Harness) -> None:
-        self.h = h
-        self._apis: dict[str, tuple[Api, datetime]] = {}
-
-    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ()) -> None:
-        create_user(self.h.services, username, roles=list(roles), districts=list(districts))
-        self._sign_in(username)
-
-    def _sign_in(self, username: str) -> Api:
-        api = Api(self.h.url, create_token(self.h.services, username))
-        self._apis[username] = (api, SYSTEM_CLOCK.now())
-        return api
-
-    def as_(self, username: str) -> Api:
-        api, issued_at = self._apis[username]
-        if not timedelta(0) <= SYSTEM_CLOCK.now() - issued_at < timedelta(hours=11):
-            api = self._sign_in(username)
-        return api
-
     def start(self, who: str, data: dict[str, Any]) -> Case:
-        body = self.as_(who).ok("POST", "/api/v1/instances", 201,
-                                json={"process": KEY, "data": data, "case_ref": "SIP-2030-0042"})
+        body = steps.start_instance(self.as_(who), KEY, data, case_ref="SIP-2030-0042")
         assert body["state"] == "running" and body["process"] == KEY
         return Case(self, body["id"])
 
@@ -177,25 +157,22 @@ class Case:
 
     def inbox(self, who: str, name: str | None = None) -> list[dict[str, Any]]:
         """The open tasks of this case that ``who`` may act on."""
-        items = self.s.as_(who).ok("GET", "/api/v1/tasks", params={"process": KEY, "instance": self.id})["items"]
-        return [t for t in items if name is None or t["name"] == name]
+        return steps.inbox(self.s.as_(who), name, process=KEY, instance=self.id)
 
     def names(self, who: str) -> list[str]:
         return sorted(t["name"] for t in self.inbox(who))
 
     def only(self, who: str, name: str) -> dict[str, Any]:
         """The one open task ``name`` that ``who`` may act on."""
-        tasks = self.inbox(who, name)
-        assert len(tasks) == 1, f"{who} has {len(tasks)} open {name}: {self.inbox(who)}"
-        return tasks[0]
+        return steps.only(self.s.as_(who), name, process=KEY, instance=self.id)
 
     def task_data(self, who: str, task: dict[str, Any]) -> dict[str, Any]:
         """The case data as the task shows it (a read of the case)."""
-        return self.s.as_(who).ok("GET", f"/api/v1/tasks/{task['id']}")["data"]  # type: ignore[no-any-return]
+        data: dict[str, Any] = steps.task_detail(self.s.as_(who), task)["data"]
+        return data
 
     def complete(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        return self.s.as_(who).ok("POST", f"/api/v1/tasks/{task['id']}/complete",  # type: ignore[no-any-return]
-                                  json={"data": data})
+        return steps.submit(self.s.as_(who), task, data)
 
     def do(self, who: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
         """``who`` completes the one open task ``name``."""
@@ -203,18 +180,16 @@ class Case:
 
     def refused(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         """Completing is refused with 422 and the task stays open; returns the problem."""
-        response = self.s.as_(who).post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
-        assert response.status_code == 422, response.text
+        response = steps.refused(self.s.as_(who), task, data, process=KEY, instance=self.id)
         assert response.headers["Content-Type"] == "application/problem+json"
-        assert task["id"] in {t["id"] for t in self.inbox(who, task["name"])}
-        return response.json()  # type: ignore[no-any-return]
+        problem: dict[str, Any] = response.json()
+        return problem
 
     def detail(self, who: str) -> dict[str, Any]:
-        return self.s.as_(who).ok("GET", f"/api/v1/instances/{self.id}")  # type: ignore[no-any-return]
+        return steps.read(self.s.as_(who), self.id)
 
     def timers(self, name: str | None = None) -> list[dict[str, Any]]:
-        items = self.s.as_("adam").ok("GET", "/api/v1/timers", params={"instance": self.id})["items"]
-        return [t for t in items if name is None or t["task"] == name]
+        return steps.timers(self.s.as_("adam"), self.id, name)
 
     def timer(self, name: str) -> dict[str, Any]:
         timers = self.timers(name)
@@ -227,12 +202,10 @@ class Case:
         due = local(timer["due_at"])
         if move_clock and due > SYSTEM_CLOCK.now():
             SYSTEM_CLOCK.set(due)
-        fired = self.s.as_("adam").ok("POST", f"/api/v1/timers/{timer['id']}/fire")
-        assert fired["fired"] is True, fired
+        steps.fire(self.s.as_("adam"), timer)
 
     def message(self, who: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        return self.s.as_(who).ok("POST", f"/api/v1/instances/{self.id}/messages",  # type: ignore[no-any-return]
-                                  json={"name": name, "data": data})
+        return steps.message(self.s.as_(who), self.id, name, data)
 
     def audit(self) -> list[dict[str, Any]]:
         """The audit log of this case, as the auditor reads it."""

@@ -24,11 +24,11 @@ import pytest
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
 from service.operations.timers import fire_due_timers
-from service.operations.users import create_token, create_user
-from tests.conftest import Api, Harness
+from tests.conftest import Harness
+from tests.routines import story as steps
+from tests.routines.story import ALL_DISTRICTS, Cast
 
 KEY = "skyddsombudsstopp"
-ALL_DISTRICTS = ("Centrum", "Hisingen", "Nordost", "Sydväst")
 TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=STOCKHOLM)
 SATURDAY_10 = datetime(2026, 12, 5, 10, 0, tzinfo=STOCKHOLM)
 TUESDAY_EVENING = datetime(2026, 12, 1, 19, 30, tzinfo=STOCKHOLM)
@@ -90,42 +90,22 @@ def anmalan(*clients: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Story:
-    """The service with the real routines, the people of R1's lanes, and the clock.
+class Story(Cast):
+    """The service with the real routines, the people of R1's lanes (in Nordost unless said otherwise),
+    and the clock; people's tokens are renewed as the story jumps a day ahead (see :class:`Cast`)."""
 
-    People are created as ``samverkan users add`` does and get their API tokens as
-    ``samverkan token create`` issues them (real tokens, no password hashing to wait for). Tokens
-    live 12 hours: when the story jumps a day ahead, ``as_`` gives the user a fresh one.
-    """
+    districts = ("Nordost",)
 
     def __init__(self, h: Harness) -> None:
-        self.h = h
-        self._apis: dict[str, tuple[Api, datetime]] = {}
+        super().__init__(h)
         self._client_of: dict[str, str | None] = {}
-
-    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ("Nordost",)) -> None:
-        create_user(self.h.services, username, roles=list(roles), districts=list(districts))
-        self._sign_in(username)
-
-    def _sign_in(self, username: str) -> Api:
-        api = Api(self.h.url, create_token(self.h.services, username))
-        self._apis[username] = (api, SYSTEM_CLOCK.now())
-        return api
-
-    def as_(self, username: str) -> Api:
-        api, issued_at = self._apis[username]
-        if not timedelta(0) <= SYSTEM_CLOCK.now() - issued_at < timedelta(hours=11):
-            api = self._sign_in(username)
-        return api
 
     def report(self, *clients: dict[str, Any]) -> dict[str, Any]:
         """The unit manager reports the stop; returns the new instance."""
-        return self.as_("eva").ok("POST", "/api/v1/instances", 201,
-                                  json={"process": KEY, "data": anmalan(*clients), "case_ref": "AML-2026-17"})
+        return steps.start_instance(self.as_("eva"), KEY, anmalan(*clients), case_ref="AML-2026-17")
 
     def inbox(self, who: str, name: str | None = None, **params: str) -> list[dict[str, Any]]:
-        items = self.as_(who).ok("GET", "/api/v1/tasks", params={"process": KEY, **params})["items"]
-        return [t for t in items if name is None or t["name"] == name]
+        return steps.inbox(self.as_(who), name, process=KEY, **params)
 
     def task(self, who: str, name: str, ref: str) -> dict[str, Any]:
         """The one open task ``name`` about the client ``ref`` that ``who`` may act on.
@@ -136,7 +116,7 @@ class Story:
         found = []
         for summary in self.inbox(who, name):
             if summary["id"] not in self._client_of:
-                data = self.as_(who).ok("GET", f"/api/v1/tasks/{summary['id']}")["data"]
+                data = steps.task_detail(self.as_(who), summary)["data"]
                 client = next((data[k] for k in ("brukare", "brukare_uppfoljning", "utfall_for_brukare")
                                if isinstance(data.get(k), dict)), {})
                 self._client_of[summary["id"]] = client.get("arendereferens")
@@ -146,34 +126,29 @@ class Story:
         return found[0]
 
     def complete(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        return self.as_(who).ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
+        return steps.submit(self.as_(who), task, data)
 
     def refused(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         """Completing is refused with 422 and the task stays open; returns the problem."""
-        response = self.as_(who).post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
-        assert response.status_code == 422, response.text
-        assert task["id"] in {t["id"] for t in self.inbox(who, task["name"])}
-        return response.json()
+        problem: dict[str, Any] = steps.refused(self.as_(who), task, data, process=KEY).json()
+        return problem
 
     def instance(self, instance_id: str, who: str = "eva") -> dict[str, Any]:
-        return self.as_(who).ok("GET", f"/api/v1/instances/{instance_id}")
+        return steps.read(self.as_(who), instance_id)
 
     def timers(self, instance_id: str, name: str | None = None) -> list[dict[str, Any]]:
-        items = self.as_("adam").ok("GET", "/api/v1/timers", params={"instance": instance_id})["items"]
-        return [t for t in items if name is None or t["task"] == name]
+        return steps.timers(self.as_("adam"), instance_id, name)
 
     def fire(self, instance_id: str, name: str) -> dict[str, Any]:
         """The monitoring console fires the only pending timer ``name`` of the instance."""
         [timer] = self.timers(instance_id, name)
-        fired = self.as_("adam").ok("POST", f"/api/v1/timers/{timer['id']}/fire")
-        assert fired["fired"] is True
+        steps.fire(self.as_("adam"), timer)
         return timer
 
     def lift_stop(self, instance_id: str, datum: str) -> dict[str, Any]:
         """The unit manager sends ``stopp_havt`` with the date the stop was lifted."""
-        return self.as_("eva").ok("POST", f"/api/v1/instances/{instance_id}/messages",
-                                  json={"name": "stopp_havt", "data": {"datum": datum,
-                                                                       "kommentar": "Taklyft installerad"}})
+        return steps.message(self.as_("eva"), instance_id, "stopp_havt",
+                             {"datum": datum, "kommentar": "Taklyft installerad"})
 
 
 def local(value: str) -> datetime:

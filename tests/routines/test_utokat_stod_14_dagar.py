@@ -24,8 +24,9 @@ import pytest
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
 from service.operations.timers import fire_due_timers
-from service.operations.users import create_token, create_user
-from tests.conftest import Api, Harness
+from tests.conftest import Harness
+from tests.routines import story as steps
+from tests.routines.story import Cast
 
 KEY = "utokat_stod_14_dagar"
 DAY_0 = datetime(2026, 12, 1, 9, 0, tzinfo=STOCKHOLM)
@@ -62,65 +63,36 @@ BIFALL = {"beslut": "bifall", "beslutsdatum": "2026-12-18", "beviljade_insatser"
 AVSLAG = {"beslut": "avslag", "beslutsdatum": "2026-12-18", "beslut_motivering": "Behovet tillgodoses på annat sätt"}
 
 
-class Story:
-    """The service with the real routines, the people of R3's lanes, and the clock.
+class Story(Cast):
+    """The service with the real routines, the people of R3's lanes (in Sydväst unless said otherwise),
+    and the clock; people's tokens are renewed as the story jumps days ahead (see :class:`Cast`)."""
 
-    People are created as ``samverkan users add`` does and get their API tokens as
-    ``samverkan token create`` issues them (real tokens, no password hashing to wait for). Tokens
-    live 12 hours: when the story jumps days ahead, ``as_`` gives the user a fresh one.
-    """
-
-    def __init__(self, h: Harness) -> None:
-        self.h = h
-        self._apis: dict[str, tuple[Api, datetime]] = {}
-
-    def user(self, username: str, *roles: str, districts: tuple[str, ...] = ("Sydväst",)) -> None:
-        create_user(self.h.services, username, roles=list(roles), districts=list(districts))
-        self._sign_in(username)
-
-    def _sign_in(self, username: str) -> Api:
-        api = Api(self.h.url, create_token(self.h.services, username))
-        self._apis[username] = (api, SYSTEM_CLOCK.now())
-        return api
-
-    def as_(self, username: str) -> Api:
-        api, issued_at = self._apis[username]
-        if not timedelta(0) <= SYSTEM_CLOCK.now() - issued_at < timedelta(hours=11):
-            api = self._sign_in(username)
-        return api
+    districts = ("Sydväst",)
 
     def report(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
         """The provider's coordinator reports the changed care need; returns the new instance."""
-        return self.as_("kim").ok("POST", "/api/v1/instances", 201,
-                                  json={"process": KEY, "data": data or START, "case_ref": "HT-2026-0815"})
+        return steps.start_instance(self.as_("kim"), KEY, data or START, case_ref="HT-2026-0815")
 
     def inbox(self, who: str, name: str | None = None, **params: str) -> list[dict[str, Any]]:
-        items = self.as_(who).ok("GET", "/api/v1/tasks", params={"process": KEY, **params})["items"]
-        return [t for t in items if name is None or t["name"] == name]
+        return steps.inbox(self.as_(who), name, process=KEY, **params)
 
     def only(self, who: str, name: str) -> dict[str, Any]:
         """The one open task ``name`` that ``who`` may act on."""
-        tasks = self.inbox(who, name)
-        assert len(tasks) == 1, f"{who} has {len(tasks)} open {name}: {tasks}"
-        return tasks[0]
+        return steps.only(self.as_(who), name, process=KEY)
 
     def complete(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        return self.as_(who).ok("POST", f"/api/v1/tasks/{task['id']}/complete",
-                                json={"data": data})
+        return steps.submit(self.as_(who), task, data)
 
     def refused(self, who: str, task: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         """Completing is refused with 422 and the task stays open; returns the field errors."""
-        response = self.as_(who).post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data})
-        assert response.status_code == 422, response.text
-        assert task["id"] in {t["id"] for t in self.inbox(who, task["name"])}
-        return response.json()["errors"]
+        errors: dict[str, Any] = steps.refused(self.as_(who), task, data, process=KEY).json()["errors"]
+        return errors
 
     def instance(self, instance_id: str, who: str = "kim") -> dict[str, Any]:
-        return self.as_(who).ok("GET", f"/api/v1/instances/{instance_id}")
+        return steps.read(self.as_(who), instance_id)
 
     def timers(self, instance_id: str, name: str | None = None) -> list[dict[str, Any]]:
-        items = self.as_("adam").ok("GET", "/api/v1/timers", params={"instance": instance_id})["items"]
-        return [t for t in items if name is None or t["task"] == name]
+        return steps.timers(self.as_("adam"), instance_id, name)
 
     def begin(self, utoka: dict[str, Any] | None = None) -> dict[str, Any]:
         """Day 0: the increase starts, the handläggare is told and confirms the start."""
