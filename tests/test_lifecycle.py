@@ -151,3 +151,19 @@ def test_a_failing_script_puts_the_instance_in_error_and_an_admin_retries(harnes
     assert detail["data"]["andel"] == 25
     assert [e["action"] for e in detail["history"]].count("instance_retried") == 2
     assert adam.post(f"/api/v1/instances/{instance['id']}/retry", json={"reason": "x"}).status_code == 409
+
+
+def test_a_task_named_for_someone_without_the_mandate_goes_to_the_lane(harness: Harness) -> None:
+    h = harness
+    sara = h.user("sara", "socialsekreterare")
+    h.user("eva", "eku")
+    # a mistyped handläggare, and one who holds no role of the lane: neither may hold the task
+    for named, why in (("sarah", "finns inte"), ("eva", "saknar mandat")):
+        instance = sara.ok("POST", "/api/v1/instances", 201,
+                           json={"process": "core_demo", "data": {**START, "handlaggare": named}})
+        [task] = [t for t in open_tasks(h, "sara", assigned="unassigned") if t["instance_id"] == instance["id"]]
+        assert task["name"] == "granska" and task["assignee"] is None
+        history = sara.ok("GET", f"/api/v1/instances/{instance['id']}")["history"]
+        [refused] = [e for e in history if e["action"] == "task_assignee_refused"]
+        assert refused["detail"]["named"] == named and why in refused["detail"]["reason"]
+        assert open_tasks(h, "eva") == []

@@ -80,11 +80,12 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
             row.status, row.completed_at = TaskStatus.CANCELLED, now
             record(session, actor, "task_cancelled", instance_id=instance.id, task_id=task_id, task=row.name)
     new = [snapshot.describe(task_id) for task_id in snapshot.ready_ids if task_id not in open_rows]
-    away = _away_delegates(session, {t.assignee for t in new if t.assignee})
+    people = _people(session, {t.assignee for t in new if t.assignee})
     for ready in new:
-        assignee, reason = ready.assignee, None
-        if assignee is not None and assignee in away:
-            assignee, reason = away[assignee], f"frånvarande: {ready.assignee} har angett {away[assignee]}"
+        assignee, reason, refused = _assignee(ready.assignee, ready.roles, people)
+        if refused:
+            record(session, actor, "task_assignee_refused", instance_id=instance.id, task_id=ready.id,
+                   task=ready.name, named=ready.assignee, reason=refused)
         row = HumanTask(
             id=ready.id, instance_id=instance.id, process_key=instance.process_key, name=ready.name,
             title=ready.title, lane=ready.lane, roles=ready.roles, district=ready.district,
@@ -96,18 +97,47 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
         changes.created_tasks.append(row)
         record(session, actor, "task_created", instance_id=instance.id, task_id=ready.id, task=ready.name,
                lane=ready.lane, assignee=assignee)
-        if reason:
+        if reason:  # the out-of-office delegate took it
             record(session, actor, "task_delegated", instance_id=instance.id, task_id=ready.id,
                    from_user=ready.assignee, to_user=assignee, reason=reason)
 
 
-def _away_delegates(session: Session, usernames: set[str | None]) -> dict[str, str]:
+def _people(session: Session, usernames: set[str | None]) -> dict[str, User]:
+    """The named users and the delegates their out-of-office replies name."""
     names = {u for u in usernames if u}
     if not names:
         return {}
-    rows = session.execute(select(User.username, User.away_delegate).where(
-        User.username.in_(sorted(names)), User.away_delegate.is_not(None)))
-    return {username: delegate for username, delegate in rows if delegate}
+    users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(sorted(names))))}
+    delegates = {u.away_delegate for u in users.values() if u.away_delegate} - set(users)
+    if delegates:
+        users.update({u.username: u for u in session.scalars(select(User).where(
+            User.username.in_(sorted(delegates))))})
+    return users
+
+
+def _assignee(named: str | None, roles: list[str],
+              people: dict[str, User]) -> tuple[str | None, str | None, str | None]:
+    """Who a task named for ``named`` goes to: ``(assignee, assign_reason, refusal)``.
+
+    An out-of-office reply sends it to the delegate. Whoever it goes to must be an active user
+    holding a role of the task's lane (the same mandate); otherwise it goes to the lane, so that a
+    mistyped or unauthorised name never leaves a task nobody can act on.
+    """
+    if named is None:
+        return None, None, None
+
+    def mandated(username: str | None) -> bool:
+        user = people.get(username or "")
+        return user is not None and user.is_active and bool(set(user.roles) & set(roles))
+
+    person = people.get(named)
+    delegate = person.away_delegate if person is not None and person.is_active else None
+    if delegate and mandated(delegate):
+        return delegate, f"frånvarande: {named} har angett {delegate}", None
+    if mandated(named):
+        return named, None, None
+    why = "finns inte eller är inaktiv" if person is None or not person.is_active else "saknar mandat i körfältet"
+    return None, None, f"{named} {why}: uppgiften går till körfältet"
 
 
 def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
