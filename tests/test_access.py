@@ -16,16 +16,11 @@ from typing import Any
 
 import pytest
 
-from service.migrate import upgrade
-
 from .conftest import (
     DEFAULT_PASSWORD,
     FIXTURES,
-    PG_URL,
     Api,
     Harness,
-    _create_pg_database,
-    _drop_pg_database,
     start_harness,
 )
 from .test_lifecycle import START
@@ -182,17 +177,10 @@ ROUTES = [
 CASES = [(route, kind) for route in ROUTES for kind in KINDS]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module")
+def world(module_database_url: str) -> Iterator[World]:
     """One service per database kind for the whole table: users, the routine, one instance to read."""
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('access') / 'samverkan.sqlite3'}"
-    elif not PG_URL:
-        pytest.skip("SAMVERKAN_TEST_POSTGRES_URL not set")
-    else:
-        url, pg_name = _create_pg_database()
-    upgrade(url)
+    url = module_database_url
     h = start_harness(url)
     try:
         h.deploy_dir(FIXTURES / "bpmn", FIXTURES / "forms")
@@ -205,8 +193,6 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield w
     finally:
         h.server.stop()
-        if pg_name:
-            _drop_pg_database(pg_name)
 
 
 def test_the_table_covers_every_route_of_api_md() -> None:

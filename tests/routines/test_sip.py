@@ -32,8 +32,7 @@ import pytest
 from processes.disclosure import disclosure_refusal_reason
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
-from service.migrate import upgrade
-from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database, start_harness
+from tests.conftest import start_harness
 from tests.routines import story as steps
 from tests.routines.story import Cast
 
@@ -249,17 +248,10 @@ def bases_used(detail: dict[str, Any]) -> list[tuple[str, str]]:
             if e["action"] == "task_completed" and "utlamning" in e["detail"]]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+@pytest.fixture(scope="module")
+def world(module_database_url: str) -> Iterator[Story]:
     """R5's people in the districts of the start data (and colleagues elsewhere), on the real routines."""
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sip') / 'samverkan.sqlite3'}"
-    elif not PG_URL:
-        pytest.skip("SAMVERKAN_TEST_POSTGRES_URL not set")
-    else:
-        url, pg_name = _create_pg_database()
-    upgrade(url)
+    url = module_database_url
     h = start_harness(url)
     try:
         h.deploy_dir(ROOT / "bpmn", ROOT / "forms")
@@ -280,8 +272,6 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     finally:
         SYSTEM_CLOCK.reset()
         h.server.stop()
-        if pg_name:
-            _drop_pg_database(pg_name)
 
 
 @pytest.fixture
