@@ -170,7 +170,7 @@ def grant_access(session: Session, instance: ProcessInstance, *, districts: set[
     if not wanted:
         return
     existing = set(session.execute(select(InstanceAccess.kind, InstanceAccess.value).where(
-        InstanceAccess.instance_id == instance.id)).tuples())
+        InstanceAccess.instance_id == instance.id)).all())
     for kind, value in sorted(wanted - existing):
         session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value[:100]))
     if districts - {v for k, v in existing if k == "district"}:
