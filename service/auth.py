@@ -55,6 +55,11 @@ def token_expiry(session: Session, token: str) -> datetime:
     return expires_at
 
 
+def active_user(session: Session, username: str) -> User | None:
+    """The user signed in by a session cookie, if the account still exists and is active."""
+    return session.scalars(select(User).where(User.username == username, User.is_active)).first()
+
+
 def actor_for(user: User) -> Actor:
     return Actor(username=user.username, roles=frozenset(user.roles), districts=frozenset(user.districts),
                  display_name=user.display_name)

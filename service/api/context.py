@@ -9,9 +9,8 @@ from typing import Any
 from flask import current_app, g, request, session
 
 from service.actor import Actor
-from service.auth import actor_for, token_digest, token_expiry, user_for_token
+from service.auth import active_user, actor_for, token_digest, token_expiry, user_for_token
 from service.errors import BadRequest, Forbidden, Unauthorized
-from service.models import User
 from service.services import Services
 from service.web.csrf import HEADER as CSRF_HEADER
 from service.web.csrf import SAFE_METHODS
@@ -86,7 +85,7 @@ def _authenticate() -> Actor | None:
         if request.method not in SAFE_METHODS and not csrf_matches(request.headers.get(CSRF_HEADER)):
             raise Forbidden("send the page's CSRF token in the X-CSRF-Token header")
         with svc.db.read() as db:
-            user = db.query(User).filter_by(username=username, is_active=True).first()
+            user = active_user(db, username)
             return actor_for(user) if user else None
     return None
 

@@ -8,11 +8,10 @@ from flask import request
 from marshmallow import fields, validate
 from sqlalchemy import exists, func, select
 
-from service.access import can_see_instance, visible_instances
+from service.access import visible_instances
 from service.audit import record
-from service.errors import NotFound
 from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
-from service.operations.instances import deliver_message, retry_instance, set_state, start_instance
+from service.operations.instances import deliver_message, load_visible, retry_instance, set_state, start_instance
 
 from . import api
 from .context import current_actor, json_body, require, services
@@ -82,9 +81,7 @@ def get_instance(instance_id: str) -> Any:
     svc = services()
     now = svc.now()
     with svc.db.read() as session:
-        instance = session.get(ProcessInstance, instance_id)
-        if instance is None or not can_see_instance(session, actor, instance):
-            raise NotFound("no such instance")
+        instance = load_visible(session, svc, actor, instance_id)
         tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
                                 .order_by(HumanTask.created_at, HumanTask.id))
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id,

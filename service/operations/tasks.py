@@ -5,38 +5,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from processes.disclosure import disclosure_covering_basis, disclosure_refusal_reason
 from service.access import manages_task, may_act_on_task
 from service.actor import Actor
 from service.audit import record
+from service.auth import active_user
 from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
-from service.models import HumanTask, InstanceState, TaskStatus, User
+from service.models import HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.services import Services
 
 from .instances import _after_commit, _require_active, _run
-from .persist import Changes
+from .persist import Changes, grant_access
 
 
 def complete_task(services: Services, actor: Actor, task_id: str,
                   data: Mapping[str, Any]) -> tuple[HumanTask, list[HumanTask], Any]:
     """Complete a task with form data. Exactly one of concurrent completions wins; others get 409."""
     with services.db.command() as session:
-        task = session.get(HumanTask, task_id)
-        if task is None:
-            raise NotFound("no such task")
-        instance = services.db.lock_instance(session, task.instance_id)
-        session.refresh(task)  # another command may have completed it while we waited for the lock
+        task, instance = _lock_task(session, services, task_id)
         if not may_act_on_task(actor, task):
             if task.status != TaskStatus.OPEN:
                 raise NotFound("no such task")
             raise Forbidden("the task is assigned to someone else or lies outside your lanes")
         if task.status != TaskStatus.OPEN:
             raise Conflict(f"the task is already {task.status.value}")
-        assert instance is not None  # the foreign key guarantees it
         _require_active(instance)
         definition = instance.definition
         validate_form(definition.forms.get(task.form_file) if task.form_file else None, data)
@@ -74,20 +68,30 @@ def _handover(recipient: str, basis: Mapping[str, Any] | None) -> dict[str, Any]
             "grund": {k: basis[k] for k in _BASIS_AUDIT_KEYS if k in basis} if basis is not None else None}
 
 
-def _load_open(session: Any, services: Services, task_id: str) -> HumanTask:
+def _lock_task(session: Any, services: Services, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+    """A task and its instance, the instance locked for this command (docs/decisions/0002-locking.md).
+
+    The task is read again after the lock: another command may have completed it meanwhile.
+    """
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound("no such task")
-    services.db.lock_instance(session, task.instance_id)
+    instance = services.db.lock_instance(session, task.instance_id)
+    assert instance is not None  # the foreign key guarantees it
     session.refresh(task)
+    return task, instance
+
+
+def _load_open(session: Any, services: Services, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+    task, instance = _lock_task(session, services, task_id)
     if task.status != TaskStatus.OPEN:
         raise Conflict(f"the task is already {task.status.value}")
-    return task
+    return task, instance
 
 
 def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
     with services.db.command() as session:
-        task = _load_open(session, services, task_id)
+        task, _ = _load_open(session, services, task_id)
         if task.assignee == actor.username:
             return task
         if task.assignee is not None:
@@ -101,7 +105,7 @@ def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
 
 def unclaim(services: Services, actor: Actor, task_id: str) -> HumanTask:
     with services.db.command() as session:
-        task = _load_open(session, services, task_id)
+        task, _ = _load_open(session, services, task_id)
         if task.assignee != actor.username and not manages_task(actor, task):
             raise Forbidden("only the assignee (or a chef) may release the task")
         task.assignee = None
@@ -114,22 +118,19 @@ def assign(services: Services, actor: Actor, task_id: str, username: str, reason
     if not reason or not reason.strip():
         raise Invalid("a reason is required", errors={"reason": ["is required"]})
     with services.db.command() as session:
-        task = _load_open(session, services, task_id)
+        task, instance = _load_open(session, services, task_id)
         if not (manages_task(actor, task) or task.assignee == actor.username):
             raise Forbidden("only a chef or the task's assignee may hand it over")
-        target = session.scalars(select(User).where(User.username == username, User.is_active)).first()
+        if instance.state not in (InstanceState.RUNNING, InstanceState.WAITING):
+            raise Conflict(f"the instance is {instance.state.value}")
+        target = active_user(session, username)
         if target is None:
             raise Invalid("no such user", errors={"username": ["no active user with that name"]})
         if not set(task.roles) & set(target.roles):
             raise Invalid("the substitute must hold the same mandate (a role of the task's lane)",
                           errors={"username": [f"needs one of the roles {', '.join(task.roles)}"]})
         previous, task.assignee, task.assign_reason = task.assignee, target.username, reason.strip()[:2000]
-        from .persist import grant_access
-        instance = services.db.lock_instance(session, task.instance_id)
-        if instance is not None:
-            if instance.state not in (InstanceState.RUNNING, InstanceState.WAITING):
-                raise Conflict(f"the instance is {instance.state.value}")
-            grant_access(session, instance, users={target.username})
+        grant_access(session, instance, users={target.username})
         record(session, actor, "task_assigned", instance_id=task.instance_id, task_id=task.id,
                from_user=previous, to_user=target.username, reason=task.assign_reason)
     _after_commit(services, Changes(created_tasks=[task]))

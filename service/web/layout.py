@@ -19,9 +19,9 @@ from werkzeug.exceptions import HTTPException
 
 from service.access import actionable_tasks
 from service.actor import Actor
-from service.auth import actor_for
+from service.auth import active_user, actor_for
 from service.errors import Forbidden, NotFound, ServiceError, Unauthorized
-from service.models import HumanTask, User
+from service.models import HumanTask
 from service.services import Services
 
 from . import i18n
@@ -44,7 +44,7 @@ def page_actor() -> Actor | None:
         username = session.get("username")
         if username:
             with services().db.read() as db:
-                user = db.scalars(select(User).where(User.username == username, User.is_active)).first()
+                user = active_user(db, username)
                 actor = actor_for(user) if user else None
             if actor is None:
                 session.pop("username", None)

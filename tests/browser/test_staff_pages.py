@@ -15,16 +15,7 @@ from playwright.sync_api import Page, expect
 from service.operations.instances import start_instance
 from service.operations.tasks import claim, complete_task
 from tests.browser.conftest import Site, look
-
-KEY = "utokat_stod_14_dagar"
-START = {"brukare_namn": "Anna Andersson", "personnummer": "19380512-1234", "stadsomrade": "Sydväst",
-         "hemtjanstutforare": "Omsorg Syd AB", "pagaende_beslut": ["omvardnadsbeslut_hemtjanst"],
-         "nytt_omvardnadsbehov": True}
-UTOKA = {"forandrat_behov": "Behöver hjälp vid på- och avklädning efter fall",
-         "tillagda_insatser": "Två extra besök/dag",
-         "dag_0": "2026-12-01", "behov_konstaterat": "2026-12-01", "bedomd_varaktighet": "hogst_14_dagar",
-         "journal_utforare_text": "Fallit i hemmet, utökat med morgon- och kvällsbesök",
-         "journal_utforare_forfattare": "Kim Samordnare, samordnare"}
+from tests.routines.test_utokat_stod_14_dagar import KEY, START, UTOKA  # the R3 story's own case
 
 MEDDELA = {"situation_och_behov": "Fall i hemmet", "ansvarig_handlaggare": "bo", "meddelad_datum": "2026-12-01"}
 

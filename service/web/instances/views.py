@@ -8,13 +8,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from service.access import can_see_instance, may_see_task, visible_instances
+from service.access import may_see_task, visible_instances
 from service.actor import Actor
 from service.api.present import data_for, instance_summary, task_summary
 from service.audit import record
 from service.errors import Conflict, Invalid, NotFound
 from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
-from service.operations.instances import latest_definition, set_state, start_instance
+from service.operations.instances import latest_definition, load_visible, set_state, start_instance
 from service.operations.timers import fire_timer
 
 from .. import assets, casedata
@@ -99,10 +99,7 @@ def instance_list() -> Any:
 
 def _visible(actor: Actor, instance_id: str) -> ProcessInstance:
     with services().db.read() as db:
-        instance = db.get(ProcessInstance, instance_id)
-        if instance is None or not can_see_instance(db, actor, instance):
-            raise NotFound("no such instance")
-        return instance
+        return load_visible(db, services(), actor, instance_id)
 
 
 @bp.get("/arenden/<instance_id>")
