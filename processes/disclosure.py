@@ -55,6 +55,7 @@ RECIPIENTS: dict[str, str] = {
     "region": "regionen (hälso- och sjukvården)",
     "polis": "polis eller åklagare",
     "annan_namnd": "en annan nämnd eller förvaltning",
+    "annan_forvaltning": "en annan förvaltning (en annan nämnd)",
     "fristaende_verksamhet": "en självständig verksamhetsgren (t.ex. familjerådgivningen)",
 }
 GROUNDS = ("samtycke", "sekretessbrytande_regel", "menprovning")
@@ -68,7 +69,7 @@ HARM_OUTCOMES = ("inget_men", "men")
 #: Rules that only reach some recipients: a duty to disclose runs to another authority; a report
 #: of suspected crimes against children goes to the police or prosecutor.
 RULE_RECIPIENTS: dict[str, frozenset[str]] = {
-    "uppgiftsskyldighet": frozenset({"region", "polis", "annan_namnd"}),
+    "uppgiftsskyldighet": frozenset({"region", "polis", "annan_namnd", "annan_forvaltning"}),
     "brott_mot_barn": frozenset({"polis"}),
 }
 #: The problem :func:`disclosure_basis_problems` reports for a basis that names no recipient.

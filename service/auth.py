@@ -62,4 +62,5 @@ def active_user(session: Session, username: str) -> User | None:
 
 def actor_for(user: User) -> Actor:
     return Actor(username=user.username, roles=frozenset(user.roles), districts=frozenset(user.districts),
-                 display_name=user.display_name)
+                 display_name=user.display_name, organisation=user.organisation_key,
+                 organisation_kind=user.organisation.kind.value)

@@ -10,6 +10,7 @@ import click
 from .actor import SYSTEM
 from .config import Config
 from .errors import ServiceError
+from .models.organisation import OrganisationKind
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -108,21 +109,43 @@ def users() -> None:
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, required=True, help="A role key (repeatable).")
 @click.option("--district", "districts", multiple=True, help="A stadsområde (repeatable).")
-@click.option("--name", "display_name", help="Display name.")
+@click.option("--display-name", "--name", "display_name", help="The name people see and search for.")
+@click.option("--organisation", default="myndighet", show_default=True,
+              help="The key of the user's organisation (samverkan organisations add).")
 @click.option("--email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_add(username: str, roles: tuple[str, ...], districts: tuple[str, ...], display_name: str | None,
-              email: str | None, password_stdin: bool) -> None:
+              organisation: str, email: str | None, password_stdin: bool) -> None:
     """Create a user (the password is read from stdin, never from argv)."""
     from .operations.users import create_user
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
         create_user(_services(), username, roles=list(roles), districts=list(districts), password=password,
-                    display_name=display_name, email=email)
+                    display_name=display_name, email=email, organisation=organisation)
     except ServiceError as err:
         _fail(err)
     click.echo(f"created {username}", err=True)
+
+
+@main.group()
+def organisations() -> None:
+    """Organisations: the authority's units, providers, the region, other förvaltningar, EKU."""
+
+
+@organisations.command("add")
+@click.argument("key")
+@click.option("--kind", required=True, type=click.Choice([k.value for k in OrganisationKind]))
+@click.option("--name", required=True, help="The organisation's name, as people see it.")
+def organisations_add(key: str, kind: str, name: str) -> None:
+    """Register an organisation; forms store its KEY."""
+    from .directory import add_organisation
+
+    try:
+        add_organisation(_services(), key, kind=kind, name=name)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"created {key}", err=True)
 
 
 @main.group()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from .errors import Invalid
 
@@ -21,7 +22,11 @@ def _validator(schema_json: str) -> Draft202012Validator:
 
 
 def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
-    """Raise ``Invalid`` listing every field that fails the form, with the reason."""
+    """Raise ``Invalid`` listing every field that fails the form, with the reason.
+
+    Forms are closed (``additionalProperties: false``): a field the form does not declare is
+    refused under its own path (``brukare.0.x``), so nothing rides along into the case data.
+    """
     import json
 
     if not isinstance(data, dict):
@@ -31,17 +36,35 @@ def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
     validator = _validator(json.dumps(schema, sort_keys=True))
     errors: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        path = [str(p) for p in error.absolute_path]
-        if error.validator == "required" and isinstance(error.instance, dict):
-            # One error per missing property; its message names it ("'x' is a required property").
-            absent = [f for f in error.validator_value if f not in error.instance]
-            missing = next((f for f in absent if error.message.startswith(repr(f))), absent[0] if absent else None)
-            if missing is not None:
-                path.append(str(missing))
-        field = ".".join(path) or "data"
-        errors.setdefault(field, []).append(_reason(error))
+        for field in _fields(error):
+            errors.setdefault(field, []).append(_reason(error))
     if errors:
         raise Invalid("the form has errors", errors=errors)
+
+
+def _fields(error: ValidationError) -> list[str]:
+    """The dotted paths of the fields an error is about; "data" for the form as a whole."""
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        # One error per missing property; its message names it ("'x' is a required property").
+        absent = [f for f in error.validator_value if f not in error.instance]
+        missing = next((f for f in absent if error.message.startswith(repr(f))), absent[0] if absent else None)
+        if missing is not None:
+            path.append(str(missing))
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # One error for all undeclared fields of an object: name each one where it was sent.
+        undeclared = _undeclared(error.schema, error.instance)
+        if undeclared:
+            return [".".join([*path, name]) for name in undeclared]
+    return [".".join(path) or "data"]
+
+
+def _undeclared(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> list[str]:
+    """The keys of ``instance`` that ``schema`` neither lists in ``properties`` nor matches by pattern."""
+    declared = schema.get("properties") or {}
+    patterns = list(schema.get("patternProperties") or {})
+    return [str(key) for key in instance
+            if key not in declared and not any(re.search(pattern, str(key)) for pattern in patterns)]
 
 
 _FORMATS = {"date": "ett datum (ÅÅÅÅ-MM-DD)", "date-time": "en tidpunkt med tidszon (ÅÅÅÅ-MM-DDTTT:MM+01:00)",
@@ -91,17 +114,43 @@ def _reason(error: Any) -> str:
         case "pattern":
             return "har fel format"
         case "additionalProperties":
-            return "innehåller fält som formuläret inte har"
+            return "fältet finns inte i formuläret"
     return str(error.message)
 
 
 def personal_fields(schemas: Iterable[Mapping[str, Any]]) -> set[str]:
     """Names of every field (at any depth) marked ``x-personal-data`` in the given schemas."""
+    return marked_fields(schemas, "x-personal-data")
+
+
+def responsible_fields(schemas: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Names of every field (at any depth) marked ``x-responsible``: it holds the username of someone
+    responsible for the case (e.g. the client's socialsekreterare), who therefore sees it."""
+    return marked_fields(schemas, "x-responsible")
+
+
+def named_values(data: Any, names: set[str]) -> set[str]:
+    """Every string value of a field called one of ``names``, at any depth of ``data``."""
+    found: set[str] = set()
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if key in names and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= named_values(value, names)
+    elif isinstance(data, list):
+        for item in data:
+            found |= named_values(item, names)
+    return found
+
+
+def marked_fields(schemas: Iterable[Mapping[str, Any]], marker: str) -> set[str]:
+    """Names of every field (at any depth) whose schema carries ``marker`` (an ``x-`` keyword)."""
     found: set[str] = set()
 
     def walk(node: Any, name: str | None) -> None:
         if isinstance(node, dict):
-            if node.get("x-personal-data") and name:
+            if node.get(marker) and name:
                 found.add(name)
             for key, child in (node.get("properties") or {}).items():
                 walk(child, key)

@@ -25,7 +25,7 @@ def api_md_routes() -> list[tuple[str, str, str, str]]:
             continue
         method, paths, who, what = cells[0], cells[1], cells[2], "|".join(cells[3:])
         what = re.sub(r":\s*\{[^{}]*\}", "", what)  # `{form: {schema, ui_schema}}` -> `{form}`: top level only
-        first, *more = [p.strip() for p in paths.split(",")]
+        first, *more = [p.strip().split("?")[0] for p in paths.split(",")]  # `/users?q=&role=` -> `/users`
         routes.append((method, first, who, what))
         base = first.rsplit("/", 1)[0]
         routes += [(method, base + extra, who, what) for extra in more]

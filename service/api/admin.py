@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,6 +10,7 @@ from sqlalchemy import func, select, text
 
 from service.models import Event, HumanTask, ProcessInstance, TaskStatus, Timer, TimerState
 from service.operations.timers import fire_timer
+from service.stats import STATS_ROLES, process_stats
 
 from . import api
 from .context import require, services
@@ -81,46 +80,19 @@ def _page(stmt: Any, query: dict[str, Any], schema: Any) -> dict[str, Any]:
 
 
 @endpoint(api, "/stats", "GET", summary="Per process: instances by state, open/overdue tasks, step durations",
-          tag="monitoring", response=StatsSchema, roles=("chef",))
+          tag="monitoring", response=StatsSchema, roles=STATS_ROLES)
 def stats() -> Any:
-    actor = require("chef", "admin")
+    """The numbers of ``service.stats``: a chef's districts (and cases without one), all for admin."""
+    actor = require(*STATS_ROLES)
     svc = services()
-    now = svc.now()
-    result: dict[str, dict[str, Any]] = defaultdict(lambda: {"instances": {}, "open_tasks": 0, "overdue_tasks": 0,
-                                                             "open_tasks_by_lane": {}, "steps": []})
-    district_filter = None if actor.has("admin") else sorted(actor.districts)
     with svc.db.read() as session:
-        instance_counts = select(ProcessInstance.process_key, ProcessInstance.state, func.count()).group_by(
-            ProcessInstance.process_key, ProcessInstance.state)
-        for key, state, count in session.execute(instance_counts):
-            result[key]["instances"][state] = count
-        open_tasks = select(HumanTask.process_key, HumanTask.lane, func.count(),
-                            func.sum((HumanTask.due_at < now).cast(type_=_int()))).where(
-            HumanTask.status == TaskStatus.OPEN)
-        if district_filter is not None:
-            open_tasks = open_tasks.where(HumanTask.district.is_(None) | HumanTask.district.in_(district_filter))
-        for key, lane, count, overdue in session.execute(open_tasks.group_by(HumanTask.process_key, HumanTask.lane)):
-            entry = result[key]
-            entry["open_tasks"] += count
-            entry["overdue_tasks"] += int(overdue or 0)
-            entry["open_tasks_by_lane"][lane or "-"] = count
-        durations: dict[tuple[str, str], list[float]] = defaultdict(list)
-        done = select(HumanTask.process_key, HumanTask.name, HumanTask.created_at, HumanTask.completed_at).where(
-            HumanTask.status == TaskStatus.COMPLETED).order_by(HumanTask.completed_at.desc()).limit(50_000)
-        for key, name, created, completed in session.execute(done):
-            durations[(key, name)].append((completed - created).total_seconds())
-    for (key, name), values in sorted(durations.items()):
-        values.sort()
-        result[key]["steps"].append({"task": name, "count": len(values), "median_seconds": statistics.median(values),
-                                     "p90_seconds": values[min(len(values) - 1, int(0.9 * len(values)))]})
-    processes = [{"process": key, **value} for key, value in sorted(result.items())]
+        found = process_stats(session, actor, svc.now())
+    processes = [{"process": p.process, "instances": p.instances, "open_tasks": p.open_tasks,
+                  "overdue_tasks": p.overdue_tasks,
+                  "open_tasks_by_lane": {lane.lane or "-": lane.open for lane in p.lanes},
+                  "steps": [{"task": s.task, "count": s.count, "median_seconds": s.median_seconds,
+                             "p90_seconds": s.p90_seconds} for s in p.steps]} for p in found]
     return StatsSchema().dump({"processes": processes})
-
-
-def _int() -> Any:
-    from sqlalchemy import Integer
-
-    return Integer()
 
 
 @endpoint(api, "/openapi.json", "GET", summary="This OpenAPI document", tag="meta", auth=False)

@@ -8,16 +8,15 @@ from flask import request
 from marshmallow import fields, validate
 from sqlalchemy import exists, func, select
 
-from service.access import visible_instances
-from service.audit import record
-from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
+from service.access import instance_detail, instance_summary, record_reads, shows_identity, visible_instances
+from service.models import HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.operations.instances import deliver_message, load_visible, retry_instance, set_state, start_instance
 
 from . import api
 from .context import current_actor, json_body, require, services
-from .present import data_for, instance_summary, task_summary
 from .registry import endpoint
 from .schemas import (
+    BreakGlassSchema,
     InstanceCreateSchema,
     InstanceSchema,
     InstanceSummarySchema,
@@ -55,12 +54,12 @@ def list_instances() -> Any:
     query = InstanceQuerySchema().load(request.args)
     svc = services()
     with svc.db.read() as session:
-        stmt = visible_instances(session, actor)
+        stmt = visible_instances(session, actor, svc.lanes.lanes_for(actor.roles))
         if "process" in query:
             stmt = stmt.where(ProcessInstance.process_key == query["process"])
         if "state" in query:
             stmt = stmt.where(ProcessInstance.state == query["state"])
-        if "case_ref" in query and actor.has_case_access:
+        if "case_ref" in query and shows_identity(actor):
             stmt = stmt.where(ProcessInstance.case_ref == query["case_ref"])
         if query.get("overdue"):
             stmt = stmt.where(exists().where(HumanTask.instance_id == ProcessInstance.id,
@@ -69,6 +68,7 @@ def list_instances() -> Any:
         rows = session.scalars(stmt.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id)
                                .limit(query["per_page"]).offset((query["page"] - 1) * query["per_page"])).unique()
         items = [instance_summary(i, actor) for i in rows]
+    record_reads(svc, actor, [i["id"] for i in items], kind="list")
     return {"items": InstanceSummarySchema(many=True).dump(items), "total": total, "page": query["page"],
             "per_page": query["per_page"]}
 
@@ -78,26 +78,27 @@ def list_instances() -> Any:
 def get_instance(instance_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
+    return InstanceSchema().dump(_read_instance(actor, instance_id))
+
+
+def _read_instance(actor: Any, instance_id: str, reason: str | None = None) -> dict[str, Any]:
+    """One case as the caller may see it (with a break-glass ``reason``: whole, for admin), logged."""
     svc = services()
-    now = svc.now()
     with svc.db.read() as session:
         instance = load_visible(session, svc, actor, instance_id)
-        tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
-                                .order_by(HumanTask.created_at, HumanTask.id))
-        timers = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id,
-                                                          Timer.state == TimerState.PENDING).order_by(Timer.due_at)))
-        # reads of the case are in the audit log; the timeline shows what was done
-        history = list(session.scalars(select(Event).where(Event.instance_id == instance.id,
-                                                           Event.action != "case_read").order_by(Event.id)))
-        body = {**instance_summary(instance, actor), "data": data_for(actor, instance.definition, instance.data),
-                "tasks": [task_summary(t, now) for t in tasks], "timers": timers,
-                "history": [{"at": e.at, "actor": e.actor, "action": e.action, "task_id": e.task_id,
-                             "detail": e.detail if actor.has_case_access else {}} for e in history],
-                "waits_for": instance.waits_for, "state_reason": instance.state_reason}
-    if actor.has_case_access:
-        with svc.db.command() as session:
-            record(session, actor, "case_read", instance_id=instance_id)
-    return InstanceSchema().dump(body)
+        body = instance_detail(session, actor, instance, svc.now(), svc.engine.message_roles(instance.definition),
+                               break_glass=reason is not None)
+    record_reads(svc, actor, [instance_id], kind="instance", reason=reason)
+    return body
+
+
+@endpoint(api, "/instances/<instance_id>/break-glass", "POST",
+          summary="Read a case whole as an operator, with a stated reason (audited, shown on the case)",
+          tag="instances", body=BreakGlassSchema, response=InstanceSchema, roles=("admin",))
+def break_glass(instance_id: str) -> Any:
+    actor = require("admin")
+    body = BreakGlassSchema().load(json_body())
+    return InstanceSchema().dump(_read_instance(actor, instance_id, reason=body["reason"].strip()))
 
 
 @endpoint(api, "/instances/<instance_id>/messages", "POST", summary="Deliver a BPMN message to a waiting instance",

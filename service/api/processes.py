@@ -52,8 +52,12 @@ def get_process(key: str) -> Any:
     versions = _versions(key)
     latest = versions[0]
     fields = ("key", "name", "version", "deployed_at", "deployed_by", "checksum", "starter_roles")
+    start = services().engine.start_form(latest)
+    start_form = None if start is None else {
+        "schema": latest.forms.get(start),
+        "ui_schema": latest.forms.get(start.replace(".schema.json", ".uischema.json"))}
     return ProcessDetailSchema().dump({**{f: getattr(latest, f) for f in fields}, "versions": versions,
-                                       "forms": latest.forms})
+                                       "forms": latest.forms, "start_form": start_form})
 
 
 @endpoint(api, "/processes/<key>/bpmn", "GET", summary="The BPMN XML (?version= for an older one)",

@@ -33,6 +33,21 @@ class MeSchema(Schema):
     display_name = fields.String()
     roles = fields.List(fields.String())
     districts = fields.List(fields.String())
+    organisation = fields.String()
+
+
+class OrganisationSchema(Schema):
+    key = fields.String()
+    name = fields.String()
+    kind = fields.String()
+
+
+class PersonSchema(Schema):
+    username = fields.String()
+    display_name = fields.String()
+    roles = fields.List(fields.String())
+    districts = fields.List(fields.String())
+    organisation = fields.String()
 
 
 class ProcessSchema(Schema):
@@ -48,6 +63,7 @@ class ProcessSchema(Schema):
 class ProcessDetailSchema(ProcessSchema):
     versions = fields.List(fields.Nested(ProcessSchema))
     forms = fields.Dict(keys=fields.String())
+    start_form = fields.Nested(lambda: FormSchema(), allow_none=True)
 
 
 class InstanceCreateSchema(StrictSchema):
@@ -98,7 +114,7 @@ class TimerSchema(Schema):
 
 class HistorySchema(Schema):
     at = fields.AwareDateTime()
-    actor = fields.String()
+    actor = fields.String(allow_none=True)
     action = fields.String()
     task_id = fields.String(allow_none=True)
     detail = fields.Dict()
@@ -110,7 +126,7 @@ class InstanceSummarySchema(Schema):
     version = fields.Integer()
     state = fields.String()
     case_ref = fields.String(allow_none=True)
-    started_by = fields.String()
+    started_by = fields.String(allow_none=True)
     started_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     ended_at = fields.AwareDateTime(allow_none=True)
@@ -125,6 +141,7 @@ class InstanceSchema(InstanceSummarySchema):
     timers = fields.List(fields.Nested(TimerSchema))
     history = fields.List(fields.Nested(HistorySchema))
     waits_for = fields.List(fields.String())
+    may_send = fields.List(fields.String())  # messages the caller may send now (messageRoles)
     state_reason = fields.String(allow_none=True)
 
 
@@ -135,6 +152,11 @@ class MessageCreateSchema(StrictSchema):
 
 class ReasonSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class BreakGlassSchema(StrictSchema):
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=2000),
+                                                    validate.Regexp(r"\S", error="state a reason")])
 
 
 class RetrySchema(StrictSchema):

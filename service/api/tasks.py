@@ -8,15 +8,13 @@ from flask import request
 from marshmallow import fields, validate
 from sqlalchemy import func, select
 
-from service.access import actionable_tasks, may_see_task
-from service.audit import record
+from service.access import actionable_tasks, instance_summary, may_see_task, record_reads, task_detail, task_summary
 from service.errors import NotFound
-from service.models import HumanTask
+from service.models import HumanTask, ProcessInstance
 from service.operations.tasks import assign, claim, complete_task, unclaim
 
 from . import api
 from .context import current_actor, json_body, services
-from .present import instance_summary, task_detail, task_summary
 from .registry import endpoint
 from .schemas import (
     AssignSchema,
@@ -56,7 +54,8 @@ def list_tasks() -> Any:
         overdue_first = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
         rows = session.scalars(stmt.order_by(*overdue_first).limit(query["per_page"])
                                .offset((query["page"] - 1) * query["per_page"]))
-        items = [task_summary(t, now) for t in rows]
+        items = [task_summary(t, actor, now) for t in rows]
+    record_reads(svc, actor, [t["instance_id"] for t in items], kind="inbox")
     return {"items": TaskSummarySchema(many=True).dump(items), "total": total, "page": query["page"],
             "per_page": query["per_page"]}
 
@@ -71,14 +70,10 @@ def get_task(task_id: str) -> Any:
         task = session.get(HumanTask, task_id)
         if task is None or not may_see_task(actor, task):
             raise NotFound("no such task")
-        from service.models import ProcessInstance
-
         instance = session.get(ProcessInstance, task.instance_id)
         assert instance is not None
-        body = task_detail(task, instance.definition, actor, svc.now())
-    if actor.has_case_access:
-        with svc.db.command() as session:
-            record(session, actor, "case_read", instance_id=task.instance_id, task_id=task_id)
+        body = task_detail(session, actor, task, instance, svc.now())
+    record_reads(svc, actor, [task.instance_id], kind="task", task_id=task_id)
     return TaskSchema().dump(body)
 
 
@@ -87,7 +82,7 @@ def get_task(task_id: str) -> Any:
 def claim_task(task_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    return TaskSummarySchema().dump(task_summary(claim(services(), actor, task_id), services().now()))
+    return TaskSummarySchema().dump(task_summary(claim(services(), actor, task_id), actor, services().now()))
 
 
 @endpoint(api, "/tasks/<task_id>/unclaim", "POST", summary="Release a claimed task", tag="tasks",
@@ -95,7 +90,7 @@ def claim_task(task_id: str) -> Any:
 def unclaim_task(task_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    return TaskSummarySchema().dump(task_summary(unclaim(services(), actor, task_id), services().now()))
+    return TaskSummarySchema().dump(task_summary(unclaim(services(), actor, task_id), actor, services().now()))
 
 
 @endpoint(api, "/tasks/<task_id>/assign", "POST", summary="Hand a task to a substitute or delegate",
@@ -105,7 +100,7 @@ def assign_task(task_id: str) -> Any:
     assert actor is not None
     body = AssignSchema().load(json_body())
     task = assign(services(), actor, task_id, body["username"], body["reason"])
-    return TaskSummarySchema().dump(task_summary(task, services().now()))
+    return TaskSummarySchema().dump(task_summary(task, actor, services().now()))
 
 
 @endpoint(api, "/tasks/<task_id>/complete", "POST", summary="Complete a task with its form data", tag="tasks",
@@ -117,5 +112,5 @@ def complete(task_id: str) -> Any:
     svc = services()
     _task, created, instance = complete_task(svc, actor, task_id, body["data"])
     now = svc.now()
-    visible = [task_summary(t, now) for t in created if may_see_task(actor, t)]
+    visible = [task_summary(t, actor, now) for t in created if may_see_task(actor, t)]
     return CompletedSchema().dump({"instance": instance_summary(instance, actor), "next_tasks": visible})

@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import EndEventMixin
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
@@ -61,6 +62,7 @@ class ReadyTask:
     form_file: str | None
     ui_form_file: str | None
     disclosure_to: str | None
+    organisation: str | None
     data: dict[str, Any]
 
 
@@ -264,7 +266,8 @@ class BpmnEngine:
             district=_text(district), due_at=due_at,
             form_file=properties.get("formJsonSchemaFilename"),
             ui_form_file=properties.get("formUiSchemaFilename"),
-            disclosure_to=properties.get("disclosureTo"), data=dict(task.data),
+            disclosure_to=properties.get("disclosureTo"),
+            organisation=_text(self._property(task, properties.get("organisation"))), data=dict(task.data),
         )
 
     def _property(self, task: Any, expression: str | None) -> Any:
@@ -284,6 +287,40 @@ class BpmnEngine:
             if name:
                 return str(name)
         return None
+
+    def message_roles(self, definition: Any) -> dict[str, list[str]]:
+        """Each message the diagram catches → the roles its catching elements allow (``messageRoles``).
+
+        Elements catching the same message must agree; where they name different roles, the union
+        is taken (deploy reports elements that name none).
+        """
+        spec, subprocess_specs = self.spec_for(definition)
+        allowed: dict[str, set[str]] = {}
+        for process_spec in (spec, *subprocess_specs.values()):
+            for task_spec in process_spec.task_specs.values():
+                if not isinstance(task_spec, CatchingEvent):
+                    continue
+                event = getattr(task_spec, "event_definition", None)
+                names = [d.name for d in timers.inner_definitions(event) if isinstance(d, MessageEventDefinition)]
+                if not names or getattr(task_spec, "bpmn_id", None) is None:
+                    continue
+                properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+                roles = {r.strip() for r in str(properties.get("messageRoles") or "").split(",") if r.strip()}
+                for name in names:
+                    allowed.setdefault(name, set()).update(roles)
+        return {name: sorted(roles) for name, roles in allowed.items()}
+
+    def message_title(self, definition: Any, name: str) -> str:
+        """The name drawn on an element that catches the message ``name`` (for its button), else ``name``."""
+        spec, subprocess_specs = self.spec_for(definition)
+        for process_spec in (spec, *subprocess_specs.values()):
+            for task_spec in process_spec.task_specs.values():
+                event = getattr(task_spec, "event_definition", None)
+                if isinstance(task_spec, CatchingEvent) and task_spec.bpmn_name and any(
+                        isinstance(d, MessageEventDefinition) and d.name == name
+                        for d in timers.inner_definitions(event)):
+                    return str(task_spec.bpmn_name)
+        return name
 
     def start_form(self, definition: Any) -> str | None:
         spec, _ = self.spec_for(definition)

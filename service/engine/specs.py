@@ -38,7 +38,7 @@ from .xml import XmlRejected, parse_xml
 logger = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
-EXPRESSION_PROPERTIES = ("assignee", "district", "title")
+EXPRESSION_PROPERTIES = ("assignee", "district", "title", "organisation")
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
@@ -331,6 +331,23 @@ def _resolve_forms(parsed: ParsedProcess, filename: str, forms: dict[str, Any],
             else:
                 problems.append(Problem(filename, f"form file {form_name!r} is missing", element))
                 continue
+            parsed.form_files.add(form_name)
+        _message_form(parsed, task_spec, forms, existing)
+
+
+def _message_form(parsed: ParsedProcess, task_spec: Any, forms: dict[str, Any], existing: Mapping[str, Any]) -> None:
+    """A caught message's payload form (``message_<name>.schema.json``) travels with the version."""
+    event = getattr(task_spec, "event_definition", None)
+    for definition in inner_definitions(event) if event is not None else []:
+        name = getattr(definition, "name", None)
+        if not name or type(definition).__name__ != "MessageEventDefinition":
+            continue
+        form_name = f"message_{name}.schema.json"
+        qualified = f"{parsed.key}/{form_name}"
+        if qualified in forms:
+            parsed.form_files.add(form_name)
+        elif form_name in existing:
+            forms[qualified] = existing[form_name]
             parsed.form_files.add(form_name)
 
 

@@ -3,13 +3,15 @@
 from .base import Base
 from .definition import ProcessDefinition
 from .event import Event
-from .instance import InstanceAccess, InstanceState, ProcessInstance
+from .instance import Disclosure, InstanceAccess, InstanceState, ProcessInstance
 from .notification import Notification
+from .organisation import DEFAULT_ORGANISATION, Organisation, OrganisationKind
 from .task import HumanTask, TaskStatus
 from .timer import Timer, TimerState
 from .user import ApiToken, User
 
 __all__ = [
     "ApiToken", "Base", "Event", "HumanTask", "InstanceAccess", "InstanceState", "Notification",
+    "DEFAULT_ORGANISATION", "Organisation", "OrganisationKind", "Disclosure",
     "ProcessDefinition", "ProcessInstance", "TaskStatus", "Timer", "TimerState", "User",
 ]

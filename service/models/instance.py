@@ -66,10 +66,11 @@ class ProcessInstance(Base):
 
 
 class InstanceAccess(Base):
-    """Who may see an instance beyond its lanes: starters, task holders, and its districts.
+    """Who may see an instance by name, and the districts it belongs to (``service/access/``).
 
-    One row per (instance, kind, value); kind is ``user`` (started it, holds or held a task) or
-    ``district`` (a stadsområde the case belongs to). List queries join on this table.
+    One row per (instance, kind, value); kind is ``user`` (started it, holds or held a task, is named
+    responsible in its data, or was handed a task) or ``district`` (a stadsområde the case belongs
+    to: its chef sees it). List queries join on this table.
     """
 
     __tablename__ = "instance_access"
@@ -77,7 +78,25 @@ class InstanceAccess(Base):
     instance_id: Mapped[str] = mapped_column(
         ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
     )
-    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # user | district
     value: Mapped[str] = mapped_column(String(100), primary_key=True)
 
     __table_args__ = (Index("ix_instance_access_value", "kind", "value"),)
+
+
+class Disclosure(Base):
+    """A completed hand-over across a secrecy boundary: which fields reached which kind of organisation.
+
+    Written when a task with ``disclosureTo`` completes, with the basis it rested on. People of that
+    kind who see the case (they hold one of its tasks) see these fields too (``service/access/``).
+    """
+
+    __tablename__ = "disclosure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    recipient_kind: Mapped[str] = mapped_column(String(20))  # an OrganisationKind value
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    basis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    at: Mapped[datetime]

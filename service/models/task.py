@@ -42,9 +42,15 @@ class HumanTask(Base):
     form_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ui_form_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
     disclosure_to: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    # For a task whose lane lies outside the authority: the organisation (key) it is offered to.
+    organisation: Mapped[str | None] = mapped_column(String(100), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the task's input data when it arrived
     created_at: Mapped[datetime]
     due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     assign_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the completer submitted through the task's form, and the kind of their organisation:
+    # the provenance EKU's projection checks (only what the authority wrote reaches EKU).
+    submitted: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    completed_by_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base
+from .organisation import DEFAULT_ORGANISATION, Organisation
 
 
 class User(Base):
@@ -24,6 +25,10 @@ class User(Base):
     # Out-of-office: while set, tasks assigned to this user go to the delegate (recorded).
     away_delegate: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime]
+    organisation_key: Mapped[str] = mapped_column(
+        String(100), ForeignKey("organisation.key"), default=DEFAULT_ORGANISATION, index=True)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
 
 
 class ApiToken(Base):

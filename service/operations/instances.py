@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.access import can_see_instance
+from service.access import can_see_instance, may_send
 from service.actor import Actor
 from service.audit import record
 from service.engine.adapter import EngineError, NotWaiting, Snapshot
@@ -95,19 +95,30 @@ def _after_commit(services: Services, changes: Changes) -> None:
 def load_visible(session: Session, services: Services, actor: Actor, instance_id: str,
                  *, lock: bool = False) -> ProcessInstance:
     instance = services.db.lock_instance(session, instance_id) if lock else session.get(ProcessInstance, instance_id)
-    if instance is None or not can_see_instance(session, actor, instance):
+    if instance is None or not can_see_instance(session, actor, instance, services.lanes.lanes_for(actor.roles)):
         raise NotFound("no such instance")
     return instance
 
 
 def deliver_message(services: Services, actor: Actor, instance_id: str, name: str,
                     data: Mapping[str, Any]) -> ProcessInstance:
-    """Deliver the BPMN message ``name`` (e.g. ``stopp_havt``) to an instance waiting for it."""
+    """Deliver the BPMN message ``name`` (e.g. ``stopp_havt``) to an instance waiting for it.
+
+    Only from the roles its catching element allows (``messageRoles``: 403 otherwise), with a
+    payload its form (``forms/<key>/message_<name>.schema.json``) accepts (422 otherwise; no form
+    means no payload).
+    """
     if not isinstance(data, dict):
         raise Invalid("message data must be a JSON object", errors={"data": ["must be an object"]})
     with services.db.command() as session:
         instance = load_visible(session, services, actor, instance_id, lock=True)
+        catchers = services.engine.message_roles(instance.definition)
+        if name not in catchers:
+            raise Conflict(f"the instance does not wait for the message {name!r}")
+        if not may_send(actor, catchers[name]):
+            raise Forbidden(f"your roles may not send the message {name!r}")
         _require_active(instance)
+        validate_message(instance.definition, name, data)
         workflow = services.engine.load(instance.definition, instance.workflow_json)
         try:
             changes = _run(session, services, instance, workflow, actor,
@@ -117,6 +128,19 @@ def deliver_message(services: Services, actor: Actor, instance_id: str, name: st
         record(session, actor, "message_delivered", instance_id=instance.id, message=name)
     _after_commit(services, changes)
     return instance
+
+
+def message_form(definition: ProcessDefinition, name: str) -> dict[str, Any] | None:
+    """The form of a message's payload, if the routine has one."""
+    form = definition.forms.get(f"message_{name}.schema.json")
+    return form if isinstance(form, dict) else None
+
+
+def validate_message(definition: ProcessDefinition, name: str, data: Mapping[str, Any]) -> None:
+    schema = message_form(definition, name)
+    if schema is None and data:
+        raise Invalid("this message carries no data", errors={k: ["fältet finns inte i meddelandet"] for k in data})
+    validate_form(schema, data)
 
 
 def _deliver(services: Services, workflow: Any, name: str, data: Mapping[str, Any]) -> Snapshot:

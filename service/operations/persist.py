@@ -10,13 +10,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.actor import Actor
+from service.actor import INTERNAL_KINDS, Actor
 from service.audit import record
 from service.engine.adapter import Snapshot
+from service.forms import named_values, responsible_fields
 from service.models import (
     HumanTask,
     InstanceAccess,
     InstanceState,
+    ProcessDefinition,
     ProcessInstance,
     TaskStatus,
     Timer,
@@ -61,9 +63,21 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
         districts.add(instance.data["stadsomrade"])
+    responsible = named_values(instance.data, _responsible_fields(instance.definition))
     grant_access(session, instance, districts=districts,
-                 users={t.assignee for t in changes.created_tasks if t.assignee})
+                 users={t.assignee for t in changes.created_tasks if t.assignee} | responsible)
     return changes
+
+
+_RESPONSIBLE: dict[int, set[str]] = {}
+
+
+def _responsible_fields(definition: ProcessDefinition) -> set[str]:
+    """The ``x-responsible`` fields of a deployed version (immutable, so computed once per version)."""
+    if definition.id not in _RESPONSIBLE:
+        _RESPONSIBLE[definition.id] = responsible_fields(
+            f for name, f in definition.forms.items() if name.endswith(".schema.json") and isinstance(f, dict))
+    return _RESPONSIBLE[definition.id]
 
 
 def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
@@ -82,7 +96,7 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
     new = [snapshot.describe(task_id) for task_id in snapshot.ready_ids if task_id not in open_rows]
     people = _people(session, {t.assignee for t in new if t.assignee})
     for ready in new:
-        assignee, reason, refused = _assignee(ready.assignee, ready.roles, people)
+        assignee, reason, refused = _assignee(ready.assignee, ready.roles, ready.organisation, people)
         if refused:
             record(session, actor, "task_assignee_refused", instance_id=instance.id, task_id=ready.id,
                    task=ready.name, named=ready.assignee, reason=refused)
@@ -91,6 +105,7 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
             title=ready.title, lane=ready.lane, roles=ready.roles, district=ready.district,
             assignee=assignee, status=TaskStatus.OPEN, case_ref=instance.case_ref,
             form_file=ready.form_file, ui_form_file=ready.ui_form_file, disclosure_to=ready.disclosure_to,
+            organisation=ready.organisation,
             data=jsonable(ready.data), created_at=now, due_at=ready.due_at, assign_reason=reason,
         )
         session.add(row)
@@ -115,20 +130,22 @@ def _people(session: Session, usernames: set[str | None]) -> dict[str, User]:
     return users
 
 
-def _assignee(named: str | None, roles: list[str],
+def _assignee(named: str | None, roles: list[str], organisation: str | None,
               people: dict[str, User]) -> tuple[str | None, str | None, str | None]:
     """Who a task named for ``named`` goes to: ``(assignee, assign_reason, refusal)``.
 
     An out-of-office reply sends it to the delegate. Whoever it goes to must be an active user
-    holding a role of the task's lane (the same mandate); otherwise it goes to the lane, so that a
-    mistyped or unauthorised name never leaves a task nobody can act on.
+    holding a role of the task's lane (the same mandate) in the organisation the task is offered to;
+    otherwise it goes to the lane, so that a mistyped or unauthorised name never leaves a task
+    nobody can act on, nor hands a case to someone outside it.
     """
     if named is None:
         return None, None, None
 
     def mandated(username: str | None) -> bool:
         user = people.get(username or "")
-        return user is not None and user.is_active and bool(set(user.roles) & set(roles))
+        return (user is not None and user.is_active and bool(set(user.roles) & set(roles))
+                and in_organisation(user, organisation))
 
     person = people.get(named)
     delegate = person.away_delegate if person is not None and person.is_active else None
@@ -138,6 +155,13 @@ def _assignee(named: str | None, roles: list[str],
         return named, None, None
     why = "finns inte eller är inaktiv" if person is None or not person.is_active else "saknar mandat i körfältet"
     return None, None, f"{named} {why}: uppgiften går till körfältet"
+
+
+def in_organisation(user: User, organisation: str | None) -> bool:
+    """A task that names an organisation goes to its people; one that names none, to internal units."""
+    if organisation is None:
+        return user.organisation.kind.value in INTERNAL_KINDS
+    return user.organisation_key == organisation
 
 
 def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,

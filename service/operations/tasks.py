@@ -6,18 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from processes.disclosure import disclosure_covering_basis, disclosure_refusal_reason
-from service.access import manages_task, may_act_on_task
+from service.access import RECIPIENT_KINDS, manages_task, may_act_on_task, may_see_task
 from service.actor import Actor
 from service.audit import record
 from service.auth import active_user
 from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
-from service.models import HumanTask, InstanceState, ProcessInstance, TaskStatus
+from service.models import Disclosure, HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.services import Services
 
 from .instances import _after_commit, _require_active, _run
-from .persist import Changes, grant_access
+from .persist import Changes, grant_access, in_organisation, jsonable
 
 
 def complete_task(services: Services, actor: Actor, task_id: str,
@@ -25,24 +25,18 @@ def complete_task(services: Services, actor: Actor, task_id: str,
     """Complete a task with form data. Exactly one of concurrent completions wins; others get 409."""
     with services.db.command() as session:
         task, instance = _lock_task(session, services, task_id)
+        if not may_see_task(actor, task):
+            raise NotFound("no such task")
         if not may_act_on_task(actor, task):
             if task.status != TaskStatus.OPEN:
-                raise NotFound("no such task")
+                raise Conflict(f"the task is already {task.status.value}")
             raise Forbidden("the task is assigned to someone else or lies outside your lanes")
         if task.status != TaskStatus.OPEN:
             raise Conflict(f"the task is already {task.status.value}")
         _require_active(instance)
         definition = instance.definition
         validate_form(definition.forms.get(task.form_file) if task.form_file else None, data)
-        handover: dict[str, Any] = {}
-        if task.disclosure_to:
-            merged = {**instance.data, **task.data, **data}
-            at = services.clock.local_now().isoformat()
-            reason = disclosure_refusal_reason(merged.get("utlamningsgrunder") or [], task.disclosure_to, at)
-            if reason:
-                raise Invalid(reason, errors={"utlamningsgrunder": [reason]})
-            handover = {"utlamning": _handover(task.disclosure_to, disclosure_covering_basis(
-                merged.get("utlamningsgrunder") or [], task.disclosure_to, at))}
+        handover = _check_handover(services, instance, task)
         workflow = services.engine.load(definition, instance.workflow_json)
         try:
             changes = _run(session, services, instance, workflow, actor,
@@ -50,8 +44,12 @@ def complete_task(services: Services, actor: Actor, task_id: str,
         except NotWaiting as err:
             raise Conflict(str(err)) from err
         task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, services.now(), actor.username
+        task.submitted, task.completed_by_kind = jsonable(dict(data)), actor.organisation_kind
+        grant_access(session, instance, users={actor.username})
+        if handover:
+            _record_disclosure(session, services, instance, task, handover)
         record(session, actor, "task_completed", instance_id=instance.id, task_id=task.id, task=task.name,
-               fields=sorted(data), **handover)
+               fields=sorted(data), **({"utlamning": handover} if handover else {}))
     _after_commit(services, changes)
     return task, changes.created_tasks, instance
 
@@ -60,6 +58,34 @@ def complete_task(services: Services, actor: Actor, task_id: str,
 #: period, and when a consent was recorded — not its free text.
 _BASIS_AUDIT_KEYS = ("grund", "samtycke_typ", "samtycke_form", "regel", "menprovning_utfall", "giltig_fran",
                      "giltig_till", "omprovas_senast", "registrerad")
+
+
+def _check_handover(services: Services, instance: ProcessInstance, task: HumanTask) -> dict[str, Any]:
+    """For a task that crosses a secrecy boundary (``disclosureTo``): the audit record of its basis.
+
+    The basis must already be in the case — recorded by an earlier step — before the crossing: what
+    the completing request itself sends never counts, or an expired basis could be "renewed" by the
+    very request that hands the data over.
+    """
+    if not task.disclosure_to:
+        return {}
+    recorded = {**instance.data, **task.data}
+    bases = recorded.get("utlamningsgrunder") or []
+    at = services.clock.local_now().isoformat()
+    reason = disclosure_refusal_reason(bases, task.disclosure_to, at)
+    if reason:
+        raise Invalid(reason, errors={"utlamningsgrunder": [reason]})
+    return _handover(task.disclosure_to, disclosure_covering_basis(bases, task.disclosure_to, at))
+
+
+def _record_disclosure(session: Any, services: Services, instance: ProcessInstance, task: HumanTask,
+                       handover: dict[str, Any]) -> None:
+    """What crossed: the fields of the hand-over task's form, to the kind of organisation it names."""
+    schema = instance.definition.forms.get(task.form_file or "") or {}
+    fields = sorted((schema.get("properties") or {}).keys()) if isinstance(schema, dict) else []
+    kind = RECIPIENT_KINDS.get(task.disclosure_to or "", task.disclosure_to or "")
+    session.add(Disclosure(instance_id=instance.id, task_id=task.id, recipient_kind=kind, fields=fields,
+                           basis=handover.get("grund"), at=services.now()))
 
 
 def _handover(recipient: str, basis: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -91,14 +117,17 @@ def _load_open(session: Any, services: Services, task_id: str) -> tuple[HumanTas
 
 def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
     with services.db.command() as session:
-        task, _ = _load_open(session, services, task_id)
+        task, instance = _load_open(session, services, task_id)
         if task.assignee == actor.username:
             return task
         if task.assignee is not None:
             raise Conflict(f"the task is already claimed by {task.assignee}")
         if not may_act_on_task(actor, task):
+            if not may_see_task(actor, task):
+                raise NotFound("no such task")
             raise Forbidden("the task lies outside your lanes or districts")
         task.assignee = actor.username
+        grant_access(session, instance, users={actor.username})
         record(session, actor, "task_claimed", instance_id=task.instance_id, task_id=task.id)
     return task
 
@@ -129,6 +158,9 @@ def assign(services: Services, actor: Actor, task_id: str, username: str, reason
         if not set(task.roles) & set(target.roles):
             raise Invalid("the substitute must hold the same mandate (a role of the task's lane)",
                           errors={"username": [f"needs one of the roles {', '.join(task.roles)}"]})
+        if not in_organisation(target, task.organisation):
+            raise Invalid("the substitute must belong to the organisation the task is offered to",
+                          errors={"username": ["belongs to another organisation"]})
         previous, task.assignee, task.assign_reason = task.assignee, target.username, reason.strip()[:2000]
         grant_access(session, instance, users={target.username})
         record(session, actor, "task_assigned", instance_id=task.instance_id, task_id=task.id,

@@ -1,7 +1,8 @@
 """The case context people read next to a task or an instance: earlier answers and the timeline.
 
-Data arrives already shaped for the viewer (``service.api.present.data_for``: de-identified for
-roles without case access); this module only gives it the forms' Swedish titles and labels.
+Data arrives already shaped for the viewer (``service.access.case_data``: projected for people
+outside the authority, de-identified for operators); this module only gives it the forms' Swedish
+titles and labels.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from service.actor import Actor
 from service.models import Event, HumanTask, ProcessDefinition, TaskStatus
 
 from .formview import display_value
@@ -87,6 +89,7 @@ def action_text(action: str) -> str:
         "task_assigned": _("Uppgiften lämnades över"), "task_delegated": _("Uppgiften gick till ersättare"),
         "task_cancelled": _("Uppgiften avbröts"), "timer_fired": _("Tidsgräns nåddes"),
         "message_delivered": _("Meddelande togs emot"), "case_read": _("Ärendet lästes"),
+        "break_glass": _("Nödåtkomst: ärendet lästes av en driftansvarig"),
     }
     return texts.get(action, action)
 
@@ -100,10 +103,13 @@ class TimelineEntry:
 
 
 def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail: bool,
-             include_reads: bool = False, element_titles: Mapping[str, str] | None = None) -> list[TimelineEntry]:
+             include_reads: bool = False, element_titles: Mapping[str, str] | None = None,
+             viewer: Actor | None = None) -> list[TimelineEntry]:
     """What happened, newest last; task ids become task titles, reasons are shown to case workers.
 
-    ``element_titles`` names other elements events mention (a timer's BPMN id → its title).
+    ``element_titles`` names other elements events mention (a timer's BPMN id → its title). Without
+    ``with_detail`` people are not named, except the viewer and whoever read the case by break-glass
+    (with their reason): that read is meant to be seen.
     """
     titles = {t.id: t.title for t in tasks}
     names = {**(element_titles or {}), **{t.name: t.title for t in tasks}}
@@ -123,5 +129,9 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail
                 parts.append(str(detail["outcome"]))
             if detail.get("error"):
                 parts.append(str(detail["error"]))
-        entries.append(TimelineEntry(event.at, event.actor, action_text(event.action), " – ".join(parts)))
+        if event.action == "break_glass" and not with_detail and detail.get("reason"):
+            parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
+        named = with_detail or event.action == "break_glass" or (viewer is not None and event.actor == viewer.username)
+        entries.append(TimelineEntry(event.at, event.actor if named else "–", action_text(event.action),
+                                     " – ".join(parts)))
     return entries

@@ -25,6 +25,7 @@ import requests
 
 from service.clock import SYSTEM_CLOCK
 from service.config import ROOT
+from service.directory import add_organisation
 from service.errors import Invalid
 from service.operations.users import create_token, create_user
 from tests.conftest import Api, Harness
@@ -65,12 +66,20 @@ class Cast:
         for username, (roles, districts) in (people or {}).items():
             self.user(username, *roles, districts=districts)
 
-    def user(self, username: str, *roles: str, districts: tuple[str, ...] | None = None) -> Api:
-        """Create ``username`` holding ``roles`` in ``districts`` (default: the cast's) and sign them in."""
+    def user(self, username: str, *roles: str, districts: tuple[str, ...] | None = None,
+             organisation: str = "myndighet", display_name: str | None = None) -> Api:
+        """Create ``username`` holding ``roles`` in ``districts`` (default: the cast's), of ``organisation``
+        (default: the authority), and sign them in."""
         create_user(self.h.services, username, roles=list(roles),
-                    districts=list(self.districts if districts is None else districts))
+                    districts=list(self.districts if districts is None else districts),
+                    organisation=organisation, display_name=display_name)
         self.sign_in(username)
         return self._apis[username][0]
+
+    def organisation(self, key: str, kind: str, name: str | None = None) -> str:
+        """Register an organisation (a provider company, the region, another förvaltning); returns its key."""
+        add_organisation(self.h.services, key, kind=kind, name=name or key)
+        return key
 
     def sign_in(self, *usernames: str) -> None:
         """Issue new tokens to ``usernames``, now (as the story's clock says)."""

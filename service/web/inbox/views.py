@@ -7,9 +7,8 @@ from typing import Any
 from flask import render_template, request
 from sqlalchemy import Select
 
-from service.access import actionable_tasks
+from service.access import actionable_tasks, record_reads, shows_identity, task_summary
 from service.actor import Actor
-from service.api.present import task_summary
 from service.models import HumanTask
 
 from ..layout import actor_required, page_blueprint, services
@@ -36,10 +35,11 @@ def inbox_rows(actor: Actor, kind: str, process: str | None) -> list[dict[str, A
         tasks = list(db.scalars(_overdue_first(query).limit(PAGE_SIZE)))
     rows = []
     for task in tasks:
-        row = task_summary(task, now)
+        row = task_summary(task, actor, now)
         row["due"] = due_in_working_time(task.due_at, now)
-        row["case_ref"] = task.case_ref if actor.has_case_access else None
+        row["case_ref"] = task.case_ref if shows_identity(actor) else None
         rows.append(row)
+    record_reads(svc, actor, [t.instance_id for t in tasks], kind="inbox")
     return rows
 
 

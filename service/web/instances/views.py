@@ -8,13 +8,28 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from service.access import may_see_task, visible_instances
+from service.access import (
+    case_data,
+    case_rows,
+    instance_summary,
+    may_see_task,
+    record_reads,
+    sendable,
+    shows_identity,
+    task_summary,
+    visible_instances,
+)
 from service.actor import Actor
-from service.api.present import data_for, instance_summary, task_summary
-from service.audit import record
-from service.errors import Conflict, Invalid, NotFound
-from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
-from service.operations.instances import latest_definition, load_visible, set_state, start_instance
+from service.errors import Conflict, Forbidden, Invalid, NotFound
+from service.models import Event, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
+from service.operations.instances import (
+    deliver_message,
+    latest_definition,
+    load_visible,
+    message_form,
+    set_state,
+    start_instance,
+)
 from service.operations.timers import fire_timer
 
 from .. import assets, casedata
@@ -86,13 +101,14 @@ def instance_list() -> Any:
     svc = services()
     with svc.db.read() as db:
         names = routine_names(db)
-        query = visible_instances(db, actor)
+        query = visible_instances(db, actor, svc.lanes.lanes_for(actor.roles))
         if process in names:
             query = query.where(ProcessInstance.process_key == process)
         if state in {s.value for s in InstanceState}:
             query = query.where(ProcessInstance.state == state)
         rows = [instance_summary(i, actor) for i in db.scalars(
             query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id).limit(200)).unique()]
+    record_reads(svc, actor, [r["id"] for r in rows], kind="list")
     return render_template("instances/instance_list.html", rows=rows, names=names, process=process, state=state,
                            states=[s.value for s in InstanceState])
 
@@ -106,12 +122,35 @@ def _visible(actor: Actor, instance_id: str) -> ProcessInstance:
 def instance_page(instance_id: str) -> Any:
     """The diagram (active tasks highlighted, the path taken marked), timeline, timers, data, actions."""
     actor = actor_required()
+    instance = _visible(actor, instance_id)
+    page = _render_instance(actor, instance)
+    record_reads(services(), actor, [instance.id], kind="instance")
+    return page
+
+
+@bp.post("/arenden/<instance_id>/nodatkomst")
+def break_glass(instance_id: str) -> Any:
+    """An admin reads the whole case with a stated reason: logged, and shown in the case's history."""
+    actor = actor_required()
+    if not actor.has("admin"):
+        raise Forbidden("break-glass is for admin")
+    instance = _visible(actor, instance_id)
+    reason = request.form.get("reason", "").strip()[:2000]
+    if not reason:
+        flash(_("Ange ett skäl för att läsa ärendet."), "error")
+        return redirect(url_for("instances.instance_page", instance_id=instance_id))
+    record_reads(services(), actor, [instance.id], kind="instance", reason=reason)
+    return _render_instance(actor, instance, break_glass=True)
+
+
+def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bool = False,
+                     message_errors: dict[str, dict[str, list[str]]] | None = None,
+                     message_values: dict[str, dict[str, Any]] | None = None, status: int = 200) -> Any:
     svc = services()
     now = svc.now()
-    instance = _visible(actor, instance_id)
     with svc.db.read() as db:
-        tasks = list(db.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
-                                .order_by(HumanTask.created_at, HumanTask.id)))
+        rows = case_rows(db, instance.id)
+        tasks = rows.tasks
         timers = list(db.scalars(select(Timer).where(Timer.instance_id == instance.id,
                                                      Timer.state == TimerState.PENDING).order_by(Timer.due_at)))
         all_timers = list(db.scalars(select(Timer).where(Timer.instance_id == instance.id)))
@@ -124,19 +163,50 @@ def instance_page(instance_id: str) -> Any:
         "waiting": sorted({t.task_name for t in timers}),
         "done": path_taken(definition.bpmn_xml, tasks, all_timers, events, instance.outcome),
     }
-    page = render_template(
-        "instances/instance.html", instance=instance_summary(instance, actor), routine=definition.name,
-        state_reason=instance.state_reason, diagram=diagram, has_viewer=assets.available(),
-        open_tasks=[{**task_summary(t, now), "visible": may_see_task(actor, t)} for t in open_tasks],
-        timers=timers, steps=casedata.steps(definition, data_for(actor, definition, instance.data), tasks),
-        timeline=casedata.timeline(events, tasks, with_detail=actor.has_case_access,
+    identity = shows_identity(actor, break_glass=break_glass)
+    messages = _message_forms(actor, instance, message_values or {}, message_errors or {})
+    return render_template(
+        "instances/instance.html", instance=instance_summary(instance, actor, break_glass=break_glass),
+        routine=definition.name, state_reason=instance.state_reason if identity else None, diagram=diagram,
+        has_viewer=assets.available(),
+        open_tasks=[{**task_summary(t, actor, now), "visible": may_see_task(actor, t)} for t in open_tasks],
+        timers=timers, steps=casedata.steps(definition, case_data(actor, definition, instance.data, tasks,
+                                                                  rows.disclosures, break_glass=break_glass), tasks),
+        timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor,
                                    element_titles={t.task_name: t.title for t in all_timers}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
-    )
-    if actor.has_case_access:
-        with svc.db.command() as db:
-            record(db, actor, "case_read", instance_id=instance.id)
-    return page
+        may_break_glass=actor.has("admin") and not break_glass, break_glass=break_glass, messages=messages,
+    ), status
+
+
+def _message_forms(actor: Actor, instance: ProcessInstance, values: dict[str, dict[str, Any]],
+                   errors: dict[str, dict[str, list[str]]]) -> list[dict[str, Any]]:
+    """A form per message the case waits for and the viewer may send (``messageRoles``)."""
+    if not instance.state.is_active or instance.state == InstanceState.ERROR:
+        return []
+    definition = instance.definition
+    names = sendable(actor, instance.waits_for, services().engine.message_roles(definition))
+    return [{"name": name, "title": services().engine.message_title(definition, name),
+             "view": build_form(message_form(definition, name), None, values.get(name, {}), errors.get(name))}
+            for name in names]
+
+
+@bp.post("/arenden/<instance_id>/meddelanden/<name>")
+def send_message(instance_id: str, name: str) -> Any:
+    """Send a BPMN message the case waits for (e.g. "Stoppet är hävt"), with its form — ``deliver_message``."""
+    actor = actor_required()
+    instance = _visible(actor, instance_id)
+    values, _row_action = read_submission(message_form(instance.definition, name), None, request.form)
+    try:
+        deliver_message(services(), actor, instance_id, name, values)
+    except Invalid as err:
+        return _render_instance(actor, instance, message_errors={name: err.errors or {"data": [err.detail]}},
+                                message_values={name: values}, status=422)
+    except Conflict as err:
+        flash(_("Det gick inte: %(reason)s", reason=field_message(err.detail)), "error")
+    else:
+        flash(_("Meddelandet skickades."), "success")
+    return redirect(url_for("instances.instance_page", instance_id=instance_id))
 
 
 @bp.post("/arenden/<instance_id>/status")

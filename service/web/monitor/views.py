@@ -10,19 +10,19 @@ from flask import Response, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from service.access import visible_instances
 from service.errors import NotFound
 from service.models import HumanTask, ProcessInstance, TaskStatus
 from service.operations.instances import latest_definition
+from service.stats import STATS_ROLES, in_scope, one_process, process_stats
 
 from .. import assets
 from ..layout import actor_required, page_blueprint, services, signed_in, state_label
 from ..routines import latest_definitions
-from .stats import csv_safe, element_names, routine_stats, task_scope
+from .stats import csv_safe, element_names, routine_view
 
 bp = page_blueprint("monitor", __name__)
 
-MONITOR_ROLES = ("chef", "admin")
+MONITOR_ROLES = STATS_ROLES  # the numbers are service.stats's, for whom it counts
 CSV_LIMIT = 100_000
 STATES = ("running", "waiting", "suspended", "error", "completed", "terminated")
 
@@ -33,7 +33,8 @@ def overview() -> Any:
     actor = actor_required()
     svc = services()
     with svc.db.read() as db:
-        rows = [routine_stats(db, actor, d, svc.now()) for d in latest_definitions(db)]
+        found = {p.process: p for p in process_stats(db, actor, svc.now())}
+        rows = [routine_view(d, found.get(d.key), names={}) for d in latest_definitions(db)]
     return render_template("monitor/overview.html", rows=rows)
 
 
@@ -46,7 +47,7 @@ def routine(key: str) -> Any:
         definition = latest_definition(db, key)
         if definition is None:
             raise NotFound("no such routine")
-        stats = routine_stats(db, actor, definition, svc.now())
+        stats = routine_view(definition, one_process(db, actor, svc.now(), key))
     heat = {w.task: {"level": w.level, "label": _("%(n)s väntar, snitt %(h)s h", n=w.open,
                                                      h=f"{w.mean_wait_hours:.1f}")} for w in stats.waiting}
     diagram = {"xmlUrl": url_for("api.get_bpmn", key=key, version=definition.version), "heat": heat}
@@ -69,10 +70,10 @@ def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> Response:
 @bp.get("/oversikt/<key>/arenden.csv")
 @signed_in(*MONITOR_ROLES)
 def instances_csv(key: str) -> Response:
-    """The routine's instances the manager may see, one row each."""
+    """The routine's instances behind the page's counts (``service.stats`` scope), one row each."""
     actor = actor_required()
     with services().db.read() as db:
-        query = visible_instances(db, actor).where(ProcessInstance.process_key == key).order_by(
+        query = select(ProcessInstance).where(ProcessInstance.process_key == key, in_scope(actor)).order_by(
             ProcessInstance.started_at.desc()).limit(CSV_LIMIT)
         rows = [[i.id, i.case_ref if actor.has_case_access else "", i.state.value, i.definition.version,
                  i.started_at, i.started_by, i.ended_at, i.outcome or "", ",".join(i.districts)]
@@ -84,15 +85,16 @@ def instances_csv(key: str) -> Response:
 @bp.get("/oversikt/<key>/uppgifter.csv")
 @signed_in(*MONITOR_ROLES)
 def tasks_csv(key: str) -> Response:
-    """The routine's open tasks in the manager's districts, with how long each has waited."""
+    """The routine's open tasks behind the page's counts (``service.stats`` scope), with how long each waited."""
     actor = actor_required()
     svc = services()
     now = svc.now()
     with svc.db.read() as db:
         definition = latest_definition(db, key)
         names = element_names(definition) if definition else {}
-        tasks = db.scalars(select(HumanTask).where(HumanTask.process_key == key, HumanTask.status == TaskStatus.OPEN,
-                                                   task_scope(actor)).order_by(HumanTask.created_at).limit(CSV_LIMIT))
+        tasks = db.scalars(select(HumanTask).where(
+            HumanTask.process_key == key, HumanTask.status == TaskStatus.OPEN, in_scope(actor, HumanTask.instance_id),
+        ).order_by(HumanTask.created_at).limit(CSV_LIMIT))
         rows = [[t.id, t.instance_id, t.name, names.get(t.name, t.name), t.lane or "", t.district or "",
                  t.assignee or "", t.created_at, t.due_at, "ja" if t.due_at and t.due_at < now else "nej",
                  f"{(now - t.created_at).total_seconds() / 3600:.1f}"] for t in tasks]

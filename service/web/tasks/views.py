@@ -8,12 +8,20 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from service.access import manages_task, may_act_on_task, may_see_task
+from service.access import (
+    case_data,
+    case_rows,
+    manages_task,
+    may_act_on_task,
+    may_see_task,
+    record_reads,
+    shows_identity,
+    task_detail,
+)
 from service.actor import Actor
-from service.api.present import data_for, task_detail
-from service.audit import record
 from service.errors import Conflict, Invalid, NotFound
 from service.models import Event, HumanTask, ProcessInstance, TaskStatus, User
+from service.operations.persist import in_organisation
 from service.operations.tasks import assign, claim, complete_task, unclaim
 
 from .. import casedata
@@ -43,37 +51,38 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
     svc = services()
     now = svc.now()
     definition = instance.definition
-    detail = task_detail(task, definition, actor, now)
+    with svc.db.read() as db:
+        detail = task_detail(db, actor, task, instance, now)
+        rows = case_rows(db, instance.id)
+        tasks = rows.tasks
+        events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
+        candidates = _substitutes(db, task)
     schema, ui = detail["form"]["schema"], detail["form"]["ui_schema"]
     if values is None:  # prefill from the task's data: earlier answers to the same fields
         values = {k: v for k, v in detail["data"].items() if k in ((schema or {}).get("properties") or {})}
     view = build_form(schema, ui, values, errors)
-    with svc.db.read() as db:
-        tasks = list(db.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
-                                .order_by(HumanTask.created_at, HumanTask.id)))
-        events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
-        candidates = _substitutes(db, task, actor)
-    # Roles without case access (EKU) see only what the task itself shows them, as in the API.
-    data = data_for(actor, definition, instance.data) if actor.has_case_access else detail["data"]
+    # the case as this viewer may see it (``service.access.projection``), as in the API
+    data = case_data(actor, definition, instance.data, tasks, rows.disclosures)
     may_act = task.status == TaskStatus.OPEN and may_act_on_task(actor, task)
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
         due=due_in_working_time(task.due_at, now), instance=instance, detail_error=detail_error,
         steps=casedata.steps(definition, data, tasks),
-        timeline=casedata.timeline(events, tasks, with_detail=actor.has_case_access),
+        timeline=casedata.timeline(events, tasks, with_detail=shows_identity(actor), viewer=actor),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
         may_release=task.status == TaskStatus.OPEN and task.assignee is not None
         and (task.assignee == actor.username or manages_task(actor, task)),
-        may_open_case=actor.has_case_access,
+        may_open_case=shows_identity(actor),
         may_claim=task.status == TaskStatus.OPEN and task.assignee is None and may_act,
         candidates=candidates, handover=handover or {"username": "", "reason": "", "errors": {}},
     ), status
 
 
-def _substitutes(db: Any, task: HumanTask, actor: Actor) -> list[User]:
-    """Active users holding a role of the task's lane: whom the task may be handed to."""
+def _substitutes(db: Any, task: HumanTask) -> list[User]:
+    """Active users with the task's mandate (a role of its lane, in the organisation it is offered to)."""
     users = db.scalars(select(User).where(User.is_active).order_by(User.display_name))
-    return [u for u in users if set(u.roles) & set(task.roles) and u.username != task.assignee]
+    return [u for u in users if set(u.roles) & set(task.roles) and u.username != task.assignee
+            and in_organisation(u, task.organisation)]
 
 
 @bp.get("/uppgifter/<task_id>")
@@ -81,9 +90,7 @@ def task_page(task_id: str) -> Any:
     actor = actor_required()
     task, instance = _load(actor, task_id)
     page = _render(actor, task, instance)
-    if actor.has_case_access:
-        with services().db.command() as db:
-            record(db, actor, "case_read", instance_id=task.instance_id, task_id=task_id)
+    record_reads(services(), actor, [task.instance_id], kind="task", task_id=task_id)
     return page
 
 
@@ -92,8 +99,10 @@ def complete(task_id: str) -> Any:
     """Complete the task with the submitted form; on errors the page comes back with the input kept."""
     actor = actor_required()
     task, instance = _load(actor, task_id)
-    detail = task_detail(task, instance.definition, actor, services().now())
-    values, is_row_action = read_submission(detail["form"]["schema"], detail["form"]["ui_schema"], request.form)
+    definition = instance.definition
+    schema = definition.forms.get(task.form_file) if task.form_file else None
+    ui = definition.forms.get(task.ui_form_file) if task.ui_form_file else None
+    values, is_row_action = read_submission(schema, ui, request.form)
     if is_row_action:
         return _render(actor, task, instance, values)
     try:

@@ -1,0 +1,37 @@
+"""Access to case data (inre och yttre sekretess), in one place: who sees a case and is offered its
+tasks (``visibility``), what of it they see (``projection``), who may send it a message
+(``messages``), and the one operation that logs every read (``reads``). ``api/`` and ``web/``
+only present what these decide."""
+
+from .case_view import CaseRows, case_rows, history, instance_detail, instance_summary, task_detail, task_summary
+from .messages import may_send, sendable
+from .projection import (
+    RECIPIENT_KINDS,
+    View,
+    case_data,
+    deidentified,
+    error_text,
+    person,
+    shows_identity,
+    task_data,
+    view_of,
+)
+from .reads import record_reads
+from .visibility import (
+    actionable_tasks,
+    can_see_instance,
+    holds_or_held,
+    is_offered,
+    manages_task,
+    may_act_on_task,
+    may_see_task,
+    own_tasks,
+    visible_instances,
+)
+
+__all__ = [
+    "CaseRows", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
+    "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "deidentified", "error_text",
+    "holds_or_held", "is_offered", "manages_task", "may_act_on_task", "may_see_task", "may_send", "own_tasks",
+    "person", "record_reads", "sendable", "shows_identity", "task_data", "view_of", "visible_instances",
+]

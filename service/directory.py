@@ -1,0 +1,85 @@
+"""Organisations and people: register an organisation, and find the people a form may name.
+
+Pickers search people by display name. Whom a caller may pick is itself need to know: the
+authority's staff pick among everyone who works with its cases (colleagues, providers, the region,
+other förvaltningar); people of any other organisation pick only among their own colleagues.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from .actor import SYSTEM, Actor
+from .audit import record
+from .errors import Conflict, Invalid
+from .models import Organisation, OrganisationKind, User
+from .services import Services
+
+KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+#: The most people one search returns: a picker shows a short list and asks for more letters.
+SEARCH_LIMIT = 50
+
+
+def add_organisation(services: Services, key: str, *, kind: str, name: str, actor: Actor = SYSTEM) -> Organisation:
+    """Register an organisation (``samverkan organisations add``); its key is what forms store."""
+    errors: dict[str, list[str]] = {}
+    if not KEY.match(key):
+        errors["key"] = ["2–63 characters: lower-case letters, digits, _ -"]
+    if kind not in {k.value for k in OrganisationKind}:
+        errors["kind"] = [f"one of {', '.join(k.value for k in OrganisationKind)}"]
+    if not name or not name.strip() or len(name) > 200:
+        errors["name"] = ["1–200 characters"]
+    if errors:
+        raise Invalid("the organisation is not valid", errors=errors)
+    with services.db.command() as session:
+        if session.get(Organisation, key) is not None:
+            raise Conflict(f"the organisation {key} exists")
+        organisation = Organisation(key=key, name=name.strip(), kind=OrganisationKind(kind), created_at=services.now())
+        session.add(organisation)
+        record(session, actor, "organisation_added", key=key, kind=kind, name=organisation.name)
+    return organisation
+
+
+def organisations(session: Session) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).order_by(Organisation.kind, Organisation.name)))
+
+
+@dataclass(frozen=True)
+class PersonQuery:
+    text: str | None = None
+    role: str | None = None
+    district: str | None = None
+
+
+def search_people(session: Session, actor: Actor, query: PersonQuery) -> list[User]:
+    """Active people the caller may pick, matching the display name or username, a role, a district.
+
+    Roles and districts are JSON lists (portable SQL has no containment test), so those two filter
+    the few rows the name search leaves, in Python.
+    """
+    stmt = select(User).where(User.is_active)
+    if not actor.is_authority:
+        stmt = stmt.where(User.organisation_key == actor.organisation)
+    if query.text:
+        pattern = "%" + query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(func.lower(User.display_name).like(pattern, escape="\\"),
+                              func.lower(User.username).like(pattern, escape="\\")))
+    found = []
+    for user in session.scalars(stmt.order_by(User.display_name, User.username)):
+        if query.role and query.role not in user.roles:
+            continue
+        if query.district and query.district not in user.districts:
+            continue
+        found.append(user)
+        if len(found) >= SEARCH_LIMIT:
+            break
+    return found
+
+
+def person_summary(user: User) -> dict[str, object]:
+    return {"username": user.username, "display_name": user.display_name, "roles": list(user.roles),
+            "districts": list(user.districts), "organisation": user.organisation_key}
