@@ -3,8 +3,8 @@
 For each diagram in ``bpmn/``: valid against the OMG BPMN 2.0 XSD, drawn (BPMNDI shapes and edges, so
 it opens in bpmn-js and Camunda Modeler), one executable process named by the file, lanes that map to
 roles, a form for every user task, only functions that ``processes/`` exports. For each routine: its
-helper module and its scenario test. For each form: JSON Schema 2020-12 with Swedish titles. And the
-whole tree deploys, as ``samverkan deploy`` does.
+helper module and its scenario test. For each form: JSON Schema 2020-12 with Swedish titles, closed to
+fields it does not declare. And the whole tree deploys, as ``samverkan deploy`` does.
 """
 
 from __future__ import annotations
@@ -270,6 +270,40 @@ def test_form_is_json_schema_2020_12_in_swedish(path: Path) -> None:
     assert not problems, problems
     for name in schema.get("required", []):
         assert name in schema["properties"], f"required field {name!r} is not defined"
+
+
+def _objects(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The form and every object in it that has fields of its own: groups and list items."""
+    found = [("(form)", schema)]
+    for name, field in _fields(schema):
+        for where, part in ((name, field), (f"{name}[]", field.get("items"))):
+            if isinstance(part, dict) and "properties" in part:
+                found.append((where, part))
+    return found
+
+
+def _conditioned(schema: dict[str, Any]) -> set[str]:
+    """Names of the fields an object's conditions (if/then/else, allOf, ...) test or require."""
+    names: set[str] = set()
+    parts = [schema.get(key) for key in ("if", "then", "else", "not")]
+    parts += [part for key in ("allOf", "anyOf", "oneOf") for part in schema.get(key) or []]
+    for part in parts:
+        if isinstance(part, dict):
+            names |= set(part.get("properties") or {}) | set(part.get("required") or []) | _conditioned(part)
+    return names
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_form_is_closed(path: Path) -> None:
+    # DESIGN.md: forms are closed, so nothing rides along into the case data. Conditions stay open
+    # (a closed "then" would refuse the form's other fields), so they may only name declared fields.
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    objects = _objects(schema)
+    open_objects = [name for name, field in objects if field.get("additionalProperties") is not False]
+    assert not open_objects, f'add "additionalProperties": false to {open_objects}'
+    for name, field in objects:
+        undeclared = _conditioned(field) - set(field["properties"])
+        assert not undeclared, f"{name}: conditions name fields the form does not declare: {sorted(undeclared)}"
 
 
 @pytest.mark.parametrize("path", UI_SCHEMAS, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -1,0 +1,54 @@
+"""Forms are closed (DESIGN.md): a field the form does not declare is refused by name and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.errors import Invalid
+from service.forms import validate_form
+
+from .conftest import Harness
+from .test_lifecycle import START, open_tasks, start
+
+UNDECLARED = "fältet finns inte i formuläret"
+
+
+def test_starting_with_an_undeclared_field_is_refused(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    sara = h.user("sara", "socialsekreterare")
+    # the start form has no field "planterad": refused under that name, and no instance is started
+    bad = sara.post("/api/v1/instances", json={"process": "core_demo", "data": {**START, "planterad": "ja"}})
+    assert bad.status_code == 422 and bad.headers["Content-Type"] == "application/problem+json"
+    assert bad.json()["errors"] == {"planterad": [UNDECLARED]}
+    assert sara.ok("GET", "/api/v1/instances")["total"] == 0
+
+
+def test_completing_with_an_undeclared_field_is_refused(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    instance = start(h)
+    [task] = open_tasks(h, "sara")
+
+    # a valid answer with two fields the form lacks: each is named, the task stays open
+    bad = h.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete",
+                             json={"data": {"beslut": "godkant", "planterad": "ja", "stadsomrade": "Hisingen"}})
+    assert bad.status_code == 422 and bad.headers["Content-Type"] == "application/problem+json"
+    assert bad.json()["errors"] == {"planterad": [UNDECLARED], "stadsomrade": [UNDECLARED]}
+    assert [t["id"] for t in open_tasks(h, "sara")] == [task["id"]]
+    after = h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")
+    assert "planterad" not in after["data"] and after["data"]["stadsomrade"] == START["stadsomrade"]
+    assert "task_completed" not in {e["action"] for e in after["history"]}
+
+    # the same answer without them completes the task, and the case data never gets the field
+    h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant"}})
+    assert open_tasks(h, "sara") == []
+    assert "planterad" not in h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")["data"]
+
+
+def test_a_nested_undeclared_field_is_named_by_its_path() -> None:
+    row = {"type": "object", "properties": {"namn": {"type": "string"}}, "additionalProperties": False}
+    schema = {"type": "object", "properties": {"brukare": {"type": "array", "items": row}},
+              "additionalProperties": False}
+    with pytest.raises(Invalid) as refused:
+        validate_form(schema, {"brukare": [{"namn": "A"}, {"namn": "B", "x": 1, "y": 2}], "z": True})
+    assert refused.value.errors == {"z": [UNDECLARED], "brukare.1.x": [UNDECLARED], "brukare.1.y": [UNDECLARED]}
