@@ -7,8 +7,11 @@ other förvaltningar); people of any other organisation pick only among their ow
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -83,3 +86,32 @@ def search_people(session: Session, actor: Actor, query: PersonQuery) -> list[Us
 def person_summary(user: User) -> dict[str, object]:
     return {"username": user.username, "display_name": user.display_name, "roles": list(user.roles),
             "districts": list(user.districts), "organisation": user.organisation_key}
+
+
+def with_organisation_choices(session: Session, schema: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``schema`` with each ``x-organisation`` field closed to the registered organisations of its kind.
+
+    The same enriched schema validates a submission (an unknown key is refused like any other wrong
+    choice) and renders the field as a picker with the organisations' names.
+    """
+    if schema is None or "x-organisation" not in json.dumps(schema):
+        return schema
+    by_kind: dict[str, list[Organisation]] = {}
+    for organisation in organisations(session):
+        by_kind.setdefault(organisation.kind.value, []).append(organisation)
+
+    def close(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {key: close(value) for key, value in node.items()}
+            kind = node.get("x-organisation")
+            if isinstance(kind, str) and node.get("type") in ("string", None):
+                choices = by_kind.get(kind, [])
+                node["enum"] = [o.key for o in choices]
+                node["x-enum-labels"] = [o.name for o in choices]
+            return node
+        if isinstance(node, list):
+            return [close(item) for item in node]
+        return node
+
+    closed: Mapping[str, Any] = close(schema)
+    return closed

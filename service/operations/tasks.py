@@ -11,6 +11,7 @@ from service.actor import Actor
 from service.audit import record
 from service.auth import active_user
 from service.engine.adapter import NotWaiting
+from service.directory import with_organisation_choices
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
 from service.models import Disclosure, HumanTask, InstanceState, ProcessInstance, TaskStatus
@@ -35,7 +36,8 @@ def complete_task(services: Services, actor: Actor, task_id: str,
             raise Conflict(f"the task is already {task.status.value}")
         _require_active(instance)
         definition = instance.definition
-        validate_form(definition.forms.get(task.form_file) if task.form_file else None, data)
+        validate_form(with_organisation_choices(
+            session, definition.forms.get(task.form_file) if task.form_file else None), data)
         handover = _check_handover(services, instance, task)
         workflow = services.engine.load(definition, instance.workflow_json)
         try:

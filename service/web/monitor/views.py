@@ -10,6 +10,7 @@ from flask import Response, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from service.access import person, record_reads, shows_identity
 from service.errors import NotFound
 from service.models import HumanTask, ProcessInstance, TaskStatus
 from service.operations.instances import latest_definition
@@ -75,9 +76,11 @@ def instances_csv(key: str) -> Response:
     with services().db.read() as db:
         query = select(ProcessInstance).where(ProcessInstance.process_key == key, in_scope(actor)).order_by(
             ProcessInstance.started_at.desc()).limit(CSV_LIMIT)
-        rows = [[i.id, i.case_ref if actor.has_case_access else "", i.state.value, i.definition.version,
-                 i.started_at, i.started_by, i.ended_at, i.outcome or "", ",".join(i.districts)]
+        identity = shows_identity(actor)
+        rows = [[i.id, i.case_ref if identity else "", i.state.value, i.definition.version,
+                 i.started_at, person(actor, i.started_by) or "", i.ended_at, i.outcome or "", ",".join(i.districts)]
                 for i in db.scalars(query).unique()]
+    record_reads(services(), actor, [r[0] for r in rows], kind="export")
     header = ["id", "arende", "status", "version", "startat", "startat_av", "avslutat", "utfall", "stadsomrade"]
     return _csv(f"{key}-arenden.csv", header, rows)
 
@@ -96,8 +99,10 @@ def tasks_csv(key: str) -> Response:
             HumanTask.process_key == key, HumanTask.status == TaskStatus.OPEN, in_scope(actor, HumanTask.instance_id),
         ).order_by(HumanTask.created_at).limit(CSV_LIMIT))
         rows = [[t.id, t.instance_id, t.name, names.get(t.name, t.name), t.lane or "", t.district or "",
-                 t.assignee or "", t.created_at, t.due_at, "ja" if t.due_at and t.due_at < now else "nej",
+                 person(actor, t.assignee) or "", t.created_at, t.due_at,
+                 "ja" if t.due_at and t.due_at < now else "nej",
                  f"{(now - t.created_at).total_seconds() / 3600:.1f}"] for t in tasks]
+    record_reads(svc, actor, {r[1] for r in rows}, kind="export")
     header = ["id", "arende_id", "steg_id", "steg", "roll", "stadsomrade", "tilldelad", "skapad", "forfaller",
               "forsenad", "vantat_timmar"]
     return _csv(f"{key}-uppgifter.csv", header, rows)
