@@ -8,6 +8,7 @@ from flask import Response, request
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
+from service.directory import with_organisation_choices
 from service.errors import BadRequest, NotFound, TooLarge
 from service.models import ProcessDefinition
 from service.operations.deploy import deploy
@@ -53,8 +54,10 @@ def get_process(key: str) -> Any:
     latest = versions[0]
     fields = ("key", "name", "version", "deployed_at", "deployed_by", "checksum", "starter_roles")
     start = services().engine.start_form(latest)
+    with services().db.read() as session:
+        schema = None if start is None else with_organisation_choices(session, latest.forms.get(start))
     start_form = None if start is None else {
-        "schema": latest.forms.get(start),
+        "schema": schema,
         "ui_schema": latest.forms.get(start.replace(".schema.json", ".uischema.json"))}
     return ProcessDetailSchema().dump({**{f: getattr(latest, f) for f in fields}, "versions": versions,
                                        "forms": latest.forms, "start_form": start_form})

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from service.access import can_see_instance, may_send
 from service.actor import Actor
 from service.audit import record
-from service.engine.adapter import EngineError, NotWaiting, Snapshot
 from service.directory import with_organisation_choices
+from service.engine.adapter import EngineError, NotWaiting, Snapshot
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
 from service.models import HumanTask, InstanceState, ProcessDefinition, ProcessInstance, TaskStatus, Timer, TimerState

@@ -10,8 +10,8 @@ from service.access import RECIPIENT_KINDS, manages_task, may_act_on_task, may_s
 from service.actor import Actor
 from service.audit import record
 from service.auth import active_user
-from service.engine.adapter import NotWaiting
 from service.directory import with_organisation_choices
+from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
 from service.models import Disclosure, HumanTask, InstanceState, ProcessInstance, TaskStatus

@@ -20,6 +20,7 @@ from service.access import (
     visible_instances,
 )
 from service.actor import Actor
+from service.directory import with_organisation_choices
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.models import Event, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
 from service.operations.instances import (
@@ -68,7 +69,8 @@ def start_form(key: str) -> Any:
     actor = actor_required()
     definition = _start_definition(actor, key)
     form_name = services().engine.start_form(definition)
-    schema = definition.forms.get(form_name) if form_name else None
+    with services().db.read() as db:
+        schema = with_organisation_choices(db, definition.forms.get(form_name) if form_name else None)
     ui = definition.forms.get(form_name.replace(".schema.json", ".uischema.json")) if form_name else None
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] | None = None
@@ -186,9 +188,11 @@ def _message_forms(actor: Actor, instance: ProcessInstance, values: dict[str, di
         return []
     definition = instance.definition
     names = sendable(actor, instance.waits_for, services().engine.message_roles(definition))
-    return [{"name": name, "title": services().engine.message_title(definition, name),
-             "view": build_form(message_form(definition, name), None, values.get(name, {}), errors.get(name))}
-            for name in names]
+    with services().db.read() as db:
+        return [{"name": name, "title": services().engine.message_title(definition, name),
+                 "view": build_form(with_organisation_choices(db, message_form(definition, name)), None,
+                                    values.get(name, {}), errors.get(name))}
+                for name in names]
 
 
 @bp.post("/arenden/<instance_id>/meddelanden/<name>")
