@@ -3,7 +3,16 @@ tasks (``visibility``), what of it they see (``projection``), who may send it a 
 (``messages``), and the one operation that logs every read (``reads``). ``api/`` and ``web/``
 only present what these decide."""
 
-from .case_view import CaseRows, case_rows, history, instance_detail, instance_summary, task_detail, task_summary
+from .case_view import (
+    CaseRows,
+    case_rows,
+    history,
+    instance_detail,
+    instance_summary,
+    task_detail,
+    task_summary,
+    task_title,
+)
 from .messages import may_send, sendable
 from .projection import (
     RECIPIENT_KINDS,
@@ -31,6 +40,7 @@ from .visibility import (
 
 __all__ = [
     "CaseRows", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
+    "task_title",
     "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "deidentified", "error_text",
     "holds_or_held", "is_offered", "manages_task", "may_act_on_task", "may_see_task", "may_send", "own_tasks",
     "person", "record_reads", "sendable", "shows_identity", "task_data", "view_of", "visible_instances",

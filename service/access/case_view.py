@@ -19,6 +19,7 @@ from service.models import Disclosure, Event, HumanTask, ProcessInstance, TaskSt
 
 from .messages import sendable
 from .projection import case_data, error_text, person, shows_identity, task_data
+from .visibility import holds_or_held, is_offered
 
 
 @dataclass
@@ -37,10 +38,18 @@ def case_rows(session: Session, instance_id: str) -> CaseRows:
     return CaseRows(tasks, disclosures)
 
 
-def task_summary(task: HumanTask, actor: Actor, now: datetime) -> dict[str, Any]:
+def task_title(task: HumanTask, actor: Actor, *, break_glass: bool = False) -> str:
+    """A task's title may be computed from case data ("Kontakta … för <name>"): it is shown to case
+    workers and to whoever holds or is offered the task; others see the step's id."""
+    if shows_identity(actor, break_glass=break_glass) or holds_or_held(actor, task) or is_offered(actor, task):
+        return task.title
+    return task.name
+
+
+def task_summary(task: HumanTask, actor: Actor, now: datetime, *, break_glass: bool = False) -> dict[str, Any]:
     return {
         "id": task.id, "instance_id": task.instance_id, "process_key": task.process_key, "name": task.name,
-        "title": task.title, "lane": task.lane, "district": task.district,
+        "title": task_title(task, actor, break_glass=break_glass), "lane": task.lane, "district": task.district,
         "assignee": person(actor, task.assignee), "status": task.status, "created_at": task.created_at,
         "due_at": task.due_at, "completed_at": task.completed_at, "completed_by": person(actor, task.completed_by),
         "overdue": bool(task.status == TaskStatus.OPEN and task.due_at and task.due_at < now),
@@ -78,7 +87,7 @@ def instance_detail(session: Session, actor: Actor, instance: ProcessInstance, n
         **instance_summary(instance, actor, break_glass=break_glass),
         "data": case_data(actor, instance.definition, instance.data, rows.tasks, rows.disclosures,
                           break_glass=break_glass),
-        "tasks": [task_summary(t, actor, now) for t in rows.tasks], "timers": timers,
+        "tasks": [task_summary(t, actor, now, break_glass=break_glass) for t in rows.tasks], "timers": timers,
         "history": history(session, actor, instance.id, break_glass=break_glass),
         "waits_for": instance.waits_for,
         "may_send": sendable(actor, instance.waits_for, message_roles) if instance.state.is_active else [],

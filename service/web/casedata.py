@@ -7,7 +7,7 @@ titles and labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,8 +53,13 @@ def answer_of(schema: Mapping[str, Any], value: Any, label: str) -> Answer:
     return Answer(label, display_value(schema, value))
 
 
-def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterable[HumanTask]) -> list[Step]:
-    """Earlier answers grouped by the step (start form, then each completed task) whose form asks them."""
+def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterable[HumanTask],
+          title_of: Callable[[HumanTask], str] = lambda t: t.title,
+          person_of: Callable[[str | None], str | None] = lambda u: u) -> list[Step]:
+    """Earlier answers grouped by the step (start form, then each completed task) whose form asks them.
+
+    ``title_of`` and ``person_of`` give a task's title and who did it as the viewer may see them
+    (``service.access.task_title`` and ``person``)."""
     schemas = _schemas(definition)
     shown: set[str] = set()
     result: list[Step] = []
@@ -63,7 +68,8 @@ def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterabl
         (_("Start"), None, None, start_schema)]
     for task in tasks:
         if task.status == TaskStatus.COMPLETED:
-            groups.append((task.title, task.completed_by, task.completed_at, schemas.get(task.form_file or "")))
+            groups.append((title_of(task), person_of(task.completed_by), task.completed_at,
+                           schemas.get(task.form_file or "")))
     for title, who, at, schema in groups:
         if not schema:
             continue
@@ -104,15 +110,16 @@ class TimelineEntry:
 
 def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail: bool,
              include_reads: bool = False, element_titles: Mapping[str, str] | None = None,
-             viewer: Actor | None = None) -> list[TimelineEntry]:
+             viewer: Actor | None = None,
+             title_of: Callable[[HumanTask], str] = lambda t: t.title) -> list[TimelineEntry]:
     """What happened, newest last; task ids become task titles, reasons are shown to case workers.
 
     ``element_titles`` names other elements events mention (a timer's BPMN id → its title). Without
     ``with_detail`` people are not named, except the viewer and whoever read the case by break-glass
     (with their reason): that read is meant to be seen.
     """
-    titles = {t.id: t.title for t in tasks}
-    names = {**(element_titles or {}), **{t.name: t.title for t in tasks}}
+    titles = {t.id: title_of(t) for t in tasks}
+    names = {**(element_titles or {}), **{t.name: title_of(t) for t in tasks}}
     entries = []
     for event in events:
         if event.action == "case_read" and not include_reads:

@@ -13,10 +13,12 @@ from service.access import (
     case_rows,
     instance_summary,
     may_see_task,
+    person,
     record_reads,
     sendable,
     shows_identity,
     task_summary,
+    task_title,
     visible_instances,
 )
 from service.actor import Actor
@@ -166,15 +168,21 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         "done": path_taken(definition.bpmn_xml, tasks, all_timers, events, instance.outcome),
     }
     identity = shows_identity(actor, break_glass=break_glass)
+
+    def title_of(task: Any) -> str:
+        return task_title(task, actor, break_glass=break_glass)
+
     messages = _message_forms(actor, instance, message_values or {}, message_errors or {})
     return render_template(
         "instances/instance.html", instance=instance_summary(instance, actor, break_glass=break_glass),
         routine=definition.name, state_reason=instance.state_reason if identity else None, diagram=diagram,
         has_viewer=assets.available(),
-        open_tasks=[{**task_summary(t, actor, now), "visible": may_see_task(actor, t)} for t in open_tasks],
-        timers=timers, steps=casedata.steps(definition, case_data(actor, definition, instance.data, tasks,
-                                                                  rows.disclosures, break_glass=break_glass), tasks),
-        timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor,
+        open_tasks=[{**task_summary(t, actor, now, break_glass=break_glass), "visible": may_see_task(actor, t)}
+                    for t in open_tasks],
+        timers=timers, steps=casedata.steps(
+            definition, case_data(actor, definition, instance.data, tasks, rows.disclosures, break_glass=break_glass),
+            tasks, title_of=title_of, person_of=lambda u: person(actor, u, break_glass=break_glass)),
+        timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor, title_of=title_of,
                                    element_titles={t.task_name: t.title for t in all_timers}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
         may_break_glass=actor.has("admin") and not break_glass, break_glass=break_glass, messages=messages,

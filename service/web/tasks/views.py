@@ -14,9 +14,11 @@ from service.access import (
     manages_task,
     may_act_on_task,
     may_see_task,
+    person,
     record_reads,
     shows_identity,
     task_detail,
+    task_title,
 )
 from service.actor import Actor
 from service.directory import with_organisation_choices
@@ -69,8 +71,10 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
         due=due_in_working_time(task.due_at, now), instance=instance, detail_error=detail_error,
-        steps=casedata.steps(definition, data, tasks),
-        timeline=casedata.timeline(events, tasks, with_detail=shows_identity(actor), viewer=actor),
+        steps=casedata.steps(definition, data, tasks, title_of=lambda t: task_title(t, actor),
+                             person_of=lambda u: person(actor, u)),
+        timeline=casedata.timeline(events, tasks, with_detail=shows_identity(actor), viewer=actor,
+                                   title_of=lambda t: task_title(t, actor)),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
         may_release=task.status == TaskStatus.OPEN and task.assignee is not None
         and (task.assignee == actor.username or manages_task(actor, task)),
