@@ -109,7 +109,7 @@ def _moment(raw: str) -> str:
         return raw
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=STOCKHOLM)
-    return moment.isoformat(timespec="minutes" if moment.second == 0 else "seconds")
+    return moment.isoformat(timespec="seconds")  # RFC 3339 (JSON Schema date-time) needs the seconds
 
 
 def apply_row_action(values: dict[str, Any], action: str) -> None:

@@ -97,7 +97,7 @@ def test_a_submitted_form_reads_back_as_the_json_its_schema_describes() -> None:
     # except a required list of choices left empty, which is an answer: none
     assert data == {"samtycke_lamnat": "ja", "antal": "tre", "mottagare": [],
                     "enheter": ["Hemtjänst Nordost", "Vårdcentralen"], "klar": False,
-                    "tid": "2026-12-01T09:30+01:00", "rader": [{"namn": "Kim"}]}
+                    "tid": "2026-12-01T09:30:00+01:00", "rader": [{"namn": "Kim"}]}
     # "Lägg till" re-renders with one more row instead of submitting
     values, is_row_action = read_submission(SCHEMA, {}, MultiDict([*form.items(multi=True), ("_action", "add:rader")]))
     assert is_row_action and values["rader"] == [{}, {"namn": "Kim"}, {}]
@@ -123,3 +123,15 @@ def test_due_dates_count_working_time() -> None:
     holiday = working_seconds(datetime(2026, 12, 23, 17, 0, tzinfo=STOCKHOLM),
                               datetime(2026, 12, 28, 8, 0, tzinfo=STOCKHOLM))
     assert holiday == 0  # Christmas Eve, Christmas Day, Boxing Day and a weekend
+
+
+def test_what_a_datetime_local_input_sends_passes_a_date_time_field() -> None:
+    # a browser's datetime-local input submits "2026-12-07T08:30": no seconds, no offset
+    from service.forms import validate_form
+
+    schema = {"type": "object", "properties": {"trader_i_kraft": {"type": "string", "format": "date-time"}}}
+    data = parse_form(schema, {}, MultiDict([("trader_i_kraft", "2026-12-07T08:30")]))
+    assert data == {"trader_i_kraft": "2026-12-07T08:30:00+01:00"}
+    validate_form(schema, data)  # raises if the service would refuse it
+    summer = parse_form(schema, {}, MultiDict([("trader_i_kraft", "2026-06-07T08:30")]))
+    assert summer == {"trader_i_kraft": "2026-06-07T08:30:00+02:00"}
