@@ -18,6 +18,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from service.clock import STOCKHOLM
+from service.forms import enum_labels
 
 from .messages import field_message
 
@@ -190,9 +191,8 @@ def _kind(schema: Mapping[str, Any], ui: Mapping[str, Any]) -> str:
 
 
 def options_of(schema: Mapping[str, Any]) -> list[tuple[str, str]]:
-    values = schema.get("enum") or []
-    labels = schema.get("x-enum-labels") or []
-    return [(choice_value(v), str(labels[i]) if i < len(labels) else str(v)) for i, v in enumerate(values)]
+    labels = enum_labels(schema)  # a list parallel to ``enum``, or a mapping value → label
+    return [(choice_value(v), labels.get(v, str(v))) for v in schema.get("enum") or []]
 
 
 def display_value(schema: Mapping[str, Any], value: Any) -> str:

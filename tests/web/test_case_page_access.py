@@ -1,0 +1,77 @@
+"""The case page as each person sees it: the messages they may send as forms, and the operator's
+break-glass read — through the real pages, signed in with the session cookie and CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import Harness
+
+from .test_pages_http import signed_in_session
+
+PERSONNUMMER = "19121212-1212"
+START = {"arende": f"Kalle Anka {PERSONNUMMER}", "handlaggare": "sara", "stadsomrade": "Nordost"}
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf-token" content="([^"]+)"', page)[1]  # type: ignore[index]
+
+
+def _waiting_case(h: Harness) -> str:
+    """A core_demo case approved by sara, now waiting for the message "klart"."""
+    case = h.as_("sara").ok("POST", "/api/v1/instances", 201,
+                            json={"process": "core_demo", "data": START, "case_ref": "2026-SOC-0042"})
+    [task] = h.as_("sara").ok("GET", "/api/v1/tasks", params={"instance": case["id"]})["items"]
+    h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant", "antal": 2}})
+    return str(case["id"])
+
+
+def test_a_message_is_sent_from_the_case_page_by_the_roles_allowed(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("mona", "mottag")
+    case = _waiting_case(h)
+    # Mottag in the same district holds no task of the case: it does not exist for her
+    mona, _ = signed_in_session(h, "mona")
+    page = mona.get(f"{h.url}/arenden/{case}")
+    assert page.status_code == 404 and PERSONNUMMER not in page.text
+
+    sara, _ = signed_in_session(h, "sara")
+    page = sara.get(f"{h.url}/arenden/{case}").text
+    assert "Skicka: Vänta på klart" in page and 'name="datum"' in page
+    # an answer the message's form refuses comes back with the error beside the field; the case keeps waiting
+    sent = sara.post(f"{h.url}/arenden/{case}/meddelanden/klart", data={"csrf_token": _csrf(page), "datum": "x" * 41})
+    assert sent.status_code == 422 and "Formuläret har fel" in sent.text
+    assert h.as_("sara").ok("GET", f"/api/v1/instances/{case}")["waits_for"] == ["klart"]
+    # nor can she send it anything
+    mona_token = _csrf(mona.get(f"{h.url}/inkorg").text)
+    assert mona.post(f"{h.url}/arenden/{case}/meddelanden/klart",
+                     data={"csrf_token": mona_token, "datum": "x"}).status_code == 404
+    sent = sara.post(f"{h.url}/arenden/{case}/meddelanden/klart", data={"csrf_token": _csrf(page), "datum": "i dag"})
+    assert sent.status_code == 200 and "Meddelandet skickades." in sent.text
+    assert h.as_("sara").ok("GET", f"/api/v1/instances/{case}")["state"] == "completed"
+
+
+def test_an_operator_reads_a_case_whole_only_with_a_reason_shown_on_the_case(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("adam", "admin")
+    case = _waiting_case(h)
+    adam, _ = signed_in_session(h, "adam")
+    page = adam.get(f"{h.url}/arenden/{case}").text
+    assert "Nödåtkomst" in page
+    for secret in (PERSONNUMMER, "Kalle", "2026-SOC-0042"):
+        assert secret not in page, secret
+    # no reason: nothing is shown
+    refused = adam.post(f"{h.url}/arenden/{case}/nodatkomst", data={"csrf_token": _csrf(page), "reason": " "})
+    assert "Ange ett skäl" in refused.text and PERSONNUMMER not in refused.text
+    whole = adam.post(f"{h.url}/arenden/{case}/nodatkomst",
+                      data={"csrf_token": _csrf(page), "reason": "Felsökning INC-7"})
+    assert whole.status_code == 200 and PERSONNUMMER in whole.text and "2026-SOC-0042" in whole.text
+    # the case worker sees who read it and why
+    sara, _ = signed_in_session(h, "sara")
+    seen = sara.get(f"{h.url}/arenden/{case}").text
+    assert "Nödåtkomst: ärendet lästes av en driftansvarig" in seen and "Felsökning INC-7" in seen
+    # the break-glass page is the operator's only: a case worker posting to it gets 403
+    assert sara.post(f"{h.url}/arenden/{case}/nodatkomst",
+                     data={"csrf_token": _csrf(seen), "reason": "x"}).status_code == 403
