@@ -75,3 +75,22 @@ def test_an_operator_reads_a_case_whole_only_with_a_reason_shown_on_the_case(sql
     # the break-glass page is the operator's only: a case worker posting to it gets 403
     assert sara.post(f"{h.url}/arenden/{case}/nodatkomst",
                      data={"csrf_token": _csrf(seen), "reason": "x"}).status_code == 403
+
+
+def test_a_paused_case_says_so_and_keeps_what_was_typed(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("clara", "chef")
+    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    [task] = h.as_("sara").ok("GET", "/api/v1/tasks", params={"instance": case["id"]})["items"]
+    h.as_("clara").ok("POST", f"/api/v1/instances/{case['id']}/suspend", json={"reason": "Väntar på beslut"})
+    sara, _ = signed_in_session(h, "sara")
+    inbox = sara.get(f"{h.url}/inkorg").text
+    assert "Pausat" in inbox
+    page = sara.get(f"{h.url}/uppgifter/{task['id']}").text
+    assert "Ärendet är pausat" in page
+    answer = sara.post(f"{h.url}/uppgifter/{task['id']}",
+                       data={"csrf_token": _csrf(page), "beslut": "godkant", "antal": "7"})
+    assert answer.status_code == 409 and "Det du fyllt i finns kvar" in answer.text
+    assert 'value="7"' in answer.text  # the typed answer is still in the form
+    assert h.as_("sara").ok("GET", f"/api/v1/tasks/{task['id']}")["status"] == "open"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
 from service.access import actionable_tasks, record_reads, shows_identity, task_summary
 from service.actor import Actor
-from service.models import HumanTask
+from service.models import HumanTask, InstanceState, ProcessInstance
 
 from ..layout import actor_required, page_blueprint, services
 from ..routines import routine_names
@@ -33,11 +33,14 @@ def inbox_rows(actor: Actor, kind: str, process: str | None) -> list[dict[str, A
         query = query.where(HumanTask.process_key == process)
     with svc.db.read() as db:
         tasks = list(db.scalars(_overdue_first(query).limit(PAGE_SIZE)))
+        paused = set(db.scalars(select(ProcessInstance.id).where(
+            ProcessInstance.id.in_({t.instance_id for t in tasks}), ProcessInstance.state == InstanceState.SUSPENDED)))
     rows = []
     for task in tasks:
         row = task_summary(task, actor, now)
         row["due"] = due_in_working_time(task.due_at, now)
         row["case_ref"] = task.case_ref if shows_identity(actor) else None
+        row["paused"] = task.instance_id in paused
         rows.append(row)
     record_reads(svc, actor, [t.instance_id for t in tasks], kind="inbox")
     return rows

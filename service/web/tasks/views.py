@@ -23,7 +23,7 @@ from service.access import (
 from service.actor import Actor
 from service.directory import with_organisation_choices
 from service.errors import Conflict, Invalid, NotFound
-from service.models import Event, HumanTask, ProcessInstance, TaskStatus, User
+from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, User
 from service.operations.persist import in_organisation
 from service.operations.tasks import assign, claim, complete_task, unclaim
 
@@ -78,7 +78,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
         may_release=task.status == TaskStatus.OPEN and task.assignee is not None
         and (task.assignee == actor.username or manages_task(actor, task)),
-        may_open_case=shows_identity(actor),
+        may_open_case=shows_identity(actor), paused=instance.state == InstanceState.SUSPENDED,
         may_claim=task.status == TaskStatus.OPEN and task.assignee is None and may_act,
         candidates=candidates, handover=handover or {"username": "", "reason": "", "errors": {}},
     ), status
@@ -89,6 +89,12 @@ def _substitutes(db: Any, task: HumanTask) -> list[User]:
     users = db.scalars(select(User).where(User.is_active).order_by(User.display_name))
     return [u for u in users if set(u.roles) & set(task.roles) and u.username != task.assignee
             and in_organisation(u, task.organisation)]
+
+
+def _instance_state(instance_id: str) -> InstanceState | None:
+    with services().db.read() as db:
+        instance = db.get(ProcessInstance, instance_id)
+        return instance.state if instance else None
 
 
 @bp.get("/uppgifter/<task_id>")
@@ -116,6 +122,9 @@ def complete(task_id: str) -> Any:
     except Invalid as err:
         return _render(actor, task, instance, values, err.errors, status=422, detail_error=err.detail)
     except Conflict as err:
+        if _instance_state(instance.id) == InstanceState.SUSPENDED:  # keep what was typed: it can be sent later
+            kept = _("Ärendet är pausat. Det du fyllt i finns kvar; skicka igen när ärendet återupptas.")
+            return _render(actor, task, instance, values, status=409, detail_error=kept)
         flash(_("Uppgiften kunde inte slutföras: %(reason)s", reason=field_message(err.detail)), "error")
         return redirect(url_for("inbox.inbox"))
     flash(_("Klart: %(title)s", title=task.title), "success")
