@@ -3,7 +3,8 @@
 Functions the diagram ``bpmn/akut_verkstallighet.bpmn`` calls: the applicability check on the
 socialsekreterare's checklist ("are all enforcement possibilities exhausted?"), the bookkeeping of
 meeting invitations (substitutes and further invitees named by an invitee get an invitation of
-their own), the rule that decides whether enforcement in an akutlokal needs a decision on
+their own; a call that invites someone from another förvaltning goes through a hand-over first),
+the rule that decides whether enforcement in an akutlokal needs a decision on
 korttidsboende/korttidsvistelse, task titles, and the configurable evaluation deadline.
 
 Configuration: ``SAMVERKAN_R2_EVALUATION_DAYS`` (default 30) — the evaluation after a completed
@@ -22,6 +23,7 @@ __all__ = [
     "r2_mojligheter_uttomda",
     "r2_nya_inbjudna",
     "r2_kallelsesvar_med_inbjuden",
+    "r2_kallar_annan_forvaltning",
     "r2_kraver_korttidsbeslut",
     "r2_korttidsinsats",
     "r2_rubrik",
@@ -105,6 +107,22 @@ def _username(person: Mapping[str, Any]) -> str:
     return str(person.get("anvandarnamn", "")).strip()
 
 
+def _organisation(person: Mapping[str, Any]) -> str:
+    """The key of the other förvaltning an invitee belongs to (empty: the authority's own units)."""
+    value = person.get("organisation")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def r2_kallar_annan_forvaltning(motesdeltagare: Sequence[Mapping[str, Any]] | None) -> bool:
+    """True when a meeting call invites someone from another förvaltning (an ``organisation`` is named).
+
+    R2 step 4: invitees outside the authority (the verksamhetschef hälso- och sjukvård belongs to
+    äldre samt vård- och omsorgsförvaltningen, another committee) see only what the convener
+    discloses to them on a recorded basis (R5b) — so such a call goes through a hand-over first.
+    """
+    return any(isinstance(person, Mapping) and _organisation(person) for person in motesdeltagare or ())
+
+
 def r2_nya_inbjudna(
     inbjudna: Sequence[Mapping[str, Any]],
     kallelsesvar: Mapping[Any, Any] | Sequence[Any] | None,
@@ -115,7 +133,9 @@ def r2_nya_inbjudna(
     R2 step 4: an invitee who cannot attend sends a colleague *with the same mandate*; any invitee
     may invite further persons concerned by the case. Each of them gets an invitation task of their
     own in the next round. Persons already invited (by username) are not invited twice; the result
-    keeps the order of the answers and records who named each person (``inbjuden_av``).
+    keeps the order of the answers and records who named each person (``inbjuden_av``). A substitute
+    for an invitee from another förvaltning belongs to it too (the same mandate): the substitute's
+    invitation names the same ``organisation``, so it is offered only there.
     """
     seen = {_username(person) for person in redan_inbjudna}
     new: list[dict[str, Any]] = []
@@ -129,6 +149,8 @@ def r2_nya_inbjudna(
                  "skal": reason}
         if person.get("namn"):
             entry["namn"] = person["namn"]
+        if _organisation(person):
+            entry["organisation"] = _organisation(person)
         new.append(entry)
 
     for index, invitee in enumerate(inbjudna):
@@ -139,6 +161,7 @@ def r2_nya_inbjudna(
                 "roll": answer.get("ersattare_roll", invitee.get("roll")),
                 "anvandarnamn": answer.get("ersattare_anvandarnamn", ""),
                 "namn": answer.get("ersattare_namn"),
+                "organisation": invitee.get("organisation"),
             }
             add(substitute, named_by, "ersättare med samma mandat")
         for further in answer.get("ytterligare_inbjudna") or []:

@@ -12,6 +12,7 @@ from processes.akut_verkstallighet import (
     __all__ as exported,
 )
 from processes.akut_verkstallighet import (
+    r2_kallar_annan_forvaltning,
     r2_kallelsesvar_med_inbjuden,
     r2_korttidsinsats,
     r2_kraver_korttidsbeslut,
@@ -102,6 +103,30 @@ def test_a_substitute_keeps_the_invitees_role_when_none_is_named() -> None:
     new = r2_nya_inbjudna(INVITED[:1], {0: {"deltagande": "skickar_ersattare",
                                              "ersattare_anvandarnamn": "stina.soc"}}, INVITED[:1])
     assert new[0]["roll"] == "socialsekreterare"
+
+
+def test_a_substitute_for_an_invitee_from_another_forvaltning_belongs_to_it_too() -> None:
+    # the same mandate: the substitute's invitation names the same organisation, so it is offered only there
+    hilda = {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda.hsl", "organisation": "aldre_vard"}
+    answers = {0: {"deltagande": "skickar_ersattare", "ersattare_anvandarnamn": "harald.hsl",
+                   "ytterligare_inbjudna": [{"roll": "socialsekreterare", "anvandarnamn": "stina.soc"}]}}
+    new = r2_nya_inbjudna([hilda], answers, [hilda])
+    assert new == [
+        {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "harald.hsl", "inbjuden_av": "hilda.hsl",
+         "skal": "ersättare med samma mandat", "organisation": "aldre_vard"},
+        # a further invitee names no organisation: an invitation within the authority
+        {"roll": "socialsekreterare", "anvandarnamn": "stina.soc", "inbjuden_av": "hilda.hsl",
+         "skal": "berörs av ärendet"},
+    ]
+
+
+def test_a_call_naming_another_forvaltning_needs_a_hand_over() -> None:
+    hilda = {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda.hsl", "organisation": "aldre_vard"}
+    assert r2_kallar_annan_forvaltning([*INVITED, hilda])
+    assert not r2_kallar_annan_forvaltning(INVITED)
+    assert not r2_kallar_annan_forvaltning([{**INVITED[0], "organisation": " "}])
+    assert not r2_kallar_annan_forvaltning([])
+    assert not r2_kallar_annan_forvaltning(None)
 
 
 def test_no_answers_no_new_invitees() -> None:

@@ -5,11 +5,14 @@ enhetschef myndighet judges the criteria, the city-wide convener for adults (ver
 korttidsboende vuxna) or children (enhetschef korttidshem barn) decides on collaboration, calls
 meetings whose invitations are tasks for each invitee, enforces the decision and evaluates it. The
 BmSS renovation side rule runs as a call activity for the district's enhetschef BmSS and
-utvecklingsledare förmedling BmSS. The clock is the only thing moved by hand.
+utvecklingsledare förmedling BmSS. The verksamhetschef hälso- och sjukvård belongs to another
+förvaltning (another committee): invited, they see only what the convener hands over to them on a
+recorded basis, not the case. The clock is the only thing moved by hand.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,13 +57,20 @@ PEOPLE: People = {
     "ulla.utforare": (("verksamhetschef_utforaravdelning",), ("Nordost",)),
     "bo.bemanning": (("enhetschef_bemanning",), ("Nordost",)),
     "berta.bemanning": (("enhetschef_bemanning",), ("Nordost",)),
-    "hilda.hsl": (("verksamhetschef_halso_sjukvard",), ("Nordost",)),
     "berit.bmss": (("enhetschef_bmss",), ("Nordost",)),
     "bengt.bmss.hisingen": (("enhetschef_bmss",), ("Hisingen",)),
     "ulrika.formedling": (("utvecklingsledare_formedling_bmss",), ("Nordost",)),
     "urban.formedling.hisingen": (("utvecklingsledare_formedling_bmss",), ("Hisingen",)),
     "chef.nordost": (("chef",), ("Nordost",)),
+    "sven.soc": (("socialsekreterare",), ("Hisingen",)),
     "adam": (("admin",), ()),
+}
+#: Äldre samt vård- och omsorgsförvaltningen: another committee, where the health-care verksamhetschef works.
+ALDRE_VARD = "aldre_vard"
+#: People of other förvaltningar: username → (roles, districts, organisation).
+OUTSIDE: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "hilda.hsl": (("verksamhetschef_halso_sjukvard",), ("Nordost",), ALDRE_VARD),
+    "harald.hsl": (("verksamhetschef_halso_sjukvard",), ("Nordost",), ALDRE_VARD),
 }
 
 START = {"arende_referens": "FFS-2026-1234", "aldersgrupp": "vuxen", "stadsomrade": "Nordost",
@@ -85,6 +95,10 @@ IN_AKUTLOKAL = {"verkstallighet_form": "akutlokal", "verkstallighet_plats": "Aku
                 "evakuering_fran_bmss": False}
 KORTTID = {"korttid_insats": "korttidsboende", "korttid_lagrum": "LSS", "korttid_beslut": "bifall",
            "korttid_beslutsdatum": "2026-12-02"}
+#: R5b: the consent recorded with a meeting call that invites someone from another förvaltning.
+SAMTYCKE_ANNAN_FORVALTNING = {"grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt",
+                              "mottagare": ["annan_forvaltning"], "aktiviteter": ["samverkansmöte"],
+                              "giltig_fran": "2026-11-23", "giltig_till": "2027-05-23"}
 EVALUATION = {"utvardering_datum": "2026-12-20", "utvardering_deltagare": ["socialsekreterare", "enhetschef_bemanning"],
               "utvardering_vad_fungerade": "Snabb samverkan.", "utvardering_forbattringar": "Tydligare mötesmall."}
 
@@ -94,6 +108,9 @@ class Staff(Cast):
 
     def __init__(self, h: Harness) -> None:
         super().__init__(h, PEOPLE)
+        self.organisation(ALDRE_VARD, "annan_forvaltning", "Äldre samt vård- och omsorgsförvaltningen")
+        for username, (roles, districts, organisation) in OUTSIDE.items():
+            self.user(username, *roles, districts=districts, organisation=organisation)
 
     def set_away(self, username: str, delegate: str | None) -> None:
         """An out-of-office reply naming a delegate (as the directory sync would record it)."""
@@ -186,7 +203,7 @@ def test_a_child_goes_to_the_korttidshem_convener_and_akutlokal_needs_a_korttids
     [assess] = tasks(s["ec.korttidshem"], instance)
     assert assess["name"] == "bedom_samverkan_barn" and assess["lane"] == "Enhetschef korttidshem barn"
     assert assess["title"] == "Bedöm behov av samverkan – akut verkställighet (barn, Nordost)"
-    assert s["vc.korttid"].post(f"/api/v1/tasks/{assess['id']}/claim").status_code == 403
+    assert s["vc.korttid"].post(f"/api/v1/tasks/{assess['id']}/claim").status_code == 404  # need to know
 
     # enforcement in existing operations first; no collaboration needed, so straight to Verkställ
     done = complete(s["ec.korttidshem"], assess, {"sammankallande": "ec.korttidshem", **NO_COLLABORATION})
@@ -297,6 +314,100 @@ def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(
     assert fire_due_timers(s.h.services) == 0
 
 
+#: Personal values planted in the case; none of them may reach anyone outside the authority.
+PERSONNUMMER, KLIENT, DIARIENUMMER = "19121212-1212", "Tolvan Tolvansson", "FFS-2026-4711"
+PLANTED = (PERSONNUMMER, KLIENT, DIARIENUMMER, "Tolvan")
+#: What the invitation task and the hand-over to another förvaltning let its people see.
+SEEN_OUTSIDE = {"kallelsesvar", "motestid", "motesplats", "underlag_annan_forvaltning"}
+UNDERLAG = "Frågor om läkemedelshantering och delegering i akutlokalen."
+
+
+def test_an_invitee_from_another_forvaltning_sees_only_what_the_convener_hands_over(staff: Staff) -> None:
+    s = staff
+    convener, hilda = s["vc.korttid"], s["hilda.hsl"]
+    instance = start(s["sara.soc"], {**START, "arende_referens": DIARIENUMMER,
+                                     "behovsbeskrivning": f"{KLIENT} ({PERSONNUMMER}) behöver akut boende "
+                                                          "och hälso- och sjukvårdsinsatser."})
+    do(s["sara.soc"], instance, "kontrollera_uttomda_mojligheter",
+       {**CHECKLIST, "akut_behov_motivering": f"{KLIENT} kan inte vänta på ordinarie verkställighet."})
+    do(s["erika.ec"], instance, "bedom_kriterier", {**CRITERIA, "kriterier_motivering": f"Uppfyllda för {KLIENT}."})
+    do(convener, instance, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", "behov_av_samverkan": True,
+                                                     "samverkansbehov": ["lokal"], "bmss_renovering": False})
+    case = f"/api/v1/instances/{instance['id']}"
+    assert hilda.get(case).status_code == 404  # not invited yet: the case does not exist for her
+
+    # the convener invites health care from another förvaltning: only with a basis recorded for it (R5b)
+    call = the_task(convener, instance, "kalla_till_mote")
+    hsl = {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda.hsl", "organisation": ALDRE_VARD}
+    meeting = {"motestid": "2026-11-26T13:00:00+01:00", "motesplats": "Byalagsgatan, rum 2",
+               "dagordning": f"Akutlokal och läkemedel för {KLIENT}.",
+               "motesdeltagare": [{"roll": "socialsekreterare", "anvandarnamn": "sara.soc"}, hsl]}
+    for refused_call, field in (
+            (meeting, "utlamningsgrunder"),  # no basis at all
+            ({**meeting, "utlamningsgrunder": [{**SAMTYCKE_ANNAN_FORVALTNING, "mottagare": ["region"]}]},
+             "utlamningsgrunder"),  # a basis that does not reach another förvaltning
+            ({**meeting, "utlamningsgrunder": [SAMTYCKE_ANNAN_FORVALTNING],
+              "motesdeltagare": [{**hsl, "organisation": "okand_forvaltning"}]}, "motesdeltagare.0.organisation")):
+        response = convener.post(f"/api/v1/tasks/{call['id']}/complete", json={"data": refused_call})
+        assert response.status_code == 422 and field in response.json()["errors"], response.text
+    done = complete(convener, call, {**meeting, "utlamningsgrunder": [SAMTYCKE_ANNAN_FORVALTNING]})
+    # first the hand-over; nobody is invited before it, and she still cannot see the case
+    [handover] = done["next_tasks"]
+    assert handover["name"] == "lamna_ut_till_annan_forvaltning" and handover["assignee"] == "vc.korttid"
+    assert hilda.get(case).status_code == 404 and tasks(hilda, instance) == []
+    assert tasks(s["sara.soc"], instance) == []
+    # a basis sent with the hand-over itself is no basis: the form does not even take one
+    sneaked = convener.post(f"/api/v1/tasks/{handover['id']}/complete",
+                            json={"data": {"underlag_annan_forvaltning": UNDERLAG,
+                                           "utlamningsgrunder": [SAMTYCKE_ANNAN_FORVALTNING]}})
+    assert sneaked.status_code == 422 and "utlamningsgrunder" in sneaked.json()["errors"]
+    complete(convener, handover, {"underlag_annan_forvaltning": UNDERLAG})
+    [crossed] = [e for e in read(convener, instance)["history"]
+                 if e["action"] == "task_completed" and e["detail"]["task"] == "lamna_ut_till_annan_forvaltning"]
+    assert crossed["detail"]["utlamning"]["mottagare"] == "annan_forvaltning"
+    assert crossed["detail"]["utlamning"]["grund"]["grund"] == "samtycke"
+
+    # her invitation is hers, offered in her förvaltning; she sees it and what was handed over, not the case
+    [invitation] = tasks(hilda, instance)
+    assert invitation["name"] == "besvara_kallelse" and invitation["assignee"] == "hilda.hsl"
+    seen = hilda.ok("GET", case)
+    assert seen["case_ref"] is None and set(seen["data"]) <= SEEN_OUTSIDE
+    assert seen["data"]["underlag_annan_forvaltning"] == UNDERLAG
+    assert seen["data"]["motesplats"] == "Byalagsgatan, rum 2"
+    detail = hilda.ok("GET", f"/api/v1/tasks/{invitation['id']}")
+    assert detail["case_ref"] is None and set(detail["data"]) <= SEEN_OUTSIDE
+    assert set(detail["form"]["schema"]["properties"]) == {"kallelsesvar"}  # no field of the case's own
+    for shown in (seen, detail):
+        text = json.dumps(shown, ensure_ascii=False)
+        assert not [v for v in PLANTED if v in text], text
+        for field in ("behovsbeskrivning", "akut_behov_motivering", "kriterier_motivering", "dagordning",
+                      "arende_referens", "utlamningsgrunder", "alla_inbjudna", "motesdeltagare"):
+            assert field not in shown["data"]
+    # inside the authority the case is whole for those who work on it
+    assert read(convener, instance)["data"]["behovsbeskrivning"].startswith(KLIENT)
+    # nobody else: not a socialsekreterare of another district, not her colleague who was not invited
+    for stranger in ("sven.soc", "harald.hsl"):
+        assert s[stranger].get(case).status_code == 404
+        assert s[stranger].get(f"/api/v1/tasks/{invitation['id']}").status_code == 404
+
+    # she answers: she sends a colleague with the same mandate, whose invitation stays in their förvaltning
+    complete(hilda, invitation, {"kallelsesvar": {
+        "deltagande": "skickar_ersattare", "ersattare_anvandarnamn": "harald.hsl", "ersattare_samma_mandat": True}})
+    do(s["sara.soc"], instance, "besvara_kallelse", {"kallelsesvar": {"deltagande": "kan_delta"}})
+    substitute = the_task(s["harald.hsl"], instance, "besvara_kallelse")
+    assert substitute["assignee"] == "harald.hsl"
+    seen = s["harald.hsl"].ok("GET", case)
+    assert seen["case_ref"] is None and set(seen["data"]) <= SEEN_OUTSIDE
+    assert not [v for v in PLANTED if v in json.dumps(seen, ensure_ascii=False)]
+    complete(s["harald.hsl"], substitute, {"kallelsesvar": {"deltagande": "kan_delta", "svarar_som": "ersattare"}})
+    answers = {r["anvandarnamn"]: r["deltagande"] for r in read(convener, instance)["data"]["alla_kallelsesvar"]}
+    assert answers == {"sara.soc": "kan_delta", "hilda.hsl": "skickar_ersattare", "harald.hsl": "kan_delta"}
+    assert names(convener, instance) == ["hall_mote"]
+    # after answering she still sees only her own part
+    after = hilda.ok("GET", case)
+    assert set(after["data"]) <= SEEN_OUTSIDE and not [v for v in PLANTED if v in json.dumps(after)]
+
+
 def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluation(staff: Staff) -> None:
     s = staff
     convener, sara, chef, admin = s["vc.korttid"], s["sara.soc"], s["chef.nordost"], s["adam"]
@@ -326,7 +437,7 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     assert done["next_tasks"] == []  # the invitations are the invitees' tasks, not the convener's
 
     # each invitee has an invitation of their own, due when the meeting starts; Ulf's went to Ulla
-    invitations = {t["assignee"]: t for t in read(admin, instance)["tasks"]
+    invitations = {t["assignee"]: t for t in read(convener, instance)["tasks"]
                    if t["name"] == "besvara_kallelse" and t["status"] == "open"}
     assert sorted(invitations) == ["bo.bemanning", "fia.fastighet", "sara.soc", "ulla.utforare"]
     for invitation in invitations.values():
@@ -371,7 +482,7 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
              {"kallelsesvar": {"deltagande": "kan_delta", "svarar_som": "hanvisad_vid_franvaro"}})
     assert tasks(s["erik.fastighet"], instance) == []  # the next round opens when the first has answered
     complete(s["berta.bemanning"], handed, {"kallelsesvar": {"deltagande": "kan_delta", "svarar_som": "ersattare"}})
-    second_round = [t["assignee"] for t in read(admin, instance)["tasks"]
+    second_round = [t["assignee"] for t in read(convener, instance)["tasks"]
                     if t["name"] == "besvara_kallelse" and t["status"] == "open"]
     assert sorted(second_round) == ["erik.fastighet", "fredrik.forste"]
     # the substitute and the further invitee answer; then the meeting can be held and its timer is gone
@@ -386,14 +497,19 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
                        "bo.bemanning": "kan_delta", "erik.fastighet": "kan_delta", "fredrik.forste": "kan_delta"}
     assert admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"] == []
 
-    # the first meeting needs a follow-up: a second meeting, with health care
+    # the first meeting needs a follow-up: a second meeting, with health care from another förvaltning,
+    # which gets the time, the place and what the convener hands over on the recorded consent
     complete(convener, meeting, {**MEETING_DONE, "mote_genomfort_datum": "2026-11-26",
                                  "motesutfall": "Lokal hittad, bemanning oklar.", "ytterligare_mote_behovs": True})
     second_meeting = "2026-11-30T10:00:00+01:00"
     do(convener, instance, "kalla_till_mote", {
         "motestid": second_meeting, "motesplats": "Byalagsgatan, rum 2",
+        "utlamningsgrunder": [SAMTYCKE_ANNAN_FORVALTNING],
         "motesdeltagare": [{"roll": "enhetschef_bemanning", "anvandarnamn": "berta.bemanning"},
-                           {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda.hsl"}]})
+                           {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda.hsl",
+                            "organisation": ALDRE_VARD}]})
+    do(convener, instance, "lamna_ut_till_annan_forvaltning",
+       {"underlag_annan_forvaltning": "Frågor om läkemedelsdelegering i akutlokalen."})
     assert names(s["hilda.hsl"], instance) == ["besvara_kallelse"]
     # Bo is back; Berta, the assignee, hands her invitation to him herself
     berta_task = the_task(s["berta.bemanning"], instance, "besvara_kallelse")
@@ -409,7 +525,7 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
         datetime.fromisoformat(second_meeting)
     assert admin.ok("POST", f"/api/v1/timers/{timer['id']}/fire")["fired"] is True
     assert tasks(s["hilda.hsl"], instance) == [] and tasks(s["bo.bemanning"], instance) == []
-    cancelled = [t for t in read(admin, instance)["tasks"] if t["status"] == "cancelled"]
+    cancelled = [t for t in read(convener, instance)["tasks"] if t["status"] == "cancelled"]
     assert sorted(t["assignee"] for t in cancelled) == ["bo.bemanning", "hilda.hsl"]
     do(convener, instance, "hall_mote", MEETING_DONE)
 
@@ -442,5 +558,6 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     completed = [e["detail"]["task"] for e in events if e["action"] == "task_completed"]
     assert completed == ["kontrollera_uttomda_mojligheter", "bedom_kriterier", "bedom_samverkan_vuxen",
                          "begar_ledig_bmss_lagenhet", "besvara_forfragan_ledig_lagenhet", "kalla_till_mote",
-                         *["besvara_kallelse"] * 6, "hall_mote", "kalla_till_mote", "hall_mote", "verkstall",
+                         *["besvara_kallelse"] * 6, "hall_mote", "kalla_till_mote", "lamna_ut_till_annan_forvaltning",
+                         "hall_mote", "verkstall",
                          "fatta_beslut_korttid", "paminn_om_utvardering", "utvardera"]
