@@ -40,10 +40,10 @@ def case_rows(session: Session, instance_id: str) -> CaseRows:
 
 def task_title(task: HumanTask, actor: Actor, *, break_glass: bool = False) -> str:
     """A task's title may be computed from case data ("Kontakta … för <name>"): it is shown to case
-    workers and to whoever holds or is offered the task; others see the step's id."""
+    workers and to whoever holds or is offered the task; others see the step's name as drawn."""
     if shows_identity(actor, break_glass=break_glass) or holds_or_held(actor, task) or is_offered(actor, task):
         return task.title
-    return task.name
+    return task.step or task.name
 
 
 def task_summary(task: HumanTask, actor: Actor, now: datetime, *, break_glass: bool = False) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class ReadyTask:
     id: str
     name: str
     title: str
+    step: str
     lane: str | None
     roles: list[str]
     assignee: str | None
@@ -261,7 +262,8 @@ class BpmnEngine:
             if value:
                 due_at = timers.due_from(str(value), taken_at)
         return ReadyTask(
-            id=str(task.id), name=spec.bpmn_id or spec.name, title=str(title)[:300], lane=spec.lane,
+            id=str(task.id), name=spec.bpmn_id or spec.name, title=str(title)[:300],
+            step=str(spec.bpmn_name or spec.bpmn_id or spec.name)[:300], lane=spec.lane,
             roles=list(roles), assignee=_text(self._property(task, properties.get("assignee"))),
             district=_text(district), due_at=due_at,
             form_file=properties.get("formJsonSchemaFilename"),

@@ -32,7 +32,8 @@ class HumanTask(Base):
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     process_key: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(100))  # the BPMN id of the user task
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(String(300))  # may be computed from case data (the ``title`` property)
+    step: Mapped[str | None] = mapped_column(String(300), nullable=True)  # the name drawn in the diagram
     lane: Mapped[str | None] = mapped_column(String(100), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     district: Mapped[str | None] = mapped_column(String(50), nullable=True)

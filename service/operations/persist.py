@@ -102,7 +102,7 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
                    task=ready.name, named=ready.assignee, reason=refused)
         row = HumanTask(
             id=ready.id, instance_id=instance.id, process_key=instance.process_key, name=ready.name,
-            title=ready.title, lane=ready.lane, roles=ready.roles, district=ready.district,
+            title=ready.title, step=ready.step, lane=ready.lane, roles=ready.roles, district=ready.district,
             assignee=assignee, status=TaskStatus.OPEN, case_ref=instance.case_ref,
             form_file=ready.form_file, ui_form_file=ready.ui_form_file, disclosure_to=ready.disclosure_to,
             organisation=ready.organisation,

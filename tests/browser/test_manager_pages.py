@@ -70,19 +70,21 @@ def test_chef_suspends_and_resumes_and_admin_fires_the_day_14_timer(site: Site) 
     chef.goto(f"{site.url}/arenden/{instance_id}")
     expect(chef.get_by_role("table", name="Tidsgränser")).to_contain_text("Dag 14")
     # the manager pauses the case with a reason, and resumes it
-    chef.get_by_label("Skäl").fill("Brukaren på sjukhus")
+    chef.get_by_label("Skäl (obligatorisk)", exact=True).fill("Brukaren på sjukhus")
     chef.get_by_role("button", name="Pausa").click()
     expect(chef.get_by_test_id("instance-state")).to_have_text("Pausat")
     expect(chef.get_by_text("Skäl till senaste statusändring: Brukaren på sjukhus")).to_be_visible()
     look(chef, "instance-suspended")
-    chef.get_by_label("Skäl").fill("Hemma igen")
+    chef.get_by_label("Skäl (obligatorisk)", exact=True).fill("Hemma igen")
     chef.get_by_role("button", name="Återuppta").click()
     expect(chef.get_by_test_id("instance-state")).to_have_text("Väntar")
-    expect(chef.get_by_role("button", name="Lös ut nu")).to_have_count(0)  # firing timers is the admin's
-    # the administrator fires the day-14 timer; the follow-up lands with the handläggare
+    expect(chef.get_by_role("link", name="Lös ut nu")).to_have_count(0)  # firing timers is the admin's
+    # the administrator fires the day-14 timer, after a page that says what will happen
     admin = site.person("adam", "admin", districts=())
     admin.goto(f"{site.url}/arenden/{instance_id}")
-    admin.get_by_role("button", name="Lös ut nu").first.click()
+    admin.get_by_role("link", name="Lös ut nu").first.click()
+    expect(admin.get_by_role("heading", name="Lös ut tidsgränsen nu?")).to_be_visible()
+    admin.get_by_role("button", name="Lös ut nu").click()
     expect(admin.get_by_role("status")).to_contain_text("Tidsgränsen löstes ut")
     expect(admin.locator("ul.active-tasks")).to_contain_text("Uppföljning dag 14")
     expect(admin.locator("[data-diagram][data-ready=true]")).to_be_visible()

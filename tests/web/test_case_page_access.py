@@ -94,3 +94,40 @@ def test_a_paused_case_says_so_and_keeps_what_was_typed(sqlite_harness: Harness)
     assert answer.status_code == 409 and "Det du fyllt i finns kvar" in answer.text
     assert 'value="7"' in answer.text  # the typed answer is still in the form
     assert h.as_("sara").ok("GET", f"/api/v1/tasks/{task['id']}")["status"] == "open"
+
+
+def test_terminating_a_case_needs_a_real_reason_and_a_confirmation(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("clara", "chef")
+    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    clara, _ = signed_in_session(h, "clara")
+    page = clara.get(f"{h.url}/arenden/{case['id']}").text
+    for refused in ({"reason": "x", "confirm": "ja"}, {"reason": "Brukaren har avlidit"}):
+        answer = clara.post(f"{h.url}/arenden/{case['id']}/status",
+                            data={"csrf_token": _csrf(page), "action": "terminate", **refused})
+        assert "Ärendet avbröts inte" in answer.text
+        assert h.as_("clara").ok("GET", f"/api/v1/instances/{case['id']}")["state"] == "running"
+    done = clara.post(f"{h.url}/arenden/{case['id']}/status",
+                      data={"csrf_token": _csrf(page), "action": "terminate", "reason": "Brukaren har avlidit",
+                            "confirm": "ja"})
+    assert "Ärendet är avbrutet." in done.text
+    assert h.as_("clara").ok("GET", f"/api/v1/instances/{case['id']}")["state"] == "terminated"
+
+
+def test_firing_a_timer_by_hand_asks_first(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("adam", "admin")
+    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    [timer] = h.as_("adam").ok("GET", "/api/v1/timers", params={"instance": case["id"]})["items"]
+    adam, _ = signed_in_session(h, "adam")
+    page = adam.get(f"{h.url}/arenden/{case['id']}").text
+    # a post without the confirmation only leads to the question
+    asked = adam.post(f"{h.url}/arenden/{case['id']}/timers/{timer['id']}", data={"csrf_token": _csrf(page)})
+    assert "Lös ut tidsgränsen nu?" in asked.text
+    assert h.as_("adam").ok("GET", "/api/v1/timers", params={"instance": case["id"]})["total"] == 1
+    fired = adam.post(f"{h.url}/arenden/{case['id']}/timers/{timer['id']}",
+                      data={"csrf_token": _csrf(asked.text), "confirm": "ja"})
+    assert "Tidsgränsen löstes ut." in fired.text
+    assert h.as_("adam").ok("GET", "/api/v1/timers", params={"instance": case["id"]})["total"] == 0

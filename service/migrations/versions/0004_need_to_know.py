@@ -44,6 +44,7 @@ def upgrade() -> None:
         batch.create_index(op.f('ix_user_account_organisation_key'), ['organisation_key'])
     with op.batch_alter_table('human_task') as batch:
         batch.add_column(sa.Column('organisation', sa.String(length=100), nullable=True))
+        batch.add_column(sa.Column('step', sa.String(length=300), nullable=True))
         batch.add_column(sa.Column('submitted', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('completed_by_kind', sa.String(length=20), nullable=True))
     op.create_table(
@@ -85,6 +86,7 @@ def downgrade() -> None:
     with op.batch_alter_table('human_task') as batch:
         batch.drop_column('completed_by_kind')
         batch.drop_column('submitted')
+        batch.drop_column('step')
         batch.drop_column('organisation')
     with op.batch_alter_table('user_account') as batch:
         batch.drop_index(op.f('ix_user_account_organisation_key'))

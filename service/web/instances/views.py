@@ -46,6 +46,8 @@ from .diagram import path_taken
 bp = page_blueprint("instances", __name__)
 
 STATE_ACTIONS = ("suspend", "resume", "terminate")
+#: A case is terminated for good: the reason must say something ("x" is not a reason).
+MIN_TERMINATE_REASON = 10
 
 
 @bp.get("/starta")
@@ -185,7 +187,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor, title_of=title_of,
                                    element_titles={t.task_name: t.title for t in all_timers}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
-        may_break_glass=actor.has("admin") and not break_glass, break_glass=break_glass, messages=messages,
+        may_break_glass=actor.has("admin") and not break_glass, min_terminate_reason=MIN_TERMINATE_REASON,
+        break_glass=break_glass, messages=messages,
     ), status
 
 
@@ -228,8 +231,13 @@ def change_state(instance_id: str) -> Any:
     action = request.form.get("action", "")
     if action not in STATE_ACTIONS:
         raise NotFound("unknown action")
+    reason = request.form.get("reason", "").strip()
+    if action == "terminate" and (request.form.get("confirm") != "ja" or len(reason) < MIN_TERMINATE_REASON):
+        flash(_("Ärendet avbröts inte: ange ett skäl på minst %(n)s tecken och bekräfta att det ska avbrytas.",
+                n=MIN_TERMINATE_REASON), "error")
+        return redirect(url_for("instances.instance_page", instance_id=instance_id))
     try:
-        set_state(services(), actor, instance_id, action, request.form.get("reason", ""))
+        set_state(services(), actor, instance_id, action, reason)
     except Invalid:
         flash(_("Ange ett skäl."), "error")
     except Conflict as err:
@@ -241,11 +249,27 @@ def change_state(instance_id: str) -> Any:
     return redirect(url_for("instances.instance_page", instance_id=instance_id))
 
 
+@bp.get("/arenden/<instance_id>/timers/<timer_id>")
+def confirm_fire(instance_id: str, timer_id: str) -> Any:
+    """Ask before a timer is fired by hand: what it is, and when it would fire on its own."""
+    actor = actor_required()
+    if not actor.has("admin"):
+        raise Forbidden("firing timers is for admin")
+    _visible(actor, instance_id)
+    with services().db.read() as db:
+        timer = db.get(Timer, timer_id)
+    if timer is None or timer.instance_id != instance_id or timer.state != TimerState.PENDING:
+        raise NotFound("no such pending timer")
+    return render_template("instances/confirm_fire.html", instance_id=instance_id, timer=timer)
+
+
 @bp.post("/arenden/<instance_id>/timers/<timer_id>")
 def fire(instance_id: str, timer_id: str) -> Any:
-    """Fire a pending timer now (admin) — ``fire_timer``, as the API's monitoring button does."""
+    """Fire a pending timer now (admin), once confirmed — ``fire_timer``, as the API's console does."""
     actor = actor_required()
     _visible(actor, instance_id)
+    if request.form.get("confirm") != "ja":
+        return redirect(url_for("instances.confirm_fire", instance_id=instance_id, timer_id=timer_id))
     fired = fire_timer(services(), actor, timer_id)
     flash(_("Tidsgränsen löstes ut.") if fired else _("Tidsgränsen kunde inte lösas ut just nu."),
           "success" if fired else "error")
