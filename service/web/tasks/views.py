@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from service.access import (
@@ -129,7 +130,11 @@ def complete(task_id: str) -> Any:
         return redirect(url_for("inbox.inbox"))
     flash(_("Klart: %(title)s", title=task.title), "success")
     for new in created:
-        if may_see_task(actor, new):
+        if may_act_on_task(actor, new):  # the next step is the user's own: one click away
+            link = Markup('<a href="{}">{}</a>').format(url_for("tasks.task_page", task_id=new.id), new.title)
+            text = escape(_("Nästa steg: %(title)s (%(lane)s)"))  # Markup's % escapes what goes in
+            flash(text % {"title": link, "lane": new.lane or "–"}, "info")
+        elif may_see_task(actor, new):
             flash(_("Nästa steg: %(title)s (%(lane)s)", title=new.title, lane=new.lane or "–"), "info")
         else:  # someone else's step: say where the case went, not what it says
             flash(_("Ärendet går vidare till %(lane)s.", lane=new.lane or "–"), "info")
@@ -148,6 +153,7 @@ def claim_action(task_id: str) -> Any:
         else:
             task = claim(services(), actor, task_id)
             flash(_("Uppgiften %(title)s är din.", title=task.title), "success")
+            back = url_for("tasks.task_page", task_id=task_id)  # claimed to be done: go to it
     except Conflict as err:
         flash(_("Det gick inte: %(reason)s", reason=field_message(err.detail)), "error")
     return redirect(back)
