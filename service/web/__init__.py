@@ -20,11 +20,12 @@ def register(app: Flask) -> None:
     from .inbox.views import bp as inbox_bp
     from .instances.views import bp as instances_bp
     from .monitor.views import bp as monitor_bp
+    from .operations.views import bp as operations_bp
     from .tasks.views import bp as tasks_bp
 
     i18n.init_app(app)
     csrf.init_app(app)
     app.register_blueprint(layout.bp)
     app.register_blueprint(assets.bp)
-    for blueprint in (auth_bp, inbox_bp, tasks_bp, instances_bp, monitor_bp, editor_bp):
+    for blueprint in (auth_bp, inbox_bp, tasks_bp, instances_bp, monitor_bp, operations_bp, editor_bp):
         app.register_blueprint(blueprint)

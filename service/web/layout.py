@@ -114,12 +114,25 @@ def _page_globals() -> dict[str, Any]:
         "nav_counts": inbox_counts(actor) if actor else None,
         "may_monitor": bool(actor and actor.has("chef", "admin")),
         "may_edit": bool(actor and actor.has("processagare", "admin")),
+        "may_operate": bool(actor and actor.has("admin")),
+        "may_audit": bool(actor and actor.has("auditor", "admin")),
     }
 
 
 @bp.get("/")
 def home() -> Response:
-    return redirect(url_for("inbox.inbox") if page_actor() else url_for("auth.login"))
+    """Where a person's work is: operators to the console, auditors to the log, managers to the
+    monitor, everyone else (and anyone with tasks waiting) to the inbox."""
+    actor = page_actor()
+    if actor is None:
+        return redirect(url_for("auth.login"))
+    if actor.has("admin"):
+        return redirect(url_for("operations.console"))
+    if actor.has("auditor") and not actor.has_case_access:
+        return redirect(url_for("operations.audit_log"))
+    if actor.has("chef") and not inbox_counts(actor)["total"]:
+        return redirect(url_for("monitor.overview"))
+    return redirect(url_for("inbox.inbox"))
 
 
 @bp.post("/sprak")

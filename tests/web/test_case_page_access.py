@@ -131,3 +131,46 @@ def test_firing_a_timer_by_hand_asks_first(sqlite_harness: Harness) -> None:
                       data={"csrf_token": _csrf(asked.text), "confirm": "ja"})
     assert "Tidsgränsen löstes ut." in fired.text
     assert h.as_("adam").ok("GET", "/api/v1/timers", params={"instance": case["id"]})["total"] == 0
+
+
+def test_the_operations_console_finds_failed_cases_timers_and_a_reported_reference(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("adam", "admin")
+    h.user("ivar", "auditor")
+    case = h.as_("sara").ok("POST", "/api/v1/instances", 201,
+                            json={"process": "core_demo", "data": START, "case_ref": "2026-SOC-0042"})
+    adam, _ = signed_in_session(h, "adam")
+    console = adam.get(f"{h.url}/")
+    assert console.url.endswith("/drift") and "Väntande tidsgränser" in console.text
+    assert "1 timme utan svar" in console.text  # core_demo's pending timer
+    assert PERSONNUMMER not in console.text and "2026-SOC-0042" not in console.text
+    # someone reports a problem with case 2026-SOC-0042: the operator finds it without reading it
+    found = adam.get(f"{h.url}/drift", params={"arende": "2026-SOC-0042"})
+    assert f"/arenden/{case['id']}" in found.text and PERSONNUMMER not in found.text
+    assert "Inget ärende" in adam.get(f"{h.url}/drift", params={"arende": "2026-SOC-9999"}).text
+    # the auditor lands on the log, which shows that search as a read of the case; case workers may not open it
+    ivar, _ = signed_in_session(h, "ivar")
+    log = ivar.get(f"{h.url}/")
+    assert log.url.endswith("/logg") and "case_read" in log.text
+    sara, _ = signed_in_session(h, "sara")
+    assert sara.get(f"{h.url}/drift").status_code == 403 and sara.get(f"{h.url}/logg").status_code == 403
+
+
+def test_a_failed_case_is_listed_de_identified_and_retried_from_the_console(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("adam", "admin")
+    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "error_demo", "data": {"antal": 0}})
+    assert case["state"] == "error"
+    adam, _ = signed_in_session(h, "adam")
+    console = adam.get(f"{h.url}/drift").text
+    # the failing step is named; the message (which may quote case data) is not
+    assert "rakna: fel i steget" in console and "division" not in console
+    without_reason = adam.post(f"{h.url}/drift/arenden/{case['id']}/forsok-igen", data={"csrf_token": _csrf(console)})
+    assert "Ange ett skäl" in without_reason.text
+    retried = adam.post(f"{h.url}/drift/arenden/{case['id']}/forsok-igen",
+                        data={"csrf_token": _csrf(console), "reason": "Nytt försök efter driftstörning"})
+    assert "Steget kördes om." in retried.text
+    history = h.as_("sara").ok("GET", f"/api/v1/instances/{case['id']}")["history"]
+    assert [e["action"] for e in history].count("instance_retried") == 1

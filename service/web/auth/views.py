@@ -22,7 +22,7 @@ bp = page_blueprint("auth", __name__)
 @bp.route("/logga-in", methods=["GET", "POST"])
 def login() -> Any:
     """The sign-in form; a wrong name or password gets one message for both (no user enumeration)."""
-    next_url = safe_next(request.values.get("next"), url_for("inbox.inbox"))
+    next_url = safe_next(request.values.get("next"), url_for("web.home"))
     if request.method == "GET":
         if page_actor() is not None:
             return redirect(next_url)

@@ -1,0 +1,1 @@
+"""Pages: the operations console (admin) and the audit log (auditor)."""
