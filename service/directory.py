@@ -115,3 +115,11 @@ def with_organisation_choices(session: Session, schema: Mapping[str, Any] | None
 
     closed: Mapping[str, Any] = close(schema)
     return closed
+
+
+def display_names(session: Session, usernames: set[str]) -> dict[str, str]:
+    """Usernames → the names people know each other by (pages show names, not usernames)."""
+    names = sorted(u for u in usernames if u)
+    if not names:
+        return {}
+    return dict(session.execute(select(User.username, User.display_name).where(User.username.in_(names))).all())

@@ -79,9 +79,13 @@ def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterabl
         shown.update(k for k in props if k in data)
         if answers:
             result.append(Step(title, who, at, answers))
-    rest = [k for k in data if k not in shown and k != "case_ref"]
+    # fields some form declares but no completed step showed; the engine's own variables are not for people
+    declared = {k: v for form in schemas.values() for k, v in (form.get("properties") or {}).items()
+                if isinstance(v, Mapping)}
+    rest = [k for k in data if k not in shown and k in declared]
     if rest:
-        result.append(Step(_("Övriga uppgifter"), None, None, [answer_of({}, data[k], k) for k in rest]))
+        result.append(Step(_("Övriga uppgifter"), None, None,
+                           [answer_of(declared[k], data[k], str(declared[k].get("title") or k)) for k in rest]))
     return result
 
 

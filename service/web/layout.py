@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from service.access import actionable_tasks
 from service.actor import Actor
 from service.auth import active_user, actor_for
+from service.directory import display_names
 from service.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from service.models import HumanTask
 from service.services import Services
@@ -181,6 +182,19 @@ def add_page_handlers(blueprint: Blueprint) -> None:
             return error_page(400, _("Formuläret har gått ut"),
                               _("Ladda om sidan och försök igen. (Säkerhetskontrollen för formulär stämde inte.)"))
         return error_page(err.code or 500, err.name, err.description or err.name)
+
+
+@bp.app_template_filter("person")
+def person_name(username: str | None) -> str:
+    """A username as the person's display name (looked up once per page), or "–"."""
+    if not username:
+        return "–"
+    cache: dict[str, str] = g.setdefault("display_names", {})
+    if username not in cache:
+        with services().db.read() as db:
+            cache.update(display_names(db, {username}))
+        cache.setdefault(username, username)
+    return cache[username]
 
 
 @bp.app_template_global()

@@ -189,6 +189,7 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
         may_break_glass=actor.has("admin") and not break_glass, min_terminate_reason=MIN_TERMINATE_REASON,
         break_glass=break_glass, messages=messages,
+        outcome_name=svc.engine.element_name(definition, instance.outcome) if instance.outcome else None,
     ), status
 
 
