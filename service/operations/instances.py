@@ -48,6 +48,8 @@ def start_instance(services: Services, actor: Actor, process: str, data: Mapping
             validate_form(with_organisation_choices(session, definition.forms.get(start_form)), data)
     elif not isinstance(data, dict):
         raise Invalid("start data must be a JSON object", errors={"data": ["must be an object"]})
+    if case_ref is None and start_form is not None:
+        case_ref = case_reference(definition.forms.get(start_form), data)
     now = services.now()
     workflow = services.engine.new(definition, {**data, **({"case_ref": case_ref} if case_ref else {})})
     instance = ProcessInstance(
@@ -65,6 +67,15 @@ def start_instance(services: Services, actor: Actor, process: str, data: Mapping
         changes = _run(session, services, instance, workflow, actor, lambda wf: services.engine.start(wf))
     _after_commit(services, changes)
     return instance, changes
+
+
+def case_reference(schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> str | None:
+    """The case reference a start form's ``x-case-ref`` field holds, so inboxes can tell cases apart."""
+    for name, field in ((schema or {}).get("properties") or {}).items():
+        value = data.get(name)
+        if isinstance(field, dict) and field.get("x-case-ref") and isinstance(value, str) and value.strip():
+            return value.strip()[:100]
+    return None
 
 
 def _run(session: Session, services: Services, instance: ProcessInstance, workflow: Any, actor: Actor,

@@ -174,3 +174,25 @@ def test_a_failed_case_is_listed_de_identified_and_retried_from_the_console(sqli
     assert "Steget kördes om." in retried.text
     history = h.as_("sara").ok("GET", f"/api/v1/instances/{case['id']}")["history"]
     assert [e["action"] for e in history].count("instance_retried") == 1
+
+
+def test_the_inbox_and_case_list_tell_cases_apart_and_filter_them(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare", districts=("Nordost", "Hisingen"))
+    for number, district in ((1, "Nordost"), (2, "Hisingen"), (3, "Nordost")):
+        h.as_("sara").ok("POST", "/api/v1/instances", 201, json={
+            "process": "core_demo", "case_ref": f"2026-SOC-000{number}",
+            "data": {"arende": f"Ärende {number}", "handlaggare": "sara", "stadsomrade": district}})
+    sara, _ = signed_in_session(h, "sara")
+    inbox = sara.get(f"{h.url}/inkorg").text
+    assert all(f"2026-SOC-000{n}" in inbox for n in (1, 2, 3))
+    only_hisingen = sara.get(f"{h.url}/inkorg", params={"stadsomrade": "Hisingen"}).text
+    assert "2026-SOC-0002" in only_hisingen and "2026-SOC-0001" not in only_hisingen
+    found = sara.get(f"{h.url}/inkorg", params={"sok": "SOC-0003"}).text
+    assert "2026-SOC-0003" in found and "2026-SOC-0001" not in found
+    # the case list: by reference, by district, oldest first, with the step each case waits at
+    cases = sara.get(f"{h.url}/arenden", params={"sortera": "forst_startade"}).text
+    assert cases.index("2026-SOC-0001") < cases.index("2026-SOC-0003") and "Granska" in cases
+    assert "2026-SOC-0001" not in sara.get(f"{h.url}/arenden", params={"stadsomrade": "Hisingen"}).text
+    by_reference = sara.get(f"{h.url}/arenden", params={"arende": "2026-SOC-0002"}).text
+    assert "2026-SOC-0002" in by_reference and "2026-SOC-0003" not in by_reference

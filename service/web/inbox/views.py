@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import render_template, request
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, or_, select
 
 from service.access import actionable_tasks, record_reads, shows_identity, task_summary
 from service.actor import Actor
 from service.models import HumanTask, InstanceState, ProcessInstance
+from service.roles import DISTRICTS
 
 from ..layout import actor_required, page_blueprint, services
 from ..routines import routine_names
@@ -17,7 +19,7 @@ from ..worktime import due_in_working_time
 
 bp = page_blueprint("inbox", __name__)
 
-PAGE_SIZE = 200
+PAGE_SIZE = 50
 
 
 def _overdue_first(query: Select[tuple[HumanTask]]) -> Select[tuple[HumanTask]]:
@@ -25,14 +27,35 @@ def _overdue_first(query: Select[tuple[HumanTask]]) -> Select[tuple[HumanTask]]:
     return query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
 
 
-def inbox_rows(actor: Actor, kind: str, process: str | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the inbox shows: a routine, a district, a case reference or step name, a page of each table."""
+
+    process: str | None = None
+    district: str | None = None
+    text: str = ""
+    page: int = 1
+
+
+def inbox_rows(actor: Actor, kind: str, wanted: InboxFilter) -> tuple[list[dict[str, Any]], int]:
+    """One table of the inbox (``me`` or ``unassigned``): a page of rows and how many there are."""
     svc = services()
     now = svc.now()
     query = actionable_tasks(actor, svc.lanes.lanes_for(actor.roles), kind)
-    if process:
-        query = query.where(HumanTask.process_key == process)
+    if wanted.process:
+        query = query.where(HumanTask.process_key == wanted.process)
+    if wanted.district:
+        query = query.where(HumanTask.district == wanted.district)
+    if wanted.text:
+        literal = wanted.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal}%"
+        matches = [HumanTask.title.ilike(pattern, escape="\\"), HumanTask.step.ilike(pattern, escape="\\")]
+        if shows_identity(actor):
+            matches.append(HumanTask.case_ref.ilike(pattern, escape="\\"))
+        query = query.where(or_(*matches))
     with svc.db.read() as db:
-        tasks = list(db.scalars(_overdue_first(query).limit(PAGE_SIZE)))
+        total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        tasks = list(db.scalars(_overdue_first(query).limit(PAGE_SIZE).offset((wanted.page - 1) * PAGE_SIZE)))
         paused = set(db.scalars(select(ProcessInstance.id).where(
             ProcessInstance.id.in_({t.instance_id for t in tasks}), ProcessInstance.state == InstanceState.SUSPENDED)))
     rows = []
@@ -43,7 +66,7 @@ def inbox_rows(actor: Actor, kind: str, process: str | None) -> list[dict[str, A
         row["paused"] = task.instance_id in paused
         rows.append(row)
     record_reads(svc, actor, [t.instance_id for t in tasks], kind="inbox")
-    return rows
+    return rows, total
 
 
 @bp.get("/inkorg")
@@ -54,5 +77,13 @@ def inbox() -> Any:
         names = routine_names(db)
     if process not in names:
         process = None
-    return render_template("inbox/inbox.html", mine=inbox_rows(actor, "me", process),
-                           claimable=inbox_rows(actor, "unassigned", process), names=names, process=process)
+    district = request.args.get("stadsomrade") if request.args.get("stadsomrade") in DISTRICTS else None
+    text = (request.args.get("sok") or "").strip()[:100]
+    mine, mine_total = inbox_rows(actor, "me", InboxFilter(process, district, text,
+                                                           max(1, request.args.get("sida_mina", 1, type=int) or 1)))
+    claimable, claimable_total = inbox_rows(actor, "unassigned", InboxFilter(
+        process, district, text, max(1, request.args.get("sida_att_ta", 1, type=int) or 1)))
+    return render_template("inbox/inbox.html", mine=mine, mine_total=mine_total, claimable=claimable,
+                           claimable_total=claimable_total, names=names, process=process, district=district,
+                           districts=sorted(DISTRICTS), text=text,
+                           per_page=PAGE_SIZE)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from service.access import (
     case_data,
@@ -24,7 +24,16 @@ from service.access import (
 from service.actor import Actor
 from service.directory import with_organisation_choices
 from service.errors import Conflict, Forbidden, Invalid, NotFound
-from service.models import Event, InstanceState, ProcessInstance, TaskStatus, Timer, TimerState
+from service.models import (
+    Event,
+    HumanTask,
+    InstanceAccess,
+    InstanceState,
+    ProcessInstance,
+    TaskStatus,
+    Timer,
+    TimerState,
+)
 from service.operations.instances import (
     deliver_message,
     latest_definition,
@@ -34,6 +43,7 @@ from service.operations.instances import (
     start_instance,
 )
 from service.operations.timers import fire_timer
+from service.roles import DISTRICTS
 
 from .. import assets, casedata
 from ..formdata import read_submission
@@ -46,6 +56,13 @@ from .diagram import path_taken
 bp = page_blueprint("instances", __name__)
 
 STATE_ACTIONS = ("suspend", "resume", "terminate")
+LIST_PAGE = 50
+#: The case list's orders (the query-string word → SQL order).
+LIST_ORDERS = {
+    "senast_startade": (ProcessInstance.started_at.desc(), ProcessInstance.id),
+    "forst_startade": (ProcessInstance.started_at, ProcessInstance.id),
+    "senast_andrade": (ProcessInstance.updated_at.desc(), ProcessInstance.id),
+}
 #: A case is terminated for good: the reason must say something ("x" is not a reason).
 MIN_TERMINATE_REASON = 10
 
@@ -100,11 +117,17 @@ def start_form(key: str) -> Any:
 
 @bp.get("/arenden")
 def instance_list() -> Any:
-    """Instances the user may see (``visible_instances``), newest first, filtered by routine and state."""
+    """Instances the user may see (``visible_instances``): filtered by routine, state, district and case
+    reference, sorted, a page at a time, with the step each waits at."""
     actor = actor_required()
     process = request.args.get("rutin") or None
     state = request.args.get("status") or None
+    district = request.args.get("stadsomrade") or None
+    reference = (request.args.get("arende") or "").strip()[:100]
+    order = request.args.get("sortera") if request.args.get("sortera") in LIST_ORDERS else "senast_startade"
+    page = max(1, request.args.get("sida", 1, type=int) or 1)
     svc = services()
+    now = svc.now()
     with svc.db.read() as db:
         names = routine_names(db)
         query = visible_instances(db, actor, svc.lanes.lanes_for(actor.roles))
@@ -112,11 +135,24 @@ def instance_list() -> Any:
             query = query.where(ProcessInstance.process_key == process)
         if state in {s.value for s in InstanceState}:
             query = query.where(ProcessInstance.state == state)
-        rows = [instance_summary(i, actor) for i in db.scalars(
-            query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id).limit(200)).unique()]
+        if district in DISTRICTS:
+            query = query.where(ProcessInstance.id.in_(select(InstanceAccess.instance_id).where(
+                InstanceAccess.kind == "district", InstanceAccess.value == district)))
+        if reference and shows_identity(actor):
+            query = query.where(ProcessInstance.case_ref.startswith(reference, autoescape=True))
+        total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        instances = list(db.scalars(query.order_by(*LIST_ORDERS[order]).limit(LIST_PAGE)
+                                    .offset((page - 1) * LIST_PAGE)).unique())
+        waiting: dict[str, list[str]] = {}
+        for task in db.scalars(select(HumanTask).where(HumanTask.instance_id.in_([i.id for i in instances]),
+                                                       HumanTask.status == TaskStatus.OPEN)):
+            waiting.setdefault(task.instance_id, []).append(task_title(task, actor))
+        rows = [{**instance_summary(i, actor), "steps": sorted(set(waiting.get(i.id, [])))} for i in instances]
     record_reads(svc, actor, [r["id"] for r in rows], kind="list")
     return render_template("instances/instance_list.html", rows=rows, names=names, process=process, state=state,
-                           states=[s.value for s in InstanceState])
+                           states=[s.value for s in InstanceState], districts=sorted(DISTRICTS), district=district,
+                           reference=reference, order=order, orders=LIST_ORDERS, page=page, total=total,
+                           per_page=LIST_PAGE, may_search_reference=shows_identity(actor), now=now)
 
 
 def _visible(actor: Actor, instance_id: str) -> ProcessInstance:
