@@ -118,6 +118,21 @@ def _reason(error: Any) -> str:
     return str(error.message)
 
 
+def read_only_changes(schema: Mapping[str, Any] | None, data: Mapping[str, Any],
+                      current: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Fields a form shows read-only (``readOnly``) that the submission tries to change.
+
+    A read-only field shows the case to the person filling in the form; sending it back with
+    another value would let them overwrite what someone else recorded (a provider rewriting the
+    complaint it answers). Sending it back unchanged is harmless.
+    """
+    errors: dict[str, list[str]] = {}
+    for name, field in ((schema or {}).get("properties") or {}).items():
+        if isinstance(field, Mapping) and field.get("readOnly") and name in data and data[name] != current.get(name):
+            errors[name] = ["fältet visas bara och kan inte ändras"]
+    return errors
+
+
 def personal_fields(schemas: Iterable[Mapping[str, Any]]) -> set[str]:
     """Names of every field (at any depth) marked ``x-personal-data`` in the given schemas."""
     return marked_fields(schemas, "x-personal-data")

@@ -52,3 +52,17 @@ def test_a_nested_undeclared_field_is_named_by_its_path() -> None:
     with pytest.raises(Invalid) as refused:
         validate_form(schema, {"brukare": [{"namn": "A"}, {"namn": "B", "x": 1, "y": 2}], "z": True})
     assert refused.value.errors == {"z": [UNDECLARED], "brukare.1.x": [UNDECLARED], "brukare.1.y": [UNDECLARED]}
+
+
+def test_a_field_the_form_only_shows_cannot_be_overwritten(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    instance = start(h)
+    [task] = open_tasks(h, "sara")
+    # "arende" is shown read-only on the review form: sending it back unchanged is fine, changed is refused
+    changed = h.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete",
+                                 json={"data": {"beslut": "godkant", "arende": "Något helt annat"}})
+    assert changed.status_code == 422 and list(changed.json()["errors"]) == ["arende"]
+    assert h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")["data"]["arende"] == START["arende"]
+    h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"beslut": "godkant", "arende": START["arende"]}})

@@ -204,8 +204,24 @@ def test_no_form_without_a_diagram() -> None:
         for prop in _root(diagram).iter(f"{{{NS['spiffworkflow']}}}property"):
             if prop.get("name") in ("formJsonSchemaFilename", "formUiSchemaFilename"):
                 used.add(f"{_key(diagram)}/{prop.get('value')}")
+        for message in _root(diagram).iter(f"{{{NS['bpmn']}}}message"):  # a message's payload form
+            used.add(f"{_key(diagram)}/message_{message.get('name')}.schema.json")
     present = {f"{p.parent.name}/{p.name}" for p in FORMS_DIR.glob("*/*.json")}
     assert present - used == set(), "form files no diagram names"
+
+
+@pytest.mark.parametrize("diagram", DIAGRAMS, ids=lambda p: p.name)
+def test_every_message_catcher_names_who_may_send_it(diagram: Path) -> None:
+    # messageRoles on each catching element (API.md): without it only admin could send the message
+    missing = []
+    for tag in ("intermediateCatchEvent", "boundaryEvent", "receiveTask", "startEvent"):
+        for element in _root(diagram).iter(f"{{{NS['bpmn']}}}{tag}"):
+            catches = element.get("messageRef") is not None or element.find(
+                f"{{{NS['bpmn']}}}messageEventDefinition") is not None
+            names = {p.get("name") for p in element.iter(f"{{{NS['spiffworkflow']}}}property")}
+            if catches and "messageRoles" not in names:
+                missing.append(element.get("id"))
+    assert not missing, f"message catchers without messageRoles: {missing}"
 
 
 @pytest.mark.parametrize("diagram", DIAGRAMS, ids=lambda p: p.name)

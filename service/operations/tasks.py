@@ -13,7 +13,7 @@ from service.auth import active_user
 from service.directory import with_organisation_choices
 from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, Invalid, NotFound
-from service.forms import validate_form
+from service.forms import read_only_changes, validate_form
 from service.models import Disclosure, HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.services import Services
 
@@ -36,8 +36,11 @@ def complete_task(services: Services, actor: Actor, task_id: str,
             raise Conflict(f"the task is already {task.status.value}")
         _require_active(instance)
         definition = instance.definition
-        validate_form(with_organisation_choices(
-            session, definition.forms.get(task.form_file) if task.form_file else None), data)
+        schema = definition.forms.get(task.form_file) if task.form_file else None
+        validate_form(with_organisation_choices(session, schema), data)
+        changed = read_only_changes(schema, data, {**instance.data, **task.data})
+        if changed:
+            raise Invalid("the form changes fields it only shows", errors=changed)
         handover = _check_handover(services, instance, task)
         workflow = services.engine.load(definition, instance.workflow_json)
         try:
