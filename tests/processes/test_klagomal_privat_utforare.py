@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from processes import script_functions
 from processes.klagomal_privat_utforare import (
@@ -223,3 +224,60 @@ def test_ekus_form_has_no_personal_field_and_shows_only_de_identified_facts() ->
     assert personal.isdisjoint(eku)
     assert {"beskrivning", "arende_referens", "utforare_atgarder", "individuppfoljning_anteckning",
             "bytesorsak", "intern_anteckning"} <= personal
+
+
+# --- need to know: what the provider and EKU are given, as the forms and the diagram declare it ----------
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+DIAGRAM = ROOT / "bpmn" / "klagomal_privat_utforare.bpmn"
+#: The authority's forms a user task completes (the start form is not one: it is no task).
+AUTHORITY_TASK_FORMS = ("individuell_uppfoljning", "bedom_kvarstaende_brister", "sammanstall_infor_eku")
+
+
+def _task_properties() -> dict[str, dict[str, str]]:
+    root = etree.parse(str(DIAGRAM)).getroot()
+    return {task.get("id"): {p.get("name"): p.get("value") for p in task.iter(f"{{{SPIFF}}}property")}
+            for task in root.iter(f"{{{BPMN}}}userTask")}
+
+
+def test_the_provider_field_holds_an_organisation_key_everywhere() -> None:
+    for form in FORMS.glob("*.schema.json"):
+        field = json.loads(form.read_text(encoding="utf-8"))["properties"].get("utforare")
+        if field is not None:
+            assert field.get("x-organisation") == "utforare", form.name
+            assert not field.get("x-personal-data"), form.name
+
+
+def test_the_provider_task_is_offered_only_to_the_provider_complained_about() -> None:
+    properties = _task_properties()
+    assert properties["utforarens_hantering"]["organisation"] == "utforare"
+    # every other task lies inside the administration (the authority, EKU) and names no organisation
+    assert all("organisation" not in p for task, p in properties.items() if task != "utforarens_hantering")
+
+
+def test_the_provider_sees_only_what_the_person_agreed_to_pass_on() -> None:
+    provider = _schema("utforarens_hantering")["properties"]
+    start = _schema("start")["properties"]
+    # from the complaint: which provider, what kind of activity, what it concerns, when — and the text
+    # written for the provider; never the person's identity or the authority's own notes
+    shown = {name for name, field in provider.items() if field.get("readOnly")}
+    assert shown == {"utforare", "verksamhetstyp", "kategori", "inkommen_datum", "till_utforaren"}
+    assert shown <= set(start)
+    assert {"brukare_namn", "brukare_personnummer", "beskrivning", "arende_referens", "lamnad_av",
+            "onskar_byte"}.isdisjoint(provider)
+    for form in AUTHORITY_TASK_FORMS:  # they share only the provider-level facts about the provider itself
+        assert set(_schema(form)["properties"]) & set(provider) <= {"utforare", "verksamhetstyp"}, form
+    assert _schema("utforarens_hantering")["additionalProperties"] is False
+
+
+def test_what_eku_sees_is_written_by_the_authority_through_a_form_that_declares_it() -> None:
+    eku = _schema("eku_uppfoljning")["properties"]
+    facts = {name for name, field in eku.items() if field.get("readOnly")}
+    declared = {name: field for form in AUTHORITY_TASK_FORMS for name, field in _schema(form)["properties"].items()}
+    # every fact EKU is shown is a non-personal field of a form the authority completes
+    assert facts <= set(declared), facts - set(declared)
+    assert not any(declared[name].get("x-personal-data") for name in facts)
+    # the compilation carries the provider and its activity; EKU's own comment is not among what it writes
+    assert {"utforare", "verksamhetstyp"} <= set(_schema("sammanstall_infor_eku")["required"])
+    assert "eku_kommentar" not in _schema("sammanstall_infor_eku")["properties"]

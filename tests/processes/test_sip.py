@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from processes.sip import (
     sip_variant_label,
     sip_withdrawal_at,
 )
+from service.roles import ROLES
 
 NOW = "2026-11-24T10:00:00+01:00"
 DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn" / "sip.bpmn"
@@ -268,3 +270,133 @@ def test_titles() -> None:
     assert sip_consent_task_title("Inhämta samtycke", []) == "Inhämta samtycke"
     assert sip_consent_task_title("Inhämta samtycke", None) == "Inhämta samtycke"
     assert sip_consent_task_title("Inhämta samtycke", ["A.", "B."]) == "Inhämta samtycke – komplettera: A. B."
+
+
+# --- need to know: the region, hand-overs and messages, as the diagram and forms declare them -----------
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+FORMS = DIAGRAM.parents[1] / "forms" / "sip"
+REGION_LANE = "Fast vårdkontakt"
+#: The script tasks that record a consent as a disclosure basis (utlamningsgrunder).
+RECORDS_CONSENT = {"registrera_samtycke", "registrera_nytt_samtycke"}
+
+
+def _process() -> Any:
+    return etree.parse(str(DIAGRAM)).getroot().find(f"{{{BPMN}}}process")
+
+
+def _properties(element: Any) -> dict[str, str]:
+    return {p.get("name"): p.get("value") for p in element.iter(f"{{{SPIFF}}}property")}
+
+
+def _properties_of(element: Any) -> dict[str, str]:
+    """The element's own properties (not those of its event definition)."""
+    found = element.find(f"{{{BPMN}}}extensionElements")
+    return {} if found is None else _properties(found)
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads((FORMS / f"{name}.schema.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _lane_of() -> dict[str, str]:
+    return {ref.text: lane.get("name") for lane in _process().iter(f"{{{BPMN}}}lane")
+            for ref in lane.iter(f"{{{BPMN}}}flowNodeRef")}
+
+
+def _successors() -> dict[str, set[str]]:
+    """Element → the elements it can lead to: sequence flows, and a task's boundary events."""
+    graph: dict[str, set[str]] = {}
+    process = _process()
+    for flow in process.iter(f"{{{BPMN}}}sequenceFlow"):
+        graph.setdefault(flow.get("sourceRef"), set()).add(flow.get("targetRef"))
+    for boundary in process.iter(f"{{{BPMN}}}boundaryEvent"):
+        graph.setdefault(boundary.get("attachedToRef"), set()).add(boundary.get("id"))
+    return graph
+
+
+def test_no_region_task_before_a_consent_is_recorded() -> None:
+    # every path from the start to a task of the region's lane passes a step that records the consent
+    lanes, graph = _lane_of(), _successors()
+    region_tasks = {el.get("id") for el in _process().iter(f"{{{BPMN}}}userTask") if lanes[el.get("id")] == REGION_LANE}
+    assert region_tasks == {"kalla_till_sip_fast_vardkontakt"}
+    seen, todo = set(), ["sip_behovs"]
+    while todo:
+        node = todo.pop()
+        if node in seen or node in RECORDS_CONSENT:
+            continue
+        seen.add(node)
+        todo.extend(graph.get(node, ()))
+    assert seen & region_tasks == set()
+    # and an I-SIP never reaches the region: its branch leads to no task of the region's lane
+    seen, todo = set(), ["kalla_till_i_sip_mote"]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, ()))
+    assert seen & region_tasks == set()
+
+
+def test_region_tasks_name_the_region_the_start_form_names() -> None:
+    lanes = _lane_of()
+    region_field = _schema("start")["properties"]["region"]
+    assert region_field["x-organisation"] == "region" and not region_field.get("x-personal-data")
+    for task in _process().iter(f"{{{BPMN}}}userTask"):
+        organisation = _properties(task).get("organisation")
+        if lanes[task.get("id")] == REGION_LANE:
+            assert organisation == "region", task.get("id")
+        else:
+            assert organisation is None, task.get("id")  # the authority's own lanes
+
+
+def test_hand_overs_rest_on_a_basis_recorded_before_them_and_carry_no_identity() -> None:
+    # a hand-over's basis must already be in the case: no hand-over form records a consent or basis
+    hand_overs = {task.get("id"): _properties(task) for task in _process().iter(f"{{{BPMN}}}userTask")
+                  if _properties(task).get("disclosureTo")}
+    assert set(hand_overs) == {"kalla_till_sip_mote", "planera_hemgang_och_sip", "uppratta_plan", "uppfoljning"}
+    assert {p["disclosureTo"] for p in hand_overs.values()} == {"region"}
+    identity = {"personnummer", "brukare_namn", "namn_och_personnummer", "behov_beskrivning", "patientens_situation",
+                "inskrivningsmeddelande"}
+    for name in hand_overs:
+        fields = set(_schema(name)["properties"])
+        assert not fields & {"utlamningsgrunder", "samtycke", "samtycke_lamnat", "sip_samtycke"}, name
+        assert not fields & identity, name
+        assert _schema(name)["additionalProperties"] is False, name
+
+
+MESSAGE_ROLES = {
+    "samtycke_aterkallat": {"socialsekreterare", "forste_socialsekreterare", "bistandshandlaggare"},
+    "utskrivningsklar": {"fast_vardkontakt", "bistandshandlaggare"},
+    "sip_uppfoljning_begard": {"socialsekreterare", "forste_socialsekreterare", "bistandshandlaggare",
+                               "fast_vardkontakt"},
+}
+#: What the flow reads from each message's payload (processes/sip.py), which its form must declare.
+MESSAGE_FIELDS = {"samtycke_aterkallat": {"aterkallad_at"}, "utskrivningsklar": {"utskrivningsklar_at"},
+                  "sip_uppfoljning_begard": {"anledning"}}
+
+
+def test_every_catching_element_names_who_may_send_its_message() -> None:
+    root = etree.parse(str(DIAGRAM)).getroot()
+    names = {m.get("id"): m.get("name") for m in root.iter(f"{{{BPMN}}}message")}
+    caught: dict[str, list[set[str]]] = {}
+    for element in _process().iter():
+        ref = element.get("messageRef")
+        if not ref or etree.QName(element).localname not in ("messageEventDefinition", "receiveTask"):
+            continue
+        catcher = element.getparent() if etree.QName(element).localname == "messageEventDefinition" else element
+        roles = {r.strip() for r in _properties_of(catcher).get("messageRoles", "").split(",") if r.strip()}
+        caught.setdefault(names[ref], []).append(roles)
+    assert set(caught) == set(MESSAGE_ROLES)
+    for name, per_element in caught.items():
+        assert all(roles == MESSAGE_ROLES[name] for roles in per_element), (name, per_element)
+        assert MESSAGE_ROLES[name] <= ROLES
+    assert len(caught["samtycke_aterkallat"]) == 4  # every place the withdrawal can arrive
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGE_FIELDS))
+def test_every_message_has_a_closed_form_declaring_what_the_flow_reads(name: str) -> None:
+    schema = _schema(f"message_{name}")
+    assert schema["additionalProperties"] is False
+    assert MESSAGE_FIELDS[name] <= set(schema["properties"])

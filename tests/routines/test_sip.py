@@ -16,6 +16,13 @@ implied (konkludent) and presumed consent are re-reviewed on a timer; withdrawal
 every consent withdrawn. A consent that lapses before the plan is in place gives the consent task
 back. Every hand-over (to whom, on which basis) and every read of the case is in the audit trail.
 
+Need to know (DESIGN.md, "Access to case data"): the region — a fast vårdkontakt of the region the
+start form names, never another region in the same district — sees nothing before a consent covering
+it exists and case data has been handed over to it; then it sees only its own task's form and what the
+hand-overs disclosed (no name or personnummer planted elsewhere in the case). An I-SIP never reaches
+the region. Messages come only from the roles their catching elements allow (403), with a payload
+their form declares (422).
+
 The story runs on the real routines, one service per database kind for the module (each test works
 on cases of its own), from Monday 2030-03-04 09:00 Europe/Stockholm (summer time starts 2030-03-31,
 so the 90-day follow-up lands at 09:00+02:00).
@@ -23,6 +30,7 @@ so the 90-day follow-up lands at 09:00+02:00).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,20 +40,26 @@ import pytest
 from processes.disclosure import disclosure_refusal_reason
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
-from tests.conftest import start_harness
+from tests.conftest import Api, start_harness
 from tests.routines import story as steps
 from tests.routines.story import Cast
 
 KEY = "sip"
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=STOCKHOLM)
 REGION = "Uppgifter får inte lämnas till regionen (hälso- och sjukvården): "
+VGR, HALLAND = "vgregion", "region_halland"
+#: Planted in the start data and in free text: never to reach the region unless a hand-over declares it.
+NAMN, PERSONNUMMER = "Kalle Anka", "19121212-1212"
+PLANTED = (NAMN, PERSONNUMMER)
+CASE_REF = "SIP-2030-0042"  # every case of the story has it: the region never sees it
+REGION_PEOPLE = frozenset({"eva", "fia", "hal"})
 HAND_OVERS = {"kalla_till_sip_mote", "uppratta_plan", "planera_hemgang_och_sip", "uppfoljning"}
 
 START_SIP = {"variant": "sip", "stadsomrade": "Hisingen",
              "behov_beskrivning": "Hemtjänst och psykiatrisk öppenvård behöver samordnas.",
              "berorda_vardgivare": ["Vårdcentralen Hisingen", "Psykiatrimottagning Nord"]}
-START_UTSKRIVNING = {"variant": "utskrivning", "stadsomrade": "Nordost",
-                     "behov_beskrivning": "Inlagd efter fall i hemmet; bor ensam.",
+START_UTSKRIVNING = {"variant": "utskrivning", "stadsomrade": "Nordost", "region": VGR,
+                     "behov_beskrivning": f"{NAMN} ({PERSONNUMMER}) inlagd efter fall i hemmet; bor ensam.",
                      "inskrivningsmeddelande": {"mottaget_at": "2030-03-04T08:15:00+01:00", "sjukhus": "Sahlgrenska",
                                                 "avdelning": "Avd 12", "inskriven_datum": "2030-03-03"}}
 START_I_SIP = {"variant": "i_sip", "stadsomrade": "Centrum", "behov_beskrivning": "Har hemtjänst och ett missbruk.",
@@ -87,7 +101,7 @@ HEMGANG = {"hemgangsplan": "Hemtjänst morgon och kväll, trygghetslarm.",
            "insatser_vid_hemgang": ["hemtjanst", "trygghetslarm"],
            "fast_vardkontakt": {"namn": "Eva Lind", "enhet": "Vårdcentralen Nordost"},
            "overlamnade_uppgifter": "Beviljade insatser och kontaktuppgifter."}
-UTSKRIVNINGSKLAR = {"utskrivningsklar_at": "2030-03-04T14:00:00+01:00", "sjukhus": "Sahlgrenska", "avdelning": "Avd 12"}
+UTSKRIVNINGSKLAR = {"utskrivningsklar_at": "2030-03-04T14:00:00+01:00"}
 NORDOST = ("Hemtjänst Nordost", "Vårdcentralen Nordost", "Sahlgrenska avd 12")
 ESKALERING = {"forsening_orsak": "Hemtjänsten saknade personal.", "forsening_atgard": "Bemanningsenheten kopplad.",
               "betalningsansvar_noterat": True}
@@ -124,7 +138,7 @@ def consent(kind: str = "uttryckligt", recipients: tuple[str, ...] = ("region",)
 def contact(form: dict[str, Any]) -> dict[str, Any]:
     """The utskrivning variant's first task: the patient contacted, and the consent."""
     return {"patient_kontaktad_datum": day(), "kontaktsatt": "besok",
-            "patientens_situation": "Vill hem, behöver hjälp med hygien.", **form}
+            "patientens_situation": f"{NAMN} vill hem, behöver hjälp med hygien.", **form}
 
 
 def follow_up(status: str, **extra: Any) -> dict[str, Any]:
@@ -142,7 +156,7 @@ class Story(Cast):
     """
 
     def start(self, who: str, data: dict[str, Any]) -> Case:
-        body = steps.start_instance(self.as_(who), KEY, data, case_ref="SIP-2030-0042")
+        body = steps.start_instance(self.as_(who), KEY, data, case_ref=CASE_REF)
         assert body["state"] == "running" and body["process"] == KEY
         return Case(self, body["id"])
 
@@ -242,6 +256,32 @@ def hand_overs(detail: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def assert_nothing_planted(body: Any, *also: str) -> None:
+    """None of the planted personal values (:data:`PLANTED`, and ``also``) appears anywhere in a response."""
+    text = json.dumps(body, ensure_ascii=False)
+    leaked = [value for value in (*PLANTED, *also) if value in text]
+    assert leaked == [], f"planted personal values in the response: {leaked}"
+
+
+def assert_never_sees(api: Api, case: Case, *task_ids: str, also: tuple[str, ...] = ()) -> None:
+    """The case and its tasks do not exist for ``api``'s user (404): not in their inbox, not among
+    their cases, and nothing they get back holds a planted value (or one of ``also``)."""
+    for path in (f"/api/v1/instances/{case.id}", *(f"/api/v1/tasks/{t}" for t in task_ids)):
+        response = api.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert_nothing_planted(response.json(), *also)
+    inbox = api.ok("GET", "/api/v1/tasks")
+    listed = api.ok("GET", "/api/v1/instances")
+    assert case.id not in {t["instance_id"] for t in inbox["items"]} | {i["id"] for i in listed["items"]}
+    assert_nothing_planted([inbox, listed], *also)
+
+
+def form_fields(name: str) -> set[str]:
+    """The fields the routine's form ``name`` declares."""
+    schema = json.loads((ROOT / "forms" / KEY / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return set(schema["properties"])
+
+
 def bases_used(detail: dict[str, Any]) -> list[tuple[str, str]]:
     """Each hand-over with the consent it rested on (when that consent was recorded)."""
     return [(e["detail"]["task"], e["detail"]["utlamning"]["grund"]["registrerad"]) for e in detail["history"]
@@ -262,8 +302,12 @@ def world(module_database_url: str) -> Iterator[Story]:
         s.user("cilla", "socialsekreterare", districts=("Centrum",))
         s.user("bo", "bistandshandlaggare", districts=("Nordost",))
         s.user("bea", "bistandshandlaggare", districts=("Hisingen",))
-        s.user("eva", "fast_vardkontakt", districts=("Nordost",))
-        s.user("fia", "fast_vardkontakt", districts=("Hisingen",))
+        # the region the start form names, and another region with a fast vårdkontakt in the same district
+        s.organisation(VGR, "region", "Västra Götalandsregionen")
+        s.organisation(HALLAND, "region", "Region Halland")
+        s.user("eva", "fast_vardkontakt", districts=("Nordost",), organisation=VGR)
+        s.user("fia", "fast_vardkontakt", districts=("Hisingen",), organisation=VGR)
+        s.user("hal", "fast_vardkontakt", districts=("Nordost",), organisation=HALLAND)
         s.user("erik", "enhetschef_myndighet", districts=("Nordost",))
         s.user("elin", "enhetschef_myndighet", districts=("Hisingen",))
         s.user("adam", "admin")
@@ -313,6 +357,9 @@ def test_without_consent_there_is_no_sip(story: Story) -> None:
     final = case.detail("bo")
     assert final["state"] == "completed" and final["outcome"] == "ingen_sip_samtycke_saknas"
     assert final["data"]["utlamningsgrunder"] == [] and case.inbox("bo") == [] and case.inbox("eva") == []
+    # no consent, so nothing ever reached the region: the case does not exist for it
+    for who in ("eva", "hal"):
+        assert_never_sees(s.as_(who), case, kontakta["id"], also=(CASE_REF,))
 
 
 def test_an_incomplete_consent_comes_back_to_the_case_worker(story: Story) -> None:
@@ -418,16 +465,17 @@ def test_sip_from_consent_to_a_closed_plan(story: Story) -> None:
     # the audit trail: every hand-over to the region, by whom; every read of the case, by whom
     assert hand_overs(final) == [("kalla_till_sip_mote", "sara"), ("uppratta_plan", "sara"),
                                  ("uppfoljning", "sara"), ("uppfoljning", "sara"), ("uppfoljning", "sara")]
-    # the biståndshandläggare of the district may read the case (a lane of the routine): it is logged;
-    # the socialsekreterare in Nordost may not: nothing to log
-    s.as_("bea").ok("GET", f"/api/v1/instances/{case.id}")
-    assert s.as_("sam").get(f"/api/v1/instances/{case.id}").status_code == 404
+    # need to know: holding a role of one of the routine's lanes in the district is no reason to read
+    # the case — the biståndshandläggare in Hisingen, the socialsekreterare in Nordost and the region
+    # (which held no task: the meeting call and the plan reached it outside the service) may not, and
+    # there is nothing to log
+    for who in ("bea", "sam", "fia", "eva"):
+        assert_never_sees(s.as_(who), case, requested["id"], also=(CASE_REF,) if who in REGION_PEOPLE else ())
     events = case.audit()
     reads = [(e["actor"], e["task_id"]) for e in events if e["action"] == "case_read"]
     assert ("sara", None) in reads  # GET /api/v1/instances/{id}
     assert ("sara", requested["id"]) in reads  # GET /api/v1/tasks/{id}
-    assert reads[-1] == ("bea", None)
-    assert {actor for actor, _ in reads} == {"sara", "bea"}
+    assert {actor for actor, _ in reads} == {"sara"}
     assert [e for e in events if e["action"] == "task_completed" and e["detail"]["task"] == "uppratta_plan"][0][
         "actor"] == "sara"
 
@@ -552,7 +600,12 @@ def test_withdrawn_consent_ends_the_sip_and_marks_the_bases_withdrawn(story: Sto
     # on 2030-04-01 the individual calls and withdraws the consent
     SYSTEM_CLOCK.set(datetime(2030, 4, 1, 14, 30, tzinfo=STOCKHOLM))
     withdrawn_at = "2030-04-01T14:00:00+02:00"
-    case.message("sara", "samtycke_aterkallat", {"aterkallad_at": withdrawn_at, "anteckning": "Ringde."})
+    # the withdrawal carries when it happened — nothing else rides along with it
+    noted = s.as_("sara").post(f"/api/v1/instances/{case.id}/messages", json={
+        "name": "samtycke_aterkallat", "data": {"aterkallad_at": withdrawn_at, "anteckning": "Ringde."}})
+    assert noted.status_code == 422 and noted.json()["errors"] == {"anteckning": ["fältet finns inte i formuläret"]}
+    assert case.detail("sara")["state"] == "waiting"
+    case.message("sara", "samtycke_aterkallat", {"aterkallad_at": withdrawn_at})
     final = case.detail("sara")
     assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_aterkallat"
     assert final["timers"] == [] and case.inbox("sara") == []
@@ -696,29 +749,57 @@ def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: S
     refused = s.as_("bo").post("/api/v1/instances", json={"process": KEY, "data": START_UTSKRIVNING})
     assert refused.status_code == 403
     case = s.start("sam", START_UTSKRIVNING)
-    # the biståndshandläggare contacts the patient and asks for consent
+    # the biståndshandläggare contacts the patient and asks for consent; until the patient consents
+    # the region has nothing: the case does not exist for its fast vårdkontakt
     kontakta = case.only("bo", "kontakta_patienten")
     assert kontakta["lane"] == "Biståndshandläggare" and kontakta["district"] == "Nordost"
     for who in ("sam", "bea", "eva", "erik"):
         assert case.inbox(who) == [], who
+    assert_never_sees(s.as_("eva"), case, kontakta["id"], also=(CASE_REF,))
     case.complete("bo", kontakta, contact(consent(units=NORDOST)))
 
-    # while the patient is in hospital, home and SIP are planned — a hand-over to the region
+    # while the patient is in hospital, home and SIP are planned — a hand-over to the region; the
+    # consent covering the region is on record, but nothing has been handed over yet
     planera = case.only("bo", "planera_hemgang_och_sip")
     assert planera["title"] == "Planera hemgång och SIP" and case.inbox("eva") == []
+    assert_never_sees(s.as_("eva"), case, planera["id"], also=(CASE_REF,))
     assert case.task_data("bo", planera)["inskrivningsmeddelande"]["sjukhus"] == "Sahlgrenska"
     done = case.complete("bo", planera, HEMGANG)
     assert done["next_tasks"] == []  # nothing more for the biståndshandläggare until the hospital's message
-    # the fast vårdkontakt (the region, Nordost) calls the SIP; not the one in Hisingen, not the municipality
+    # the fast vårdkontakt (the region the start form names, Nordost) calls the SIP; not the one in
+    # Hisingen, not another region's in Nordost, not the municipality
     kalla = case.only("eva", "kalla_till_sip_fast_vardkontakt")
     assert kalla["title"] == "Kalla till SIP (fast vårdkontakt)" and kalla["lane"] == "Fast vårdkontakt"
-    for who in ("fia", "bo", "sam", "erik"):
+    for who in ("fia", "hal", "bo", "sam", "erik"):
         assert case.inbox(who) == [], who
-    assert case.task_data("eva", kalla)["fast_vardkontakt"] == HEMGANG["fast_vardkontakt"]
+    assert_never_sees(s.as_("hal"), case, kalla["id"], planera["id"], also=(CASE_REF,))
+    # the region sees its own form and what the planning handed over to it — no name, no personnummer,
+    # no case reference, nothing of the consent or the patient's situation
+    seen = form_fields("kalla_till_sip_fast_vardkontakt") | form_fields("planera_hemgang_och_sip")
+    task_view = steps.task_detail(s.as_("eva"), kalla)
+    case_view = case.detail("eva")
+    assert task_view["data"]["fast_vardkontakt"] == HEMGANG["fast_vardkontakt"]
+    assert case_view["data"]["hemgangsplan"] == HEMGANG["hemgangsplan"]
+    assert set(task_view["data"]) <= seen and set(case_view["data"]) <= seen
+    assert task_view["case_ref"] is None and case_view["case_ref"] is None
+    assert_nothing_planted([task_view, case_view], CASE_REF)
+    # the region may not speak for the individual: a withdrawal of consent is not its message
+    withdrawal = s.as_("eva").post(f"/api/v1/instances/{case.id}/messages",
+                                   json={"name": "samtycke_aterkallat", "data": {}})
+    assert withdrawal.status_code == 403
 
-    # 14:00 the hospital says the patient is ready to leave: take the patient home within three days
+    # 14:00 the hospital says the patient is ready to leave: the region's fast vårdkontakt passes it on,
+    # and the municipality takes the patient home within three days. The message carries the time only
+    # — not the socialsekreterare's to send, and nothing beside the time rides along.
     SYSTEM_CLOCK.set(datetime(2030, 3, 4, 14, 5, tzinfo=STOCKHOLM))
-    case.message("bo", "utskrivningsklar", UTSKRIVNINGSKLAR)
+    wrong_role = s.as_("sam").post(f"/api/v1/instances/{case.id}/messages",
+                                   json={"name": "utskrivningsklar", "data": UTSKRIVNINGSKLAR})
+    assert wrong_role.status_code == 403
+    planted = s.as_("eva").post(f"/api/v1/instances/{case.id}/messages", json={
+        "name": "utskrivningsklar", "data": {**UTSKRIVNINGSKLAR, "patient": f"{NAMN} {PERSONNUMMER}"}})
+    assert planted.status_code == 422 and planted.json()["errors"] == {"patient": ["fältet finns inte i formuläret"]}
+    assert case.inbox("bo", "ta_hem_patienten") == []
+    case.message("eva", "utskrivningsklar", UTSKRIVNINGSKLAR)
     ta_hem = case.only("bo", "ta_hem_patienten")
     deadline = datetime(2030, 3, 7, 14, 0, tzinfo=STOCKHOLM)
     assert ta_hem["title"] == "Ta hem patienten" and local(ta_hem["due_at"]) == deadline
@@ -746,9 +827,22 @@ def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: S
     plan = case.only("sam", "uppratta_plan")
     assert case.inbox("sara") == [] and case.inbox("bo") == []
     case.complete("sam", plan, PLAN)
-    case.message("sam", "sip_uppfoljning_begard", {"anledning": "Uppföljning efter hemkomsten"})
+    # the plan was handed over to the region, which now sees it too — still nothing planted
+    case_view = case.detail("eva")
+    assert case_view["data"]["plan_insatser"] == PLAN["plan_insatser"]
+    assert set(case_view["data"]) <= seen | form_fields("uppratta_plan")
+    assert_nothing_planted(case_view, CASE_REF)
+    # the region's fast vårdkontakt follows the plan up too, and asks for a follow-up; the request
+    # carries the fields its form declares, nothing else
+    planted = s.as_("eva").post(f"/api/v1/instances/{case.id}/messages", json={
+        "name": "sip_uppfoljning_begard", "data": {"anledning": "Återinläggning", "personnummer": PERSONNUMMER}})
+    assert planted.status_code == 422 and set(planted.json()["errors"]) == {"personnummer"}
+    case.message("eva", "sip_uppfoljning_begard", {"anledning": "Uppföljning efter hemkomsten",
+                                                   "begard_av": "Vårdcentralen Nordost"})
     uppfoljning = case.only("sam", "uppfoljning")
     assert uppfoljning["title"] == "Följ upp planen – SIP vid utskrivning från sluten vård"
+    assert case.task_data("sam", uppfoljning)["uppfoljning_begaran"]["begard_av"] == "Vårdcentralen Nordost"
+    assert "uppfoljning_begaran" not in case.detail("eva")["data"]  # no form of the region's declares it
     case.complete("sam", uppfoljning, follow_up("avslutas", avslut_anledning="mal_uppnatt"))
     final = case.detail("sam")
     assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
@@ -759,14 +853,17 @@ def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: S
     assert hand_overs(final) == [("planera_hemgang_och_sip", "bo"), ("uppratta_plan", "sam"), ("uppfoljning", "sam")]
     reads = {(e["actor"], e["task_id"]) for e in case.audit() if e["action"] == "case_read"}
     assert {("bo", planera["id"]), ("eva", kalla["id"]), ("sam", None)} <= reads
-    assert {actor for actor, _ in reads} == {"bo", "eva", "sam"}
+    assert {actor for actor, _ in reads} == {"bo", "eva", "sam", "erik"}  # erik's inbox showed the escalation
 
 
 def test_utskrivning_home_in_time_needs_no_escalation(story: Story) -> None:
     s = story
     case = s.start("sam", START_UTSKRIVNING)
     case.do("bo", "kontakta_patienten", contact(consent(kind="konkludent", units=NORDOST)))
-    # the hospital's message can come before the planning is done
+    # the hospital's message can come before the planning is done — before the region holds any task in
+    # the case, so the biståndshandläggare who receives it passes it on
+    assert s.as_("eva").post(f"/api/v1/instances/{case.id}/messages", json={
+        "name": "utskrivningsklar", "data": {"utskrivningsklar_at": "2030-03-04T09:00:00+01:00"}}).status_code == 404
     case.message("bo", "utskrivningsklar", {"utskrivningsklar_at": "2030-03-04T09:00:00+01:00"})
     assert case.names("bo") == ["planera_hemgang_och_sip", "ta_hem_patienten"]
     case.do("bo", "planera_hemgang_och_sip", HEMGANG)
@@ -823,8 +920,9 @@ def test_i_sip_stays_inside_the_administration(story: Story) -> None:
     # nothing crossed a confidentiality boundary, and the region's people never saw the case
     assert hand_overs(final) == [] and final["data"]["utlamningsgrunder"] == []
     assert final["data"]["sip_samtycke"]["omprovas_senast"] == "2030-08-01"
-    for who in ("eva", "fia", "sara", "sam"):
-        assert s.as_(who).get(f"/api/v1/instances/{case.id}").status_code == 404, who
+    for who in ("eva", "fia", "hal", "sara", "sam"):
+        assert_never_sees(s.as_(who), case, mote["id"], plan["id"], uppfoljning["id"],
+                          also=(CASE_REF,) if who in REGION_PEOPLE else ())
     assert {e["actor"] for e in case.audit() if e["action"] == "case_read"} == {"cilla"}
 
 
