@@ -58,7 +58,7 @@ class PersonQuery:
     district: str | None = None
 
 
-def search_people(session: Session, actor: Actor, query: PersonQuery) -> list[User]:
+def search_people(session: Session, actor: Actor, query: PersonQuery, *, limit: int = SEARCH_LIMIT) -> list[User]:
     """Active people the caller may pick, matching the display name or username, a role, a district.
 
     Roles and districts are JSON lists (portable SQL has no containment test), so those two filter
@@ -78,7 +78,7 @@ def search_people(session: Session, actor: Actor, query: PersonQuery) -> list[Us
         if query.district and query.district not in user.districts:
             continue
         found.append(user)
-        if len(found) >= SEARCH_LIMIT:
+        if len(found) >= limit:
             break
     return found
 
@@ -88,17 +88,28 @@ def person_summary(user: User) -> dict[str, object]:
             "districts": list(user.districts), "organisation": user.organisation_key}
 
 
-def with_organisation_choices(session: Session, schema: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """``schema`` with each ``x-organisation`` field closed to the registered organisations of its kind.
+#: The most people a form's person field offers (a picker lists them by name).
+CHOICE_LIMIT = 500
 
-    The same enriched schema validates a submission (an unknown key is refused like any other wrong
-    choice) and renders the field as a picker with the organisations' names.
+
+def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``schema`` with its ``x-organisation`` and ``x-person`` fields closed to what may be chosen.
+
+    An organisation field holds the key of a registered organisation of its kind; a person field the
+    username of an active person the caller may pick (``search_people``), optionally of the roles
+    ``{"x-person": {"roles": [...]}}`` names. The same enriched schema validates a submission (an
+    unknown key or a mistyped name is refused like any wrong choice) and renders each field as a
+    picker showing names, so nobody types usernames.
     """
-    if schema is None or "x-organisation" not in json.dumps(schema):
+    if schema is None:
+        return schema
+    text = json.dumps(schema)
+    if "x-organisation" not in text and "x-person" not in text:
         return schema
     by_kind: dict[str, list[Organisation]] = {}
     for organisation in organisations(session):
         by_kind.setdefault(organisation.kind.value, []).append(organisation)
+    people = search_people(session, actor, PersonQuery(), limit=CHOICE_LIMIT) if "x-person" in text else []
 
     def close(node: Any) -> Any:
         if isinstance(node, dict):
@@ -106,8 +117,14 @@ def with_organisation_choices(session: Session, schema: Mapping[str, Any] | None
             kind = node.get("x-organisation")
             if isinstance(kind, str) and node.get("type") in ("string", None):
                 choices = by_kind.get(kind, [])
-                node["enum"] = [o.key for o in choices]
-                node["x-enum-labels"] = [o.name for o in choices]
+                node["enum"], node["x-enum-labels"] = [o.key for o in choices], [o.name for o in choices]
+            wanted = node.get("x-person")
+            if wanted and node.get("type") in ("string", None):
+                roles = set(wanted.get("roles") or []) if isinstance(wanted, dict) else set()
+                chosen = [p for p in people if not roles or roles & set(p.roles)]
+                node.pop("pattern", None)  # the choice itself is the check
+                node["enum"] = [p.username for p in chosen]
+                node["x-enum-labels"] = [_label(p) for p in chosen]
             return node
         if isinstance(node, list):
             return [close(item) for item in node]
@@ -115,6 +132,11 @@ def with_organisation_choices(session: Session, schema: Mapping[str, Any] | None
 
     closed: Mapping[str, Any] = close(schema)
     return closed
+
+
+def _label(user: User) -> str:
+    where = ", ".join(user.districts)
+    return f"{user.display_name} ({where})" if where else user.display_name
 
 
 def display_names(session: Session, usernames: set[str]) -> dict[str, str]:

@@ -124,3 +124,35 @@ def test_cli_registers_organisations_and_their_people(tmp_path, sqlite_url: str,
     assert user.exit_code == 0, user.output
     unknown = runner.invoke(main, ["users", "add", "nils", "--role", "utforare", "--organisation", "finns_inte"])
     assert unknown.exit_code != 0
+
+
+def test_a_person_field_offers_names_and_refuses_an_unknown_or_unpickable_username(harness: Harness) -> None:
+    import pytest
+
+    from service.actor import Actor
+    from service.directory import with_choices
+    from service.errors import Invalid
+    from service.forms import validate_form
+
+    h = harness
+    _people(h)
+    schema = {"type": "object", "additionalProperties": False, "properties": {
+        "ansvarig": {"type": "string", "title": "Ansvarig", "x-person": {"roles": ["socialsekreterare"]},
+                     "pattern": "^[^\\s]+$"},
+        "utforare": {"type": "string", "title": "Utförare", "x-organisation": "utforare"}}}
+    sara = Actor("sara", frozenset({"socialsekreterare"}), frozenset({"Nordost"}))
+    ulla = Actor("ulla", frozenset({"enhetschef_utforare"}), frozenset({"Nordost"}), organisation="omsorg_ab",
+                 organisation_kind="utforare")
+    with h.services.db.read() as db:
+        for_sara = with_choices(db, sara, schema)
+        for_ulla = with_choices(db, ulla, schema)
+    assert for_sara is not None and for_ulla is not None
+    person = for_sara["properties"]["ansvarig"]
+    assert person["enum"] == ["sara"] and person["x-enum-labels"] == ["Sara Berg (Nordost)"]
+    assert for_sara["properties"]["utforare"]["x-enum-labels"] == ["Omsorg AB", "Vård AB"]
+    validate_form(for_sara, {"ansvarig": "sara", "utforare": "vard_ab"})
+    for wrong in ({"ansvarig": "Sara Berg"}, {"ansvarig": "ulla"}, {"utforare": "regionen"}):
+        with pytest.raises(Invalid):
+            validate_form(for_sara, wrong)
+    # a provider picks among its own people only: the authority's socialsekreterare is not offered to it
+    assert for_ulla["properties"]["ansvarig"]["enum"] == []

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.actor import Actor
-from service.directory import with_organisation_choices
+from service.directory import with_choices
 from service.models import Disclosure, Event, HumanTask, ProcessInstance, TaskStatus, Timer, TimerState
 
 from .messages import sendable
@@ -102,8 +102,8 @@ def task_detail(session: Session, actor: Actor, task: HumanTask, instance: Proce
     return {
         **task_summary(task, actor, now),
         "case_ref": task.case_ref if shows_identity(actor) else None,
-        "form": {"schema": with_organisation_choices(
-                     session, definition.forms.get(task.form_file) if task.form_file else None),
+        "form": {"schema": with_choices(
+                     session, actor, definition.forms.get(task.form_file) if task.form_file else None),
                  "ui_schema": definition.forms.get(task.ui_form_file) if task.ui_form_file else None},
         "data": task_data(actor, definition, task, rows.tasks, rows.disclosures),
     }

@@ -8,7 +8,7 @@ from flask import Response, request
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from service.directory import with_organisation_choices
+from service.directory import with_choices
 from service.errors import BadRequest, NotFound, TooLarge
 from service.models import ProcessDefinition
 from service.operations.deploy import deploy
@@ -49,13 +49,14 @@ def _versions(key: str) -> list[ProcessDefinition]:
 @endpoint(api, "/processes/<key>", "GET", summary="One process definition with its versions", tag="processes",
           response=ProcessDetailSchema)
 def get_process(key: str) -> Any:
-    current_actor()
+    actor = current_actor()
+    assert actor is not None
     versions = _versions(key)
     latest = versions[0]
     fields = ("key", "name", "version", "deployed_at", "deployed_by", "checksum", "starter_roles")
     start = services().engine.start_form(latest)
     with services().db.read() as session:
-        schema = None if start is None else with_organisation_choices(session, latest.forms.get(start))
+        schema = None if start is None else with_choices(session, actor, latest.forms.get(start))
     start_form = None if start is None else {
         "schema": schema,
         "ui_schema": latest.forms.get(start.replace(".schema.json", ".uischema.json"))}

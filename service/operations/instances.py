@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service.access import can_see_instance, may_send
 from service.actor import Actor
 from service.audit import record
-from service.directory import with_organisation_choices
+from service.directory import with_choices
 from service.engine.adapter import EngineError, NotWaiting, Snapshot
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
@@ -45,7 +45,7 @@ def start_instance(services: Services, actor: Actor, process: str, data: Mapping
     start_form = services.engine.start_form(definition)
     if start_form is not None:
         with services.db.read() as session:
-            validate_form(with_organisation_choices(session, definition.forms.get(start_form)), data)
+            validate_form(with_choices(session, actor, definition.forms.get(start_form)), data)
     elif not isinstance(data, dict):
         raise Invalid("start data must be a JSON object", errors={"data": ["must be an object"]})
     if case_ref is None and start_form is not None:
@@ -131,7 +131,7 @@ def deliver_message(services: Services, actor: Actor, instance_id: str, name: st
         if not may_send(actor, catchers[name]):
             raise Forbidden(f"your roles may not send the message {name!r}")
         _require_active(instance)
-        validate_message(session, instance.definition, name, data)
+        validate_message(session, actor, instance.definition, name, data)
         workflow = services.engine.load(instance.definition, instance.workflow_json)
         try:
             changes = _run(session, services, instance, workflow, actor,
@@ -149,11 +149,12 @@ def message_form(definition: ProcessDefinition, name: str) -> dict[str, Any] | N
     return form if isinstance(form, dict) else None
 
 
-def validate_message(session: Session, definition: ProcessDefinition, name: str, data: Mapping[str, Any]) -> None:
+def validate_message(session: Session, actor: Actor, definition: ProcessDefinition, name: str,
+                     data: Mapping[str, Any]) -> None:
     schema = message_form(definition, name)
     if schema is None and data:
         raise Invalid("this message carries no data", errors={k: ["fältet finns inte i meddelandet"] for k in data})
-    validate_form(with_organisation_choices(session, schema), data)
+    validate_form(with_choices(session, actor, schema), data)
 
 
 def _deliver(services: Services, workflow: Any, name: str, data: Mapping[str, Any]) -> Snapshot:

@@ -10,7 +10,7 @@ from service.access import RECIPIENT_KINDS, manages_task, may_act_on_task, may_s
 from service.actor import Actor
 from service.audit import record
 from service.auth import active_user
-from service.directory import with_organisation_choices
+from service.directory import with_choices
 from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import read_only_changes, validate_form
@@ -37,7 +37,7 @@ def complete_task(services: Services, actor: Actor, task_id: str,
         _require_active(instance)
         definition = instance.definition
         schema = definition.forms.get(task.form_file) if task.form_file else None
-        validate_form(with_organisation_choices(session, schema), data)
+        validate_form(with_choices(session, actor, schema), data)
         changed = read_only_changes(schema, data, {**instance.data, **task.data})
         if changed:
             raise Invalid("the form changes fields it only shows", errors=changed)

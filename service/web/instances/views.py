@@ -22,7 +22,7 @@ from service.access import (
     visible_instances,
 )
 from service.actor import Actor
-from service.directory import with_organisation_choices
+from service.directory import with_choices
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.models import (
     Event,
@@ -91,7 +91,7 @@ def start_form(key: str) -> Any:
     definition = _start_definition(actor, key)
     form_name = services().engine.start_form(definition)
     with services().db.read() as db:
-        schema = with_organisation_choices(db, definition.forms.get(form_name) if form_name else None)
+        schema = with_choices(db, actor, definition.forms.get(form_name) if form_name else None)
     ui = definition.forms.get(form_name.replace(".schema.json", ".uischema.json")) if form_name else None
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] | None = None
@@ -238,7 +238,7 @@ def _message_forms(actor: Actor, instance: ProcessInstance, values: dict[str, di
     names = sendable(actor, instance.waits_for, services().engine.message_roles(definition))
     with services().db.read() as db:
         return [{"name": name, "title": services().engine.message_title(definition, name),
-                 "view": build_form(with_organisation_choices(db, message_form(definition, name)), None,
+                 "view": build_form(with_choices(db, actor, message_form(definition, name)), None,
                                     values.get(name, {}), errors.get(name))}
                 for name in names]
 

@@ -22,7 +22,7 @@ from service.access import (
     task_title,
 )
 from service.actor import Actor
-from service.directory import with_organisation_choices
+from service.directory import with_choices
 from service.errors import Conflict, Invalid, NotFound
 from service.models import Event, HumanTask, InstanceState, ProcessInstance, TaskStatus, User
 from service.operations.persist import in_organisation
@@ -61,7 +61,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         tasks = rows.tasks
         events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
         candidates = _substitutes(db, task)
-        schema = with_organisation_choices(db, detail["form"]["schema"])
+        schema = with_choices(db, actor, detail["form"]["schema"])
     ui = detail["form"]["ui_schema"]
     if values is None:  # prefill from the task's data: earlier answers to the same fields
         values = {k: v for k, v in detail["data"].items() if k in ((schema or {}).get("properties") or {})}
