@@ -58,25 +58,29 @@ def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterabl
           person_of: Callable[[str | None], str | None] = lambda u: u) -> list[Step]:
     """Earlier answers grouped by the step (start form, then each completed task) whose form asks them.
 
+    A completed step shows what its completer submitted (``HumanTask.submitted``), so parallel
+    branches — one per client — each keep their own answer even where the case data holds only the
+    last one. ``data`` is the case as the viewer may see it: a step shows only fields it holds.
     ``title_of`` and ``person_of`` give a task's title and who did it as the viewer may see them
     (``service.access.task_title`` and ``person``)."""
     schemas = _schemas(definition)
     shown: set[str] = set()
     result: list[Step] = []
-    start_schema = schemas.get("start.schema.json")
-    groups: list[tuple[str, str | None, datetime | None, Mapping[str, Any] | None]] = [
-        (_("Start"), None, None, start_schema)]
+    groups: list[tuple[str, str | None, datetime | None, Mapping[str, Any] | None, Mapping[str, Any]]] = [
+        (_("Start"), None, None, schemas.get("start.schema.json"), data)]
     for task in tasks:
         if task.status == TaskStatus.COMPLETED:
+            own = {k: v for k, v in (task.submitted or {}).items() if k in data} if task.submitted else data
             groups.append((title_of(task), person_of(task.completed_by), task.completed_at,
-                           schemas.get(task.form_file or "")))
-    for title, who, at, schema in groups:
+                           schemas.get(task.form_file or ""), own))
+    for title, who, at, schema, values in groups:
         if not schema:
             continue
         props = schema.get("properties") or {}
-        answers = [answer_of(props[k], data[k], str(props[k].get("title") or k))
-                   for k in props if k in data and k not in shown]
-        shown.update(k for k in props if k in data)
+        per_step = values is not data  # a step's own answers are shown even when a sibling gave the same field
+        answers = [answer_of(props[k], values[k], str(props[k].get("title") or k))
+                   for k in props if k in values and (per_step or k not in shown)]
+        shown.update(k for k in props if k in values)
         if answers:
             result.append(Step(title, who, at, answers))
     # fields some form declares but no completed step showed; the engine's own variables are not for people
