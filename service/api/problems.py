@@ -31,6 +31,16 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def _wants_page() -> bool:
+    """Outside the API, a browser (it asks for HTML) gets a page; clients of the API get problem+json."""
+    from flask import request
+
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/metrics"):
+        return False
+    return request.accept_mimetypes.accept_html and not request.accept_mimetypes.accept_json or (
+        request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"])
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError) -> Response:
@@ -46,8 +56,15 @@ def register(app: Flask) -> None:
         return problem(413, "Too large", f"the request is larger than {app.config['MAX_CONTENT_LENGTH']} bytes")
 
     @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException) -> Response:
-        return problem(err.code or 500, err.name, err.description or err.name)
+    def _http_error(err: HTTPException) -> Response | tuple[str, int]:
+        if _wants_page():  # a person at a browser gets a page in their language, not JSON
+            from service.web.layout import http_error_page
+
+            return http_error_page(err)
+        response = problem(err.code or 500, err.name, err.description or err.name)
+        if err.code == 405 and getattr(err, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(sorted(err.valid_methods))  # type: ignore[arg-type]
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:

@@ -149,6 +149,13 @@ def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
     return render_template("error.html", status=status, title=title, detail=detail), status
 
 
+def http_error_page(err: HTTPException) -> tuple[str, int]:
+    """An HTTP error (an unknown address, a wrong method) as a page in the person's language."""
+    if err.code == 404:
+        return error_page(404, _("Hittades inte"), _("Sidan finns inte, eller så har du inte tillgång till den."))
+    return error_page(err.code or 500, _("Det gick inte"), err.name)
+
+
 def page_blueprint(name: str, import_name: str) -> Blueprint:
     """A page area's blueprint (templates in its ``templates/``), with the page error handlers."""
     blueprint = Blueprint(name, import_name, template_folder="templates")

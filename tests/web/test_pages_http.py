@@ -135,3 +135,15 @@ def test_what_a_datetime_local_input_sends_passes_a_date_time_field() -> None:
     validate_form(schema, data)  # raises if the service would refuse it
     summer = parse_form(schema, {}, MultiDict([("trader_i_kraft", "2026-06-07T08:30")]))
     assert summer == {"trader_i_kraft": "2026-06-07T08:30:00+02:00"}
+
+
+def test_an_unknown_address_is_a_page_for_a_browser_and_json_for_the_api(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = requests.get(f"{h.url}/finns-inte", headers=browser, timeout=30)
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
+    assert "Hittades inte" in page.text
+    api = requests.get(f"{h.url}/api/v1/finns-inte", headers=browser, timeout=30)
+    assert api.status_code == 404 and api.headers["Content-Type"] == "application/problem+json"
+    wrong_method = requests.delete(f"{h.url}/api/v1/tasks", timeout=30)
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"]
