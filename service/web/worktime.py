@@ -44,6 +44,35 @@ class Due:
     overdue: bool
 
 
+#: Roles that work around the clock (Socialjouren is on duty exactly when offices are closed):
+#: their deadlines are told in clock time, not working time.
+CLOCK_ROLES = frozenset({"socialjouren"})
+
+
+def due_for(due_at: datetime | None, now: datetime, roles: list[str] | None) -> Due | None:
+    """A task's due text: in clock time for round-the-clock roles, else in working time."""
+    if roles and set(roles) <= CLOCK_ROLES:
+        return due_in_clock_time(due_at, now)
+    return due_in_working_time(due_at, now)
+
+
+def due_in_clock_time(due_at: datetime | None, now: datetime) -> Due | None:
+    """"Om 2 timmar", "Försenad 15 min", … for a due moment seen at ``now``."""
+    if due_at is None:
+        return None
+    seconds = abs((due_at - now).total_seconds())
+    hours = seconds / 3600
+    if hours < 1:
+        amount = _("%(n)s min", n=max(int(round(seconds / 60)), 0))
+    elif hours < 24:
+        amount = _("%(n)s timmar", n=int(hours)) if int(hours) != 1 else _("1 timme")
+    else:
+        amount = _("%(n)s dygn", n=int(round(hours / 24)))
+    if due_at < now:
+        return Due(_("Försenad %(amount)s", amount=amount), True)
+    return Due(_("Om %(amount)s", amount=amount), False)
+
+
 def due_in_working_time(due_at: datetime | None, now: datetime, calendar: BusinessCalendar | None = None) -> Due | None:
     """"Om 3 arbetstimmar", "Försenad 2 arbetsdagar", … for a due moment seen at ``now``."""
     if due_at is None:

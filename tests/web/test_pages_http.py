@@ -147,3 +147,16 @@ def test_an_unknown_address_is_a_page_for_a_browser_and_json_for_the_api(sqlite_
     assert api.status_code == 404 and api.headers["Content-Type"] == "application/problem+json"
     wrong_method = requests.delete(f"{h.url}/api/v1/tasks", timeout=30)
     assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"]
+
+
+def test_socialjouren_sees_deadlines_in_clock_time() -> None:
+    from datetime import datetime
+
+    from service.clock import STOCKHOLM
+    from service.web.worktime import due_for
+
+    saturday_night = datetime(2026, 12, 5, 22, 0, tzinfo=STOCKHOLM)
+    due = due_for(datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM), saturday_night, ["socialjouren"])
+    assert due is not None and due.text == "Om 2 timmar" and not due.overdue  # not "Om 0 min arbetstid"
+    office = due_for(datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM), saturday_night, ["mottag"])
+    assert office is not None and office.text == "Om 0 min arbetstid"

@@ -15,7 +15,7 @@ from service.roles import DISTRICTS
 
 from ..layout import actor_required, page_blueprint, services
 from ..routines import routine_names
-from ..worktime import due_in_working_time
+from ..worktime import due_for
 
 bp = page_blueprint("inbox", __name__)
 
@@ -61,7 +61,7 @@ def inbox_rows(actor: Actor, kind: str, wanted: InboxFilter) -> tuple[list[dict[
     rows = []
     for task in tasks:
         row = task_summary(task, actor, now)
-        row["due"] = due_in_working_time(task.due_at, now)
+        row["due"] = due_for(task.due_at, now, task.roles)
         row["case_ref"] = task.case_ref if shows_identity(actor) else None
         row["paused"] = task.instance_id in paused
         rows.append(row)

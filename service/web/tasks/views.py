@@ -33,7 +33,7 @@ from ..formdata import read_submission
 from ..formview import build_form
 from ..layout import actor_required, page_blueprint, safe_next, services
 from ..messages import field_message
-from ..worktime import due_in_working_time
+from ..worktime import due_for
 
 bp = page_blueprint("tasks", __name__)
 
@@ -71,7 +71,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
     may_act = task.status == TaskStatus.OPEN and may_act_on_task(actor, task)
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
-        due=due_in_working_time(task.due_at, now), instance=instance, detail_error=detail_error,
+        due=due_for(task.due_at, now, task.roles), instance=instance, detail_error=detail_error,
         steps=casedata.steps(definition, data, tasks, title_of=lambda t: task_title(t, actor),
                              person_of=lambda u: person(actor, u)),
         timeline=casedata.timeline(events, tasks, with_detail=shows_identity(actor), viewer=actor,
