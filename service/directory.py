@@ -95,7 +95,8 @@ CHOICE_LIMIT = 500
 def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """``schema`` with its ``x-organisation`` and ``x-person`` fields closed to what may be chosen.
 
-    An organisation field holds the key of a registered organisation of its kind; a person field the
+    An organisation field holds the key of a registered organisation of its kind (for someone of that
+    kind outside the authority: their own organisation only); a person field the
     username of an active person the caller may pick (``search_people``), optionally of the roles
     ``{"x-person": {"roles": [...]}}`` names. The same enriched schema validates a submission (an
     unknown key or a mistyped name is refused like any wrong choice) and renders each field as a
@@ -117,6 +118,9 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
             kind = node.get("x-organisation")
             if isinstance(kind, str) and node.get("type") in ("string", None):
                 choices = by_kind.get(kind, [])
+                if not actor.is_internal and kind == actor.organisation_kind:
+                    # a provider names itself, never a competitor (nor the region another region)
+                    choices = [o for o in choices if o.key == actor.organisation]
                 node["enum"], node["x-enum-labels"] = [o.key for o in choices], [o.name for o in choices]
             wanted = node.get("x-person")
             if wanted and node.get("type") in ("string", None):

@@ -154,5 +154,24 @@ def test_a_person_field_offers_names_and_refuses_an_unknown_or_unpickable_userna
     for wrong in ({"ansvarig": "Sara Berg"}, {"ansvarig": "ulla"}, {"utforare": "regionen"}):
         with pytest.raises(Invalid):
             validate_form(for_sara, wrong)
-    # a provider picks among its own people only: the authority's socialsekreterare is not offered to it
+    # a provider picks among its own people only, and names only itself, never a competitor
     assert for_ulla["properties"]["ansvarig"]["enum"] == []
+    assert for_ulla["properties"]["utforare"]["enum"] == ["omsorg_ab"]
+
+
+def test_claiming_someone_elses_task_names_nobody(harness: Harness) -> None:
+    h = harness
+    _people(h)
+    create_user(h.services, "kim", roles=["socialsekreterare"], districts=["Nordost"], password=DEFAULT_PASSWORD)
+    create_user(h.services, "sven", roles=["socialsekreterare"], districts=["Hisingen"], password=DEFAULT_PASSWORD)
+    for username in ("kim", "sven"):
+        h.login(username)
+    h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    [task] = h.as_("sara").ok("GET", "/api/v1/tasks")["items"]
+    # a colleague in the lane and district learns it is taken, not by whom
+    taken = h.as_("kim").post(f"/api/v1/tasks/{task['id']}/claim")
+    assert taken.status_code == 409 and "sara" not in taken.text
+    # anyone else is not told the task exists
+    for stranger in ("sven", "ulla", "rut"):
+        response = h.as_(stranger).post(f"/api/v1/tasks/{task['id']}/claim")
+        assert response.status_code == 404 and "sara" not in response.text

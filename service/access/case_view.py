@@ -86,7 +86,7 @@ def instance_detail(session: Session, actor: Actor, instance: ProcessInstance, n
     return {
         **instance_summary(instance, actor, break_glass=break_glass),
         "data": case_data(actor, instance.definition, instance.data, rows.tasks, rows.disclosures,
-                          break_glass=break_glass),
+                          started_by=instance.started_by, break_glass=break_glass),
         "tasks": [task_summary(t, actor, now, break_glass=break_glass) for t in rows.tasks], "timers": timers,
         "history": history(session, actor, instance.id, break_glass=break_glass),
         "waits_for": instance.waits_for,
@@ -105,5 +105,5 @@ def task_detail(session: Session, actor: Actor, task: HumanTask, instance: Proce
         "form": {"schema": with_choices(
                      session, actor, definition.forms.get(task.form_file) if task.form_file else None),
                  "ui_schema": definition.forms.get(task.ui_form_file) if task.ui_form_file else None},
-        "data": task_data(actor, definition, task, rows.tasks, rows.disclosures),
+        "data": task_data(actor, definition, task, rows.tasks, rows.disclosures, instance.started_by),
     }

@@ -61,9 +61,13 @@ def _properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def outside_fields(actor: Actor, definition: ProcessDefinition, tasks: Iterable[HumanTask],
-                   disclosures: Iterable[Disclosure]) -> set[str]:
-    """Fields of the forms of the actor's own tasks, plus what hand-overs disclosed to their kind."""
+                   disclosures: Iterable[Disclosure], started_by: str | None = None) -> set[str]:
+    """Fields of the forms of the actor's own tasks (the start form, when they started the case),
+    plus what hand-overs disclosed to their kind."""
     fields = {name for task in own_tasks(actor, tasks) for name in _properties(_form(definition, task))}
+    if started_by == actor.username:
+        start = definition.forms.get("start.schema.json")
+        fields.update(_properties(start) if isinstance(start, Mapping) else {})
     fields.update(name for d in disclosures if d.recipient_kind == actor.organisation_kind for name in d.fields)
     return fields
 
@@ -156,14 +160,15 @@ def deidentified(definition: ProcessDefinition, data: Mapping[str, Any]) -> dict
 
 
 def case_data(actor: Actor, definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterable[HumanTask],
-              disclosures: Iterable[Disclosure], *, break_glass: bool = False) -> dict[str, Any]:
-    """The instance's data as ``actor`` may see it."""
+              disclosures: Iterable[Disclosure], *, started_by: str | None = None,
+              break_glass: bool = False) -> dict[str, Any]:
+    """The instance's data as ``actor`` may see it (``started_by``: the case's starter)."""
     tasks = list(tasks)
     match view_of(actor, break_glass=break_glass):
         case View.CASE:
             return dict(data)
         case View.OUTSIDE:
-            fields = outside_fields(actor, definition, tasks, disclosures)
+            fields = outside_fields(actor, definition, tasks, disclosures, started_by)
             return {k: v for k, v in data.items() if k in fields and k != "case_ref"}
         case View.EKU:
             return _eku_values(actor, definition, tasks)
@@ -172,13 +177,14 @@ def case_data(actor: Actor, definition: ProcessDefinition, data: Mapping[str, An
 
 
 def task_data(actor: Actor, definition: ProcessDefinition, task: HumanTask, tasks: Iterable[HumanTask],
-              disclosures: Iterable[Disclosure]) -> dict[str, Any]:
+              disclosures: Iterable[Disclosure], started_by: str | None = None) -> dict[str, Any]:
     """A task's data (as it arrived) as ``actor`` may see it; its own form's fields at most, outside."""
     match view_of(actor):
         case View.CASE:
             return dict(task.data)
         case View.OUTSIDE:
-            fields = outside_fields(actor, definition, tasks, disclosures) | set(_properties(_form(definition, task)))
+            fields = outside_fields(actor, definition, tasks, disclosures, started_by) | set(
+                _properties(_form(definition, task)))
             return {k: v for k, v in task.data.items() if k in fields and k != "case_ref"}
         case View.EKU:
             return _eku_values(actor, definition, list(tasks))

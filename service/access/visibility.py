@@ -107,17 +107,21 @@ def _in_organisation(actor: Actor, task: HumanTask) -> bool:
     return task.organisation == actor.organisation
 
 
+def in_mandate(actor: Actor, task: HumanTask) -> bool:
+    """The actor holds a role of the task's lane, in its district and organisation: its colleagues."""
+    return bool(set(task.roles) & actor.roles) and _in_district(actor, task) and _in_organisation(actor, task)
+
+
 def is_offered(actor: Actor, task: HumanTask) -> bool:
-    """Open, unassigned, and the actor holds a role of its lane in its district and organisation."""
-    return (task.status == TaskStatus.OPEN and task.assignee is None and bool(set(task.roles) & actor.roles)
-            and _in_district(actor, task) and _in_organisation(actor, task))
+    """Open, unassigned, and in the actor's mandate."""
+    return task.status == TaskStatus.OPEN and task.assignee is None and in_mandate(actor, task)
 
 
 def may_act_on_task(actor: Actor, task: HumanTask) -> bool:
     """Complete or claim: the assignee, or (unassigned) someone the task is offered to."""
     if task.assignee is not None:
         return task.assignee == actor.username
-    return bool(set(task.roles) & actor.roles) and _in_district(actor, task) and _in_organisation(actor, task)
+    return in_mandate(actor, task)
 
 
 def manages_task(actor: Actor, task: HumanTask) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from processes.disclosure import disclosure_covering_basis, disclosure_refusal_reason
-from service.access import RECIPIENT_KINDS, manages_task, may_act_on_task, may_see_task
+from service.access import RECIPIENT_KINDS, in_mandate, manages_task, may_act_on_task, may_see_task
 from service.actor import Actor
 from service.audit import record
 from service.auth import active_user
@@ -113,8 +113,12 @@ def _lock_task(session: Any, services: Services, task_id: str) -> tuple[HumanTas
     return task, instance
 
 
-def _load_open(session: Any, services: Services, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+def _load_open(session: Any, services: Services, actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+    """An open task the actor may see, locked; one they may not see does not exist for them (404),
+    and a conflict message never names who holds it."""
     task, instance = _lock_task(session, services, task_id)
+    if not (may_see_task(actor, task) or in_mandate(actor, task)):
+        raise NotFound("no such task")
     if task.status != TaskStatus.OPEN:
         raise Conflict(f"the task is already {task.status.value}")
     return task, instance
@@ -122,11 +126,11 @@ def _load_open(session: Any, services: Services, task_id: str) -> tuple[HumanTas
 
 def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
     with services.db.command() as session:
-        task, instance = _load_open(session, services, task_id)
+        task, instance = _load_open(session, services, actor, task_id)
         if task.assignee == actor.username:
             return task
         if task.assignee is not None:
-            raise Conflict(f"the task is already claimed by {task.assignee}")
+            raise Conflict("the task is already claimed by someone else")
         if not may_act_on_task(actor, task):
             if not may_see_task(actor, task):
                 raise NotFound("no such task")
@@ -139,7 +143,7 @@ def claim(services: Services, actor: Actor, task_id: str) -> HumanTask:
 
 def unclaim(services: Services, actor: Actor, task_id: str) -> HumanTask:
     with services.db.command() as session:
-        task, _ = _load_open(session, services, task_id)
+        task, _ = _load_open(session, services, actor, task_id)
         if task.assignee != actor.username and not manages_task(actor, task):
             raise Forbidden("only the assignee (or a chef) may release the task")
         task.assignee = None
@@ -152,7 +156,7 @@ def assign(services: Services, actor: Actor, task_id: str, username: str, reason
     if not reason or not reason.strip():
         raise Invalid("a reason is required", errors={"reason": ["is required"]})
     with services.db.command() as session:
-        task, instance = _load_open(session, services, task_id)
+        task, instance = _load_open(session, services, actor, task_id)
         if not (manages_task(actor, task) or task.assignee == actor.username):
             raise Forbidden("only a chef or the task's assignee may hand it over")
         if instance.state not in (InstanceState.RUNNING, InstanceState.WAITING):

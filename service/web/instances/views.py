@@ -218,7 +218,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         open_tasks=[{**task_summary(t, actor, now, break_glass=break_glass), "visible": may_see_task(actor, t)}
                     for t in open_tasks],
         timers=timers, steps=casedata.steps(
-            definition, case_data(actor, definition, instance.data, tasks, rows.disclosures, break_glass=break_glass),
+            definition, case_data(actor, definition, instance.data, tasks, rows.disclosures,
+                                  started_by=instance.started_by, break_glass=break_glass),
             tasks, title_of=title_of, person_of=lambda u: person(actor, u, break_glass=break_glass)),
         timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor, title_of=title_of,
                                    element_titles={t.task_name: t.title for t in all_timers}),

@@ -67,7 +67,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         values = {k: v for k, v in detail["data"].items() if k in ((schema or {}).get("properties") or {})}
     view = build_form(schema, ui, values, errors)
     # the case as this viewer may see it (``service.access.projection``), as in the API
-    data = case_data(actor, definition, instance.data, tasks, rows.disclosures)
+    data = case_data(actor, definition, instance.data, tasks, rows.disclosures, started_by=instance.started_by)
     may_act = task.status == TaskStatus.OPEN and may_act_on_task(actor, task)
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
