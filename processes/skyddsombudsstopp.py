@@ -14,6 +14,11 @@ Configuration (product choices in ``ROUTINES.md``):
 - ``SAMVERKAN_R1_FOLLOWUP_CYCLE`` — how often the socialsekreterare confirms that the client's needs
   are still met while the stop lasts, an ISO 8601 repeating interval (default ``R/P1D``).
 
+Informing other providers is a hand-over across a confidentiality boundary (R5b): its basis is
+recorded by Myndighet's decision before the hand-over, never with the hand-over itself. The
+decision comes back when no recorded basis carries the hand-over (:func:`r1_bedom_rubrik`), and
+the hand-over is withdrawn when its basis lapses before it is done (:func:`r1_utlamningsgrund_upphor`).
+
 Everything returns JSON values (strings for dates) so task data stays serializable.
 """
 
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from processes.calendar import add_working_hours, is_office_hours
+from processes.disclosure import disclosure_allowed
 
 __all__ = [
     "r1_kvittens_deadline",
@@ -35,6 +42,8 @@ __all__ = [
     "r1_nasta_i_tur",
     "r1_lagkrav",
     "r1_uppgiftstitel",
+    "r1_bedom_rubrik",
+    "r1_utlamningsgrund_upphor",
     "r1_alternativ_insats_tillaten",
     "r1_brukarutfall",
     "r1_avslut_stammer",
@@ -55,6 +64,11 @@ LAGKRAV = {
     "SoL": "SoL – skälig levnadsnivå",
     "LSS": "LSS – goda levnadsvillkor",
 }
+
+#: The recipient category of the hand-over "Informera andra utförare" (``disclosureTo``).
+ANDRA_UTFORARE = "andra_utforare"
+#: When a basis without an end date stops carrying the hand-over: never (a timer date far ahead).
+UTAN_SLUT = "9999-12-31T00:00:00+01:00"
 
 _CYCLE = re.compile(r"^R\d*/(\S+/)?P(?=\d|T\d)\S+$")
 
@@ -137,6 +151,63 @@ def r1_uppgiftstitel(rubrik: str, brukare: Mapping[str, Any]) -> str:
     """The inbox line of a task about one client: the step, the law's requirement and the
     client's district — never the client's identity (titles appear in lists)."""
     return f"{rubrik} ({r1_lagkrav(brukare['lagrum'])}, {brukare['stadsomrade']})"
+
+
+def r1_bedom_rubrik(utlamningsgrunder: Iterable[Any] | None, at: str) -> str:
+    """The heading of Myndighet's decision "Informera andra utförare?".
+
+    The first time (no basis recorded) it asks the question; when the decision comes back because
+    the recorded bases do not carry a hand-over to other providers at ``at`` (a rule that does not
+    reach them, a consent that has lapsed), it says so.
+    """
+    if not list(utlamningsgrunder or ()) or disclosure_allowed(utlamningsgrunder, ANDRA_UTFORARE, at):
+        return "Skyddsombudsstopp: ska andra utförare informeras?"
+    return "Skyddsombudsstopp: utlämningsgrunden bär inte – ska andra utförare informeras?"
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(os.environ.get("SAMVERKAN_TIMEZONE", "Europe/Stockholm"))
+
+
+def _slut(value: Any) -> datetime | None:
+    """A basis end (a date: to the end of that day; a date-time as given), or None without one."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) == 10:
+        return datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(0), _zone())
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=_zone())
+
+
+def _grund_slut(grund: Mapping[str, Any]) -> datetime | None:
+    """When one basis stops carrying a hand-over: the end of ``giltig_till`` or, for implied and
+    presumed consent, the end of ``omprovas_senast`` if that comes first; None when it has no end."""
+    slut = [_slut(grund.get("giltig_till"))]
+    if grund.get("grund") == "samtycke" and grund.get("samtycke_typ") in ("konkludent", "presumerat"):
+        slut.append(_slut(grund.get("omprovas_senast")))
+    kvar = [s for s in slut if s is not None]
+    return min(kvar) if kvar else None
+
+
+def r1_utlamningsgrund_upphor(utlamningsgrunder: Iterable[Any] | None, at: str) -> str:
+    """When the hand-over "Informera andra utförare" loses its basis (its interrupting timer).
+
+    Of the recorded bases that carry a hand-over to other providers at ``at``, the one that lasts
+    longest decides: the hand-over may be made until the last of them ends. A basis without an end
+    date (a rule, a harm test) never lapses: the timer is set to :data:`UTAN_SLUT`. No carrying basis
+    at all: ``at`` (the decision must be made again at once).
+    """
+    slut: list[datetime] = []
+    for grund in utlamningsgrunder or ():
+        if not isinstance(grund, Mapping) or not disclosure_allowed([grund], ANDRA_UTFORARE, at):
+            continue
+        moment = _grund_slut(grund)
+        if moment is None:
+            return UTAN_SLUT
+        slut.append(moment)
+    if not slut:
+        return datetime.fromisoformat(at).isoformat()
+    return max(slut).isoformat()
 
 
 def r1_alternativ_insats_tillaten(utfall_ansokan: str, utredning_visar_behov: bool,

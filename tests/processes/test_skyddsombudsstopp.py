@@ -12,6 +12,7 @@ from processes.skyddsombudsstopp import (
     r1_alternativ_insats_tillaten,
     r1_avslut_post,
     r1_avslut_stammer,
+    r1_bedom_rubrik,
     r1_brukarutfall,
     r1_jour_kvittens_deadline,
     r1_kontaktvag,
@@ -21,6 +22,7 @@ from processes.skyddsombudsstopp import (
     r1_sammanfattning,
     r1_uppfoljningscykel,
     r1_uppgiftstitel,
+    r1_utlamningsgrund_upphor,
 )
 
 TUESDAY_10 = "2026-12-01T10:00:00+01:00"
@@ -163,3 +165,40 @@ def test_summary_counts_outcomes_per_client() -> None:
     assert summary["antal_brukare"] == 2
     assert summary["antal_beviljad_alternativ_insats"] == 1 and summary["antal_ej_behov"] == 1
     assert summary["brukare"][0]["alternativ_insats_avslutad_datum"] == "2026-12-10"
+
+
+SAMTYCKE = {"grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt",
+            "mottagare": ["andra_utforare"], "giltig_fran": "2026-12-01", "giltig_till": "2027-03-01"}
+UPPGIFTSSKYLDIGHET = {"grund": "sekretessbrytande_regel", "regel": "uppgiftsskyldighet",
+                      "mottagare": ["andra_utforare"], "giltig_fran": "2026-12-01"}
+NODSITUATION = {"grund": "sekretessbrytande_regel", "regel": "nodsituation", "mottagare": ["andra_utforare"],
+                "giltig_fran": "2026-12-01"}
+
+
+def test_the_decision_says_when_it_comes_back_because_the_basis_does_not_carry() -> None:
+    asks = "Skyddsombudsstopp: ska andra utförare informeras?"
+    assert r1_bedom_rubrik(None, TUESDAY_10) == asks
+    assert r1_bedom_rubrik([], TUESDAY_10) == asks
+    assert r1_bedom_rubrik([SAMTYCKE], TUESDAY_10) == asks
+    again = "Skyddsombudsstopp: utlämningsgrunden bär inte – ska andra utförare informeras?"
+    # a duty to disclose reaches other authorities, not other providers
+    assert r1_bedom_rubrik([UPPGIFTSSKYLDIGHET], TUESDAY_10) == again
+    # a consent that has ended, or one for the region only
+    assert r1_bedom_rubrik([SAMTYCKE], "2027-03-02T08:00:00+01:00") == again
+    assert r1_bedom_rubrik([{**SAMTYCKE, "mottagare": ["region"]}], TUESDAY_10) == again
+
+
+def test_the_hand_over_lapses_when_its_last_carrying_basis_ends() -> None:
+    # a consent carries to the end of its last day
+    assert r1_utlamningsgrund_upphor([SAMTYCKE], TUESDAY_10) == "2027-03-02T00:00:00+01:00"
+    # implied consent: the re-review date comes first
+    implied = {**SAMTYCKE, "samtycke_typ": "konkludent", "omprovas_senast": "2026-12-15"}
+    assert r1_utlamningsgrund_upphor([implied], TUESDAY_10) == "2026-12-16T00:00:00+01:00"
+    # the longest-lasting of several carrying bases decides; one that does not carry is ignored
+    assert r1_utlamningsgrund_upphor([implied, SAMTYCKE, UPPGIFTSSKYLDIGHET], TUESDAY_10) == \
+        "2027-03-02T00:00:00+01:00"
+    # a rule without an end date never lapses
+    assert r1_utlamningsgrund_upphor([SAMTYCKE, NODSITUATION], TUESDAY_10) == "9999-12-31T00:00:00+01:00"
+    # nothing carries: due at once
+    assert r1_utlamningsgrund_upphor([UPPGIFTSSKYLDIGHET], TUESDAY_10) == TUESDAY_10
+    assert r1_utlamningsgrund_upphor(None, TUESDAY_10) == TUESDAY_10

@@ -11,6 +11,10 @@ and Avslut per client with a summary kept for the case.
 
 The story runs on the real routines (``bpmn/skyddsombudsstopp.bpmn``, ``forms/skyddsombudsstopp/``)
 with the clock placed in office hours (Tuesday 2026-12-01 10:00 Europe/Stockholm) or outside them.
+
+The stopped unit belongs to a provider company (Omsorg Nordost AB); a competitor works in the same
+district with the same role. Need to know (DESIGN.md, "Access to case data"): the competitor never
+learns that the case exists, and only the stopped unit's manager tells the case the stop is lifted.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ import pytest
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
 from service.operations.timers import fire_due_timers
-from tests.conftest import Harness
+from tests.conftest import Api, Harness
 from tests.routines import story as steps
 from tests.routines.story import ALL_DISTRICTS, Cast
 
 KEY = "skyddsombudsstopp"
+#: The provider whose unit is stopped, and a competitor in the same district.
+UTFORARE, KONKURRENT = "omsorg_nordost", "vardbolaget_nordost"
+#: Personal data a unit manager may well write into the free text of the report: it must reach
+#: nobody outside the case.
+KLIENT_NAMN, PERSONNUMMER = "Tora Testsson", "19121212-1212"
 TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=STOCKHOLM)
 SATURDAY_10 = datetime(2026, 12, 5, 10, 0, tzinfo=STOCKHOLM)
 TUESDAY_EVENING = datetime(2026, 12, 1, 19, 30, tzinfo=STOCKHOLM)
@@ -59,6 +68,8 @@ SAMTYCKE = {"grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form":
 # a duty to disclose runs to another authority only: recorded for other providers it covers nobody
 UPPGIFTSSKYLDIGHET = {"grund": "sekretessbrytande_regel", "regel": "uppgiftsskyldighet",
                       "mottagare": ["andra_utforare"], "giltig_fran": "2026-12-01"}
+# an oral consent for today only
+SAMTYCKE_IDAG = {**SAMTYCKE, "samtycke_form": "muntligt", "giltig_till": "2026-12-01"}
 INFORMERA_JA = {"andra_utforare_ska_informeras": True,
                 "sekretessbedomning": "Dagverksamheten behöver veta att morgonbesöket uteblir",
                 "utforare_att_informera": ["Dagverksamhet Nordost"], "utlamningsgrunder": [SAMTYCKE]}
@@ -79,7 +90,7 @@ def brukare(ref: str, lagrum: str, socialsekreterare: str, stadsomrade: str, nad
 
 def anmalan(*clients: dict[str, Any]) -> dict[str, Any]:
     return {
-        "utforarenhet": "Hemtjänst Nordost 3", "stadsomrade": "Nordost",
+        "utforare": UTFORARE, "utforarenhet": "Hemtjänst Nordost 3", "stadsomrade": "Nordost",
         "stopp_avser": "Förflyttningar utan taklyft i två lägenheter",
         "galler_fran": SYSTEM_CLOCK.local_now().isoformat(timespec="seconds"),
         "forvantad_varaktighet": "okant", "omfattning": "delar_av_insatsen",
@@ -117,8 +128,9 @@ class Story(Cast):
         for summary in self.inbox(who, name):
             if summary["id"] not in self._client_of:
                 data = steps.task_detail(self.as_(who), summary)["data"]
-                client = next((data[k] for k in ("brukare", "brukare_uppfoljning", "utfall_for_brukare")
-                               if isinstance(data.get(k), dict)), {})
+                client: dict[str, Any] = next(
+                    (data[k] for k in ("brukare", "brukare_uppfoljning", "utfall_for_brukare")
+                     if isinstance(data.get(k), dict)), {})
                 self._client_of[summary["id"]] = client.get("arendereferens")
             if self._client_of[summary["id"]] == ref:
                 found.append(summary)
@@ -133,7 +145,8 @@ class Story(Cast):
         problem: dict[str, Any] = steps.refused(self.as_(who), task, data, process=KEY).json()
         return problem
 
-    def instance(self, instance_id: str, who: str = "eva") -> dict[str, Any]:
+    def instance(self, instance_id: str, who: str = "kerstin") -> dict[str, Any]:
+        """The case as ``who`` sees it; by default as the authority's chef, who sees the whole case."""
         return steps.read(self.as_(who), instance_id)
 
     def timers(self, instance_id: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -162,11 +175,17 @@ def assert_due(task: dict[str, Any], expected: datetime) -> None:
 
 @pytest.fixture
 def story(harness: Harness) -> Iterator[Story]:
-    """R1's people (two districts for most roles) on the real routines, on a Tuesday at 10:00."""
+    """R1's people (two districts for most roles) on the real routines, on a Tuesday at 10:00: the
+    stopped unit's manager at her provider company, a competitor's unit manager in the same district,
+    and the authority's people."""
     harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
     SYSTEM_CLOCK.set(TUESDAY_10)
     s = Story(harness)
-    s.user("eva", "enhetschef_utforare")
+    s.organisation(UTFORARE, "utforare", "Omsorg Nordost AB")
+    s.organisation(KONKURRENT, "utforare", "Vårdbolaget Nordost AB")
+    s.user("eva", "enhetschef_utforare", organisation=UTFORARE)
+    s.user("ester", "enhetschef_utforare", organisation=KONKURRENT)  # same role, same district
+    s.user("kerstin", "chef", districts=ALL_DISTRICTS)
     s.user("sara", "socialsekreterare")
     s.user("sven", "socialsekreterare")  # a colleague of sara's in Nordost
     s.user("olle", "socialsekreterare", districts=("Hisingen",))
@@ -218,9 +237,9 @@ def test_contact_goes_to_the_reached_socialsekreterare_or_the_districts_mottag(
     # nobody else has anything: not olle, not Nordost's Mottag, not Socialjouren, not sara's colleague
     for who in ("olle", "mona", "jour", "sven", "karin", "maja", "eva"):
         assert s.inbox(who) == [], who
-    # the colleague may not take sara's task either
+    # the colleague may not take sara's task either: not his client, so not his case (404, not 403)
     assert s.as_("sven").post(f"/api/v1/tasks/{kvittens['id']}/complete",
-                              json={"data": KVITTERA}).status_code == 403
+                              json={"data": KVITTERA}).status_code == 404
     # two acknowledgement deadlines run, and the daily follow-up while the stop lasts
     names = sorted(t["task"] for t in s.timers(instance["id"]))
     assert names == ["daglig_uppfoljning", "kvittens_tidsgrans_mottag", "kvittens_tidsgrans_socialsekreterare"]
@@ -510,14 +529,19 @@ def test_longest_path_escalations_grant_disclosure_follow_ups_and_closing(story:
     s.refused("sven", informera, {**BEVILJAD, "utredning_visar_behov": False, "samtycke_fran_den_enskilde": False})
     s.complete("sven", informera, {**BEVILJAD, "enskilde_informerad_datum": "2026-12-02"})
 
-    # Myndighet decides to inform the day centre, on a rule that does not reach other providers
+    # Myndighet decides to inform the day centre, on a rule that does not reach other providers:
+    # no hand-over on that basis — the decision comes back, saying why
     bedom = s.task("maja", "bedom_informera_andra_utforare", "LSS-2026-707")
-    s.complete("maja", bedom, {**INFORMERA_JA, "utlamningsgrunder": [UPPGIFTSSKYLDIGHET]})
+    done = s.complete("maja", bedom, {**INFORMERA_JA, "utlamningsgrunder": [UPPGIFTSSKYLDIGHET]})
+    [again] = done["next_tasks"]
+    assert again["name"] == "bedom_informera_andra_utforare" and again["id"] != bedom["id"]
+    assert again["title"] == (f"Skyddsombudsstopp: utlämningsgrunden bär inte – ska andra utförare informeras? "
+                              f"({LSS}, Nordost)")
+    assert s.inbox("maja", "informera_andra_utforare") == []
+    # with the client's written consent recorded in the decision, the day centre is informed
+    s.complete("maja", s.task("maja", "bedom_informera_andra_utforare", "LSS-2026-707"), INFORMERA_JA)
     handover = s.task("maja", "informera_andra_utforare", "LSS-2026-707")
-    problem = s.refused("maja", handover, INFORMERAT)
-    assert "utlamningsgrunder" in problem["errors"] and "andra utförare" in problem["detail"]
-    # with the client's written consent recorded at the hand-over, the day centre is informed
-    s.complete("maja", handover, {**INFORMERAT, "utlamningsgrunder": [SAMTYCKE]})
+    s.complete("maja", handover, INFORMERAT)
 
     # day two: another reminder
     SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(days=2))
@@ -542,6 +566,113 @@ def test_longest_path_escalations_grant_disclosure_follow_ups_and_closing(story:
     created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
     assert created == ["kvittera_socialsekreterare", "kvittera_mottag", "kvittera_socialjouren", "dialog_om_behov",
                        "bekrafta_behov_tillgodoses", "informera_enskilde_och_hantera_ansokan",
-                       "bedom_informera_andra_utforare", "informera_andra_utforare",
+                       "bedom_informera_andra_utforare", "bedom_informera_andra_utforare", "informera_andra_utforare",
                        "bekrafta_behov_tillgodoses", "avsluta_for_brukare", "avsluta_for_brukare"]
     assert sum(e["action"] == "timer_fired" for e in final["history"]) == 4
+    # the hand-over rested on the consent recorded before it
+    [handed] = [e for e in final["history"] if e["action"] == "task_completed" and e["task_id"] == handover["id"]]
+    assert handed["detail"]["utlamning"] == {"mottagare": "andra_utforare", "grund": {
+        "grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt",
+        "giltig_fran": "2026-12-01", "giltig_till": "2027-03-01"}}
+
+
+def received(api: Api) -> list[str]:
+    """Every response body ``api`` receives from now on (to look for personal data that must not reach it)."""
+    bodies: list[str] = []
+    api.http.hooks["response"].append(lambda response, *args, **kwargs: bodies.append(response.text))
+    return bodies
+
+
+def test_only_the_stopped_units_manager_sees_the_case_and_lifts_the_stop(story: Story) -> None:
+    s = story
+    # the unit manager writes the client's name and personnummer into the report's free text
+    data = {**anmalan(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True)),
+            "stopp_avser": f"Förflyttningar utan taklyft hos {KLIENT_NAMN} ({PERSONNUMMER})"}
+    instance = steps.start_instance(s.as_("eva"), KEY, data, case_ref="AML-2026-17")
+    [kvittens] = s.inbox("sara", "kvittera_socialsekreterare")
+    assert PERSONNUMMER in s.as_("kerstin").get(f"/api/v1/instances/{instance['id']}").text  # the plant took
+
+    # the competitor's unit manager (same role, same district) never learns the case exists
+    ester = s.as_("ester")
+    bodies = received(ester)
+    assert ester.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    assert ester.ok("GET", "/api/v1/instances", params={"process": KEY})["items"] == []
+    assert ester.ok("GET", "/api/v1/tasks")["items"] == []
+    assert ester.get(f"/api/v1/tasks/{kvittens['id']}").status_code == 404
+    assert ester.post(f"/api/v1/tasks/{kvittens['id']}/complete", json={"data": KVITTERA}).status_code == 404
+    # nor can she lift a stop that is not hers
+    assert ester.post(f"/api/v1/instances/{instance['id']}/messages",
+                      json={"name": "stopp_havt", "data": {"datum": "2026-12-01"}}).status_code == 404
+    assert bodies and not any(KLIENT_NAMN in b or PERSONNUMMER in b or "SoL-2026-101" in b for b in bodies)
+
+    # the stopped unit's manager sees her case, without its reference, and may send "Stoppet är hävt"
+    case = s.instance(instance["id"], "eva")
+    assert case["state"] == "running" and case["case_ref"] is None
+    assert case["waits_for"] == ["stopp_havt"] and case["may_send"] == ["stopp_havt"]
+    # the client's socialsekreterare sees the case but is not the one to lift the stop
+    sara_view = s.instance(instance["id"], "sara")
+    assert sara_view["case_ref"] == "AML-2026-17" and sara_view["may_send"] == []
+    refused = s.as_("sara").post(f"/api/v1/instances/{instance['id']}/messages",
+                                 json={"name": "stopp_havt", "data": {"datum": "2026-12-01"}})
+    assert refused.status_code == 403, refused.text
+    # the message's form: a date is required, and nothing rides along
+    eva = s.as_("eva")
+    for bad, field in (({"datum": "2026-12-01", "brukare": KLIENT_NAMN}, "brukare"),
+                       ({"kommentar": "Taklyft installerad"}, "datum"),
+                       ({"datum": "1 december"}, "datum")):
+        response = eva.post(f"/api/v1/instances/{instance['id']}/messages", json={"name": "stopp_havt", "data": bad})
+        assert response.status_code == 422 and field in response.json()["errors"], response.text
+    assert "stopp_havt" not in s.instance(instance["id"])["data"]
+    lifted = s.lift_stop(instance["id"], "2026-12-01")
+    assert lifted["state"] == "running"
+    after = s.instance(instance["id"])
+    assert after["data"]["stopp_havt"] == {"datum": "2026-12-01", "kommentar": "Taklyft installerad"}
+    assert any(e["action"] == "message_delivered" and e["actor"] == "eva" for e in after["history"])
+    # still nothing for the competitor
+    assert ester.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    assert not any(KLIENT_NAMN in b or PERSONNUMMER in b for b in bodies)
+
+
+def test_a_hand_over_rests_only_on_a_basis_recorded_before_it(story: Story) -> None:
+    s = story
+    instance = s.report(brukare("SoL-2026-808", "SoL", "sara", "Nordost", True))
+    s.complete("sara", s.task("sara", "kvittera_socialsekreterare", "SoL-2026-808"), KVITTERA)
+    s.complete("sara", s.task("sara", "dialog_om_behov", "SoL-2026-808"), DIALOG)
+    s.complete("sara", s.task("sara", "informera_enskilde_och_hantera_ansokan", "SoL-2026-808"), BEVILJAD)
+
+    # Myndighet records the client's oral consent, valid today only, and decides to inform the day centre
+    s.complete("maja", s.task("maja", "bedom_informera_andra_utforare", "SoL-2026-808"),
+               {**INFORMERA_JA, "utlamningsgrunder": [SAMTYCKE_IDAG]})
+    handover = s.task("maja", "informera_andra_utforare", "SoL-2026-808")
+    # the hand-over lapses with its basis: at the end of the consent's last day
+    [lapse] = s.timers(instance["id"], "utlamningsgrund_upphor")
+    assert local(lapse["due_at"]) == datetime(2026, 12, 2, 0, 0, tzinfo=STOCKHOLM)
+    # a basis sent with the hand-over itself never counts: the hand-over form takes none
+    problem = s.refused("maja", handover, {**INFORMERAT, "utlamningsgrunder": [SAMTYCKE]})
+    assert "utlamningsgrunder" in problem["errors"]
+
+    # the next morning the consent has lapsed: the hand-over is refused, a fresh consent sent along or not
+    SYSTEM_CLOCK.set(datetime(2026, 12, 2, 9, 0, tzinfo=STOCKHOLM))
+    problem = s.refused("maja", handover, {**INFORMERAT, "utlamningsgrunder": [SAMTYCKE]})
+    assert "utlamningsgrunder" in problem["errors"]
+    problem = s.refused("maja", handover, INFORMERAT)
+    assert "utlamningsgrunder" in problem["errors"] and "2026-12-01" in problem["detail"]
+    assert "har upphört" in problem["detail"]
+    data = s.instance(instance["id"])
+    assert not any(e["action"] == "task_completed" and e["task_id"] == handover["id"] for e in data["history"])
+
+    # the lapse timer withdraws the hand-over and gives the decision back to Myndighet
+    s.fire(instance["id"], "utlamningsgrund_upphor")
+    assert s.inbox("maja", "informera_andra_utforare") == []
+    bedom = s.task("maja", "bedom_informera_andra_utforare", "SoL-2026-808")
+    assert bedom["title"] == (f"Skyddsombudsstopp: utlämningsgrunden bär inte – ska andra utförare informeras? "
+                              f"({SOL}, Nordost)")
+    # with a new consent recorded first, the hand-over goes through, resting on it
+    s.complete("maja", bedom, {**INFORMERA_JA, "utlamningsgrunder": [{**SAMTYCKE, "giltig_fran": "2026-12-02"}]})
+    handover = s.task("maja", "informera_andra_utforare", "SoL-2026-808")
+    s.complete("maja", handover, INFORMERAT)
+    assert s.timers(instance["id"], "utlamningsgrund_upphor") == []
+    final = s.instance(instance["id"])
+    [handed] = [e for e in final["history"] if e["action"] == "task_completed" and e["task_id"] == handover["id"]]
+    assert handed["detail"]["utlamning"]["grund"]["giltig_fran"] == "2026-12-02"
+    assert [t["task"] for t in final["timers"]] == ["daglig_uppfoljning"]

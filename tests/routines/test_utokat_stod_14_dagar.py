@@ -11,6 +11,10 @@ instruction to apply via Myndighetsenhetens Mottagning.
 
 The story runs on the real routine (``bpmn/utokat_stod_14_dagar.bpmn``, ``forms/utokat_stod_14_dagar/``)
 from Tuesday 2026-12-01 09:00 Europe/Stockholm; day 14 is Tuesday 2026-12-15.
+
+The client's home care provider is a company (Omsorg Syd AB); a competitor delivers home care in the
+same district. The provider's tasks name their organisation (DESIGN.md, "Access to case data"): the
+competitor's unit manager, same role and same district, is never offered them and never sees the case.
 """
 
 from __future__ import annotations
@@ -24,17 +28,20 @@ import pytest
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
 from service.operations.timers import fire_due_timers
-from tests.conftest import Harness
+from tests.conftest import Api, Harness
 from tests.routines import story as steps
 from tests.routines.story import Cast
 
 KEY = "utokat_stod_14_dagar"
+#: The client's home care provider, and a competitor in the same district.
+UTFORARE, KONKURRENT = "omsorg_syd", "hemtjanst_vast"
 DAY_0 = datetime(2026, 12, 1, 9, 0, tzinfo=STOCKHOLM)
 DAY_14_OPENING = datetime(2026, 12, 15, 8, 0, tzinfo=STOCKHOLM)
 SUFFIX = " – utökat stöd från 2026-12-01"
 
 START = {"brukare_namn": "Anna Andersson", "personnummer": "19380512-1234", "stadsomrade": "Sydväst",
-         "hemtjanstutforare": "Omsorg Syd AB", "pagaende_beslut": ["omvardnadsbeslut_hemtjanst", "trygghetslarm"],
+         "utforare": UTFORARE, "hemtjanstutforare": "Omsorg Syd AB",
+         "pagaende_beslut": ["omvardnadsbeslut_hemtjanst", "trygghetslarm"],
          "nytt_omvardnadsbehov": True}
 UTOKA = {"forandrat_behov": "Behöver hjälp vid på- och avklädning efter fall",
          "tillagda_insatser": "Två extra besök/dag",
@@ -88,7 +95,8 @@ class Story(Cast):
         errors: dict[str, Any] = steps.refused(self.as_(who), task, data, process=KEY).json()["errors"]
         return errors
 
-    def instance(self, instance_id: str, who: str = "kim") -> dict[str, Any]:
+    def instance(self, instance_id: str, who: str = "vera") -> dict[str, Any]:
+        """The case as ``who`` sees it; by default as the authority's chef, who sees the whole case."""
         return steps.read(self.as_(who), instance_id)
 
     def timers(self, instance_id: str, name: str | None = None) -> list[dict[str, Any]]:
@@ -117,12 +125,17 @@ def local(value: str) -> datetime:
 
 @pytest.fixture
 def story(harness: Harness) -> Iterator[Story]:
-    """R3's people in Sydväst (and colleagues elsewhere) on the real routines, on day 0 at 09:00."""
+    """R3's people in Sydväst (and colleagues elsewhere) on the real routines, on day 0 at 09:00: the
+    client's home care provider, a competitor in the same district, and the authority's people."""
     harness.deploy_dir(ROOT / "bpmn", ROOT / "forms")
     SYSTEM_CLOCK.set(DAY_0)
     s = Story(harness)
-    s.user("kim", "enhetschef_utforare")
-    s.user("ulla", "enhetschef_utforare", districts=("Nordost",))
+    s.organisation(UTFORARE, "utforare", "Omsorg Syd AB")
+    s.organisation(KONKURRENT, "utforare", "Hemtjänst Väst AB")
+    s.user("kim", "enhetschef_utforare", organisation=UTFORARE)
+    s.user("ulla", "enhetschef_utforare", districts=("Nordost",), organisation=UTFORARE)
+    s.user("kajsa", "enhetschef_utforare", organisation=KONKURRENT)  # same role, same district
+    s.user("vera", "chef")
     s.user("mf", "mottagningsfunktionen")
     s.user("mf.nordost", "mottagningsfunktionen", districts=("Nordost",))
     s.user("bo", "bistandshandlaggare")
@@ -164,13 +177,15 @@ def test_an_unknown_client_ends_with_the_instruction_to_apply(story: Story) -> N
 
 def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story) -> None:
     s = story
-    # day 0: the coordinator increases the care at once; any unit manager of Sydväst's provider may do it
+    # day 0: the coordinator increases the care at once; any unit manager of the client's provider in
+    # Sydväst may do it
     instance = s.report()
     assert instance["state"] == "running"
     utoka = s.only("kim", "utoka_akut")
     assert utoka["title"] == "Utöka insatser akut – tillfälligt utökat stöd i 14 dagar"
     assert utoka["lane"] == "Enhetschef/samordnare utförare" and utoka["district"] == "Sydväst"
-    assert s.inbox("ulla") == []  # a unit manager in Nordost does not see it
+    assert s.inbox("ulla") == []  # the same provider's unit manager in Nordost does not see it
+    assert s.inbox("kajsa") == []  # nor does a competitor's unit manager in Sydväst
     problem = s.refused("kim", utoka, {**UTOKA, "bedomd_varaktighet": "kanske"})
     assert "bedomd_varaktighet" in problem
     done = s.complete("kim", utoka, UTOKA)
@@ -328,3 +343,51 @@ def test_longest_path_missed_report_escalates_and_approval_is_backdated_and_comp
     assert [e["detail"]["task"] for e in final["history"] if e["action"] == "timer_fired"] == [
         "varaktigt_behov_tidsgrans", "dag_14"]
     assert all(t["status"] != "open" for t in final["tasks"]) and final["timers"] == []
+
+
+def received(api: Api) -> list[str]:
+    """Every response body ``api`` receives from now on (to look for personal data that must not reach it)."""
+    bodies: list[str] = []
+    api.http.hooks["response"].append(lambda response, *args, **kwargs: bodies.append(response.text))
+    return bodies
+
+
+def test_only_the_clients_provider_is_offered_its_tasks_and_a_competitor_sees_nothing(story: Story) -> None:
+    s = story
+    name, personnummer = "Tora Testsson", "19121212-1212"
+    instance = s.report({**START, "brukare_namn": name, "personnummer": personnummer})
+    utoka = s.only("kim", "utoka_akut")
+    assert personnummer in s.as_("vera").get(f"/api/v1/instances/{instance['id']}").text  # the plant took
+
+    # the competitor's unit manager (same role, same district): no task, no case, no way to act
+    kajsa = s.as_("kajsa")
+    bodies = received(kajsa)
+    assert kajsa.ok("GET", "/api/v1/tasks")["items"] == []
+    assert kajsa.ok("GET", "/api/v1/tasks", params={"assigned": "unassigned"})["items"] == []
+    assert kajsa.get(f"/api/v1/tasks/{utoka['id']}").status_code == 404
+    assert kajsa.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    assert kajsa.ok("GET", "/api/v1/instances", params={"process": KEY})["items"] == []
+    assert kajsa.post(f"/api/v1/tasks/{utoka['id']}/claim").status_code == 404
+    assert kajsa.post(f"/api/v1/tasks/{utoka['id']}/complete", json={"data": UTOKA}).status_code == 404
+
+    # the client's provider sees its own task, with its form, and acts on it
+    detail = steps.task_detail(s.as_("kim"), utoka)
+    assert detail["lane"] == "Enhetschef/samordnare utförare" and detail["case_ref"] is None
+    assert set(detail["form"]["schema"]["properties"]) >= {"forandrat_behov", "dag_0", "bedomd_varaktighet"}
+    # its form is closed: a field it does not declare is refused by name
+    assert "brukare_namn" in s.refused("kim", utoka, {**UTOKA, "brukare_namn": name})
+    done = s.complete("kim", utoka, {**UTOKA, "bedomd_varaktighet": "langre_an_14_dagar"})
+    assert [t["name"] for t in done["next_tasks"]] == ["informera_om_varaktigt_behov"]
+    informera = s.only("kim", "informera_om_varaktigt_behov")
+
+    # the provider's second task goes to the provider too — never to the competitor
+    assert kajsa.ok("GET", "/api/v1/tasks")["items"] == []
+    assert kajsa.get(f"/api/v1/tasks/{informera['id']}").status_code == 404
+    assert kajsa.post(f"/api/v1/tasks/{informera['id']}/complete", json={"data": INFORMERA}).status_code == 404
+    assert kajsa.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    # the authority's side works on as before; the competitor still learns nothing
+    s.complete("mf", s.only("mf", "meddela_handlaggare"), MEDDELA)
+    assert s.only("bo", "bekrafta_uppstart")["instance_id"] == instance["id"]
+    assert kajsa.get(f"/api/v1/instances/{instance['id']}").status_code == 404
+    assert bodies and not any(name in b or personnummer in b or "HT-2026-0815" in b for b in bodies)
+    assert s.instance(instance["id"])["data"]["utforare"] == UTFORARE
