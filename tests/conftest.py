@@ -165,10 +165,11 @@ class Harness:
         self._apis: dict[str, Api] = {}
 
     def user(self, username: str, *roles: str, districts: tuple[str, ...] = ("Nordost",),
-             password: str = DEFAULT_PASSWORD) -> Api:
+             password: str = DEFAULT_PASSWORD, organisation: str = "myndighet", display_name: str | None = None) -> Api:
         from service.operations.users import create_user
 
-        create_user(self.services, username, roles=list(roles), districts=list(districts), password=password)
+        create_user(self.services, username, roles=list(roles), districts=list(districts), password=password,
+                    organisation=organisation, display_name=display_name)
         return self.login(username, password)
 
     def login(self, username: str, password: str = DEFAULT_PASSWORD) -> Api:

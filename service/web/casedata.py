@@ -118,13 +118,14 @@ class TimelineEntry:
 
 def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail: bool,
              include_reads: bool = False, element_titles: Mapping[str, str] | None = None,
-             viewer: Actor | None = None,
+             viewer: Actor | None = None, detail_for: set[str] | frozenset[str] = frozenset(),
              title_of: Callable[[HumanTask], str] = lambda t: t.title) -> list[TimelineEntry]:
     """What happened, newest last; task ids become task titles, reasons are shown to case workers.
 
     ``element_titles`` names other elements events mention (a timer's BPMN id → its title). Without
     ``with_detail`` people are not named, except the viewer and whoever read the case by break-glass
-    (with their reason): that read is meant to be seen.
+    (with their reason): that read is meant to be seen. ``detail_for`` names tasks (the viewer's own)
+    whose events are told in full anyway: who handed the task to them, and why.
     """
     titles = {t.id: title_of(t) for t in tasks}
     names = {**(element_titles or {}), **{t.name: title_of(t) for t in tasks}}
@@ -135,7 +136,8 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail
         detail = event.detail or {}
         subject = titles.get(event.task_id or "") or names.get(str(detail.get("task", ""))) or detail.get("task", "")
         parts = [str(subject)] if subject else []
-        if with_detail:
+        own = event.task_id in detail_for
+        if with_detail or own:
             if detail.get("to_user"):
                 parts.append(_("till %(user)s", user=detail["to_user"]))
             if detail.get("reason"):
@@ -146,7 +148,8 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail
                 parts.append(str(detail["error"]))
         if event.action == "break_glass" and not with_detail and detail.get("reason"):
             parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
-        named = with_detail or event.action == "break_glass" or (viewer is not None and event.actor == viewer.username)
+        named = (with_detail or own or event.action == "break_glass"
+                 or (viewer is not None and event.actor == viewer.username))
         entries.append(TimelineEntry(event.at, event.actor if named else "–", action_text(event.action),
                                      " – ".join(parts)))
     return entries

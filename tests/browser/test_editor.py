@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from service.models import ProcessDefinition
 from service.operations.instances import start_instance
 from tests.browser.conftest import Site, look
-from tests.browser.test_staff_pages import KEY, START, actor
+from tests.browser.test_staff_pages import KEY, START, UTFORARE, actor
 
 
 def test_rename_a_task_in_the_modeler_and_deploy_a_new_version(site: Site) -> None:
-    site.h.user("anna", "enhetschef_utforare", districts=("Sydväst",))
+    site.h.user("anna", "enhetschef_utforare", districts=("Sydväst",), organisation=UTFORARE)
     running, _ = start_instance(site.h.services, actor(site, "anna"), KEY, START)
     page = site.person("paula", "processagare", districts=())
     page.get_by_role("link", name="Rutiner").click()

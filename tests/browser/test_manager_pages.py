@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from service.operations.instances import start_instance
 from service.operations.tasks import complete_task
 from tests.browser.conftest import Site, look
-from tests.browser.test_staff_pages import KEY, MEDDELA, START, actor, started_at_meddela
+from tests.browser.test_staff_pages import KEY, MEDDELA, START, UTFORARE, actor, started_at_meddela
 
 
 def at_day_14_timer(site: Site) -> str:
@@ -27,14 +27,14 @@ def at_day_14_timer(site: Site) -> str:
 
 
 def people(site: Site) -> None:
-    site.h.user("anna", "enhetschef_utforare", districts=("Sydväst",))
+    site.h.user("anna", "enhetschef_utforare", districts=("Sydväst",), organisation=UTFORARE)
     site.h.user("moa", "mottagningsfunktionen", districts=("Sydväst",))
     site.h.user("bo", "bistandshandlaggare", districts=("Sydväst",))
 
 
 def test_hand_over_to_a_substitute_and_read_the_page_in_english(site: Site) -> None:
     people(site)
-    site.h.user("kim", "enhetschef_utforare", districts=("Sydväst",))
+    site.h.user("kim", "enhetschef_utforare", districts=("Sydväst",), organisation=UTFORARE)
     started_at_meddela(site)  # one instance further on; a second waits at the first step:
     instance, changes = start_instance(site.h.services, actor(site, "anna"), KEY, START)
     [task] = changes.created_tasks

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from service.access import (
     case_data,
     case_rows,
+    holds_or_held,
     manages_task,
     may_act_on_task,
     may_see_task,
@@ -75,6 +76,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         steps=casedata.steps(definition, data, tasks, title_of=lambda t: task_title(t, actor),
                              person_of=lambda u: person(actor, u)),
         timeline=casedata.timeline(events, tasks, with_detail=shows_identity(actor), viewer=actor,
+                                   detail_for={t.id for t in tasks if holds_or_held(actor, t)},
                                    title_of=lambda t: task_title(t, actor)),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
         may_release=task.status == TaskStatus.OPEN and task.assignee is not None
