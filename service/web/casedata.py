@@ -55,12 +55,14 @@ def answer_of(schema: Mapping[str, Any], value: Any, label: str) -> Answer:
 
 def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterable[HumanTask],
           title_of: Callable[[HumanTask], str] = lambda t: t.title,
-          person_of: Callable[[str | None], str | None] = lambda u: u) -> list[Step]:
+          person_of: Callable[[str | None], str | None] = lambda u: u,
+          answers_of: Callable[[HumanTask], bool] = lambda t: True) -> list[Step]:
     """Earlier answers grouped by the step (start form, then each completed task) whose form asks them.
 
     A completed step shows what its completer submitted (``HumanTask.submitted``), so parallel
     branches — one per client — each keep their own answer even where the case data holds only the
-    last one. ``data`` is the case as the viewer may see it: a step shows only fields it holds.
+    last one; ``answers_of`` says for which steps the viewer may see that (case workers: all; others:
+    their own). Other steps show ``data``, the case as the viewer may see it.
     ``title_of`` and ``person_of`` give a task's title and who did it as the viewer may see them
     (``service.access.task_title`` and ``person``)."""
     schemas = _schemas(definition)
@@ -70,7 +72,7 @@ def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterabl
         (_("Start"), None, None, schemas.get("start.schema.json"), data)]
     for task in tasks:
         if task.status == TaskStatus.COMPLETED:
-            own = {k: v for k, v in (task.submitted or {}).items() if k in data} if task.submitted else data
+            own = task.submitted if task.submitted and answers_of(task) else data
             groups.append((title_of(task), person_of(task.completed_by), task.completed_at,
                            schemas.get(task.form_file or ""), own))
     for title, who, at, schema, values in groups:

@@ -164,6 +164,23 @@ class Story(Cast):
                              {"datum": datum, "kommentar": "Taklyft installerad"})
 
 
+def case_page(s: Story, username: str, instance_id: str) -> str:
+    """The case page's HTML as ``username`` sees it (signed in by session, as the pages do)."""
+    from sqlalchemy import select
+
+    from service.models import User
+
+    with s.h.services.db.read() as db:
+        user = db.scalars(select(User).where(User.username == username)).one()
+        epoch = getattr(user, "session_epoch", 0)  # the session belongs to the user's current sign-in epoch
+    client = s.h.server.app.test_client()
+    with client.session_transaction() as session:
+        session["username"], session["epoch"] = username, epoch
+    response = client.get(f"/arenden/{instance_id}")
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
 def local(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(STOCKHOLM)
 
@@ -385,6 +402,10 @@ def test_each_client_gets_an_outcome_and_the_case_keeps_a_summary(story: Story) 
     assert "samtycke_fran_den_enskilde" in s.refused(
         "sara", avbojer, {**AVBOJER, "samtycke_fran_den_enskilde": True})["errors"]
     s.complete("sara", avbojer, AVBOJER)
+    # the case page keeps each client's own answer, though the branches ran side by side
+    page = case_page(s, "kerstin", instance["id"])
+    for answer in ("Beviljad alternativ insats", "Ej behov", "Den enskilde avböjer"):
+        assert answer in page, answer
 
     # Myndighet in each client's district decides whether other providers must be informed
     assert len(s.inbox("maja", "bedom_informera_andra_utforare")) == 2

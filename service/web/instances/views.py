@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from service.access import (
     case_data,
     case_rows,
+    holds_or_held,
     instance_summary,
     may_see_task,
     person,
@@ -220,7 +221,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         timers=timers, steps=casedata.steps(
             definition, case_data(actor, definition, instance.data, tasks, rows.disclosures,
                                   started_by=instance.started_by, break_glass=break_glass),
-            tasks, title_of=title_of, person_of=lambda u: person(actor, u, break_glass=break_glass)),
+            tasks, title_of=title_of, person_of=lambda u: person(actor, u, break_glass=break_glass),
+            answers_of=lambda t: identity or holds_or_held(actor, t)),
         timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor, title_of=title_of,
                                    element_titles={t.task_name: t.title for t in all_timers}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
