@@ -1,4 +1,9 @@
-"""Passwords (hashed with scrypt) and API tokens (random, stored as SHA-256)."""
+"""Passwords (hashed with scrypt), API tokens (random, stored as SHA-256) and session epochs.
+
+A page session holds the username and the user's ``session_epoch`` at sign-in; it is good while
+the two still match a row of an active user. Bumping the epoch (sign-out, new password,
+deactivation: ``service.operations.users``) ends every page session of that user on every node.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +54,17 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
     return row.user
 
 
+def token_epoch(session: Session, token: str, now: datetime) -> int | None:
+    """The owner's session epoch if ``token`` is known, unexpired and of an active user, else None.
+
+    One indexed query (token hash → user id), cheap enough for every API request: it lets a node
+    reuse an actor it built earlier only while nothing about the user has changed since.
+    """
+    return session.scalar(select(User.session_epoch).join(ApiToken, ApiToken.user_id == User.id)
+                          .where(ApiToken.token_hash == token_digest(token), ApiToken.expires_at > now,
+                                 User.is_active))
+
+
 def token_expiry(session: Session, token: str) -> datetime:
     expires_at = session.scalar(select(ApiToken.expires_at).where(ApiToken.token_hash == token_digest(token)))
     assert expires_at is not None  # called right after user_for_token found it
@@ -58,6 +74,19 @@ def token_expiry(session: Session, token: str) -> datetime:
 def active_user(session: Session, username: str) -> User | None:
     """The user signed in by a session cookie, if the account still exists and is active."""
     return session.scalars(select(User).where(User.username == username, User.is_active)).first()
+
+
+def session_user(session: Session, username: str, epoch: object) -> User | None:
+    """The user a page session belongs to, if still active and the session is of their current epoch."""
+    if not isinstance(epoch, int):
+        return None
+    return session.scalars(select(User).where(User.username == username, User.is_active,
+                                              User.session_epoch == epoch)).first()
+
+
+def is_locked(user: User, now: datetime) -> bool:
+    """True while too many wrong passwords keep the account shut (``operations.users.sign_in``)."""
+    return user.locked_until is not None and user.locked_until > now
 
 
 def actor_for(user: User) -> Actor:

@@ -7,8 +7,22 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _flag(var: str, text: str) -> bool:
+    """A yes/no setting; anything else stops start-up rather than guessing."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{var} must be 1/0, true/false, yes/no or on/off, not {text!r}")
 
 
 def _default_database_url() -> str:
@@ -27,6 +41,9 @@ class Config:
     forms_dir: Path = ROOT / "forms"
     lanes_file: Path = ROOT / "bpmn" / "lanes.json"
     script_time_limit: float = 1.0
+    script_workers: int = 2  # worker processes that run diagram code (expressions, scripts, helpers)
+    script_memory_mb: int = 256  # address space a worker may add to what it maps at start-up
+    max_instance_data_bytes: int = 1024 * 1024  # task data an expression or script may see or leave
     compact_threshold: int = 20  # tasks a workflow may hold before finished history is dropped
     run_scheduler: bool = False
     node_name: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
@@ -34,7 +51,25 @@ class Config:
     smtp_port: int = 25
     smtp_sender: str = "samverkan@localhost"
     base_url: str = "http://127.0.0.1:5000"
+    # Failed sign-ins (page and token) one client address / one account name may make, per node
+    # (Flask-Limiter strings); the lock below is the guard shared by every node.
+    login_rate_limit: str = "30 per minute"
+    login_account_rate_limit: str = "10 per minute"
+    # The lock_after-th wrong password in a row locks the account for lock_seconds, each further
+    # one doubles that, up to lock_max_seconds.
+    login_lock_after: int = 5
+    login_lock_seconds: float = 60.0
+    login_lock_max_seconds: float = 3600.0
+    # Secure cookies and HSTS; None: on unless base_url is a loopback address (or testing)
+    secure_cookies: bool | None = None
     testing: bool = False
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies carry ``Secure`` and responses HSTS (see ``secure_cookies``)."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return not (self.testing or urlsplit(self.base_url).hostname in _LOOPBACK)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Config:
@@ -48,6 +83,8 @@ class Config:
             "smtp_sender": "SAMVERKAN_SMTP_SENDER",
             "base_url": "SAMVERKAN_BASE_URL",
             "password_hash_method": "SAMVERKAN_PASSWORD_HASH_METHOD",
+            "login_rate_limit": "SAMVERKAN_LOGIN_RATE_LIMIT",
+            "login_account_rate_limit": "SAMVERKAN_LOGIN_ACCOUNT_RATE_LIMIT",
         }
         for name, var in text.items():
             if env.get(var):
@@ -56,8 +93,14 @@ class Config:
             "token_lifetime_hours": ("SAMVERKAN_TOKEN_LIFETIME_HOURS", float),
             "max_upload_bytes": ("SAMVERKAN_MAX_UPLOAD_BYTES", int),
             "script_time_limit": ("SAMVERKAN_SCRIPT_TIME_LIMIT", float),
+            "script_workers": ("SAMVERKAN_SCRIPT_WORKERS", int),
+            "script_memory_mb": ("SAMVERKAN_SCRIPT_MEMORY_MB", int),
+            "max_instance_data_bytes": ("SAMVERKAN_MAX_INSTANCE_DATA_BYTES", int),
             "compact_threshold": ("SAMVERKAN_COMPACT_THRESHOLD", int),
             "smtp_port": ("SAMVERKAN_SMTP_PORT", int),
+            "login_lock_after": ("SAMVERKAN_LOGIN_LOCK_AFTER", int),
+            "login_lock_seconds": ("SAMVERKAN_LOGIN_LOCK_SECONDS", float),
+            "login_lock_max_seconds": ("SAMVERKAN_LOGIN_LOCK_MAX_SECONDS", float),
         }
         for name, (var, kind) in numbers.items():
             if env.get(var):
@@ -67,6 +110,8 @@ class Config:
         for name, var in paths.items():
             if env.get(var):
                 values[name] = Path(env[var])
+        if env.get("SAMVERKAN_SECURE_COOKIES"):
+            values["secure_cookies"] = _flag("SAMVERKAN_SECURE_COOKIES", env["SAMVERKAN_SECURE_COOKIES"])
         values.update(overrides)
         return cls(**values)
 

@@ -130,3 +130,83 @@ def test_oversized_upload_is_413(sqlite_harness: Harness) -> None:
     big = b"<bpmn:definitions>" + b" " * (6 * 1024 * 1024) + b"</bpmn:definitions>"
     _problem(paula.post("/api/v1/processes", files={"files": ("big.bpmn", big)}), 413)
     assert h.anonymous.get("/healthz").status_code == 200
+
+
+LONE_SURROGATE = b'"\\ud800"'
+NESTED = {"depth-65": b"[" * 65 + b"]" * 65, "100k-brackets": b"[" * 100_000, "100k-objects": b'{"a":' * 100_000}
+
+
+def _start_body(data_value: bytes = b'"x"', case_ref: bytes = b'"2026-SOC-1"') -> bytes:
+    return (b'{"process": "core_demo", "case_ref": ' + case_ref + b', "data": {"arende": ' + data_value
+            + b', "handlaggare": "sara", "stadsomrade": "Nordost"}}')
+
+
+@pytest.mark.parametrize("body", [
+    _start_body(data_value=LONE_SURROGATE),
+    _start_body(data_value=b'"ok \\udfff then"'),
+    _start_body(case_ref=LONE_SURROGATE),
+    _start_body(data_value=b'"\\u0000"'),
+    _start_body(data_value='"\ud800"'.encode("utf-8", "surrogatepass")),  # raw, not escaped
+    _start_body(data_value=b"NaN"),
+    _start_body(data_value=b"Infinity"),
+    _start_body(data_value=b"-Infinity"),
+    _start_body(data_value=b"1e999"),
+    _start_body(data_value=b"1" * 5000),
+    _start_body(data_value=b"[" * 70 + b"]" * 70),
+    NESTED["depth-65"], NESTED["100k-brackets"], NESTED["100k-objects"],
+    b'{"process": "core_demo", "data": {"\\ud800": 1}}',
+], ids=["surrogate-in-data", "low-surrogate", "surrogate-in-case-ref", "nul", "raw-surrogate", "nan", "infinity",
+        "minus-infinity", "overflowing-float", "5000-digit-int", "deep-data", "depth-65", "100k-brackets",
+        "100k-objects", "surrogate-in-key"])
+def test_json_that_could_not_be_stored_and_read_back_is_400(sqlite_harness: Harness, body: bytes) -> None:
+    h = sqlite_harness
+    sara = h.user("sara", "socialsekreterare")
+    _problem(sara.request("POST", "/api/v1/instances", data=body, headers={"Content-Type": "application/json"}), 400)
+    assert sara.ok("GET", "/api/v1/instances")["total"] == 0  # nothing was started
+    assert h.anonymous.get("/healthz").status_code == 200
+
+
+def test_a_valid_surrogate_pair_and_64_levels_are_fine(sqlite_harness: Harness) -> None:
+    from service.api.context import MAX_JSON_DEPTH, UnsafeJSON, strict_loads
+
+    h = sqlite_harness
+    sara = h.user("sara", "socialsekreterare")
+    created = sara.request("POST", "/api/v1/instances", data=_start_body(data_value=b'"Brukare \\ud83d\\ude00"'),
+                           headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    assert sara.ok("GET", f"/api/v1/instances/{created.json()['id']}")["data"]["arende"] == "Brukare 😀"
+    assert strict_loads("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH) is not None
+    with pytest.raises(UnsafeJSON, match="deeper than 64"):
+        strict_loads("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1))
+
+
+def test_bad_json_in_task_completion_and_token_requests_is_400(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    sara = h.user("sara", "socialsekreterare")
+    start(h)
+    [task] = open_tasks(h, "sara")
+    headers = {"Content-Type": "application/json"}
+    for data in (b'{"data": {"beslut": "godkant", "kommentar": "\\ud800"}}', b'{"data": {"antal": NaN}}',
+                 b"[" * 100_000):
+        _problem(sara.request("POST", f"/api/v1/tasks/{task['id']}/complete", data=data, headers=headers), 400)
+        _problem(h.anonymous.request("POST", "/api/v1/auth/token", data=data, headers=headers), 400)
+    assert open_tasks(h, "sara")[0]["id"] == task["id"]  # still open, unchanged
+    assert sara.ok("GET", f"/api/v1/tasks/{task['id']}")["data"]["arende"] == START["arende"]
+
+
+def test_bad_form_posts_are_400(sqlite_harness: Harness) -> None:
+    from .web.test_pages_http import signed_in_session
+
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    start(h)
+    [task] = open_tasks(h, "sara")
+    http, token = signed_in_session(h, "sara")
+    for answers in ({"beslut": "godkant", "antal": "9" * 5000}, {"beslut": "godkant", "antal": "9" * 400},
+                    {"beslut": "avvisat", "kommentar": "a\x00b"}):
+        answer = http.post(f"{h.url}/uppgifter/{task['id']}", data={**answers, "csrf_token": token})
+        assert answer.status_code == 400, answer.text[:300]
+    started = http.post(f"{h.url}/starta/core_demo", data={**START, "arende": "x\x00", "csrf_token": token})
+    assert started.status_code == 400
+    assert open_tasks(h, "sara")[0]["id"] == task["id"]  # still open
+    assert h.as_("sara").ok("GET", "/api/v1/instances")["total"] == 1  # only the one started above

@@ -28,6 +28,14 @@ class User(Base):
     organisation_key: Mapped[str] = mapped_column(
         String(100), ForeignKey("organisation.key"), default=DEFAULT_ORGANISATION, index=True)
 
+    # Sign-in throttling (service.operations.users.sign_in): wrong passwords in a row, and the moment
+    # the account opens again once they reach the limit. In the database, so every node agrees.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Kept in each page session's cookie; bumping it (sign-out, new password, deactivation) ends
+    # every page session of the user on every node at their next request.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
 

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from service.access import actionable_tasks
 from service.actor import Actor
-from service.auth import active_user, actor_for
+from service.auth import actor_for, session_user
 from service.directory import display_names
 from service.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from service.models import HumanTask
@@ -39,16 +39,18 @@ def services() -> Services:
 
 
 def page_actor() -> Actor | None:
-    """The signed-in user as an Actor, or None (an unknown or deactivated user is signed out)."""
+    """The signed-in user as an Actor, or None (an unknown or deactivated user, or a session from
+    before the user's last sign-out or password change, is signed out)."""
     if "page_actor" not in g:
         actor = None
         username = session.get("username")
         if username:
             with services().db.read() as db:
-                user = active_user(db, username)
+                user = session_user(db, username, session.get("epoch"))
                 actor = actor_for(user) if user else None
             if actor is None:
                 session.pop("username", None)
+                session.pop("epoch", None)
         g.page_actor = actor
     return g.page_actor  # type: ignore[no-any-return]
 

@@ -41,7 +41,7 @@ def started_at_meddela(site: Site, starter: str = "anna") -> str:
 
 def test_sign_in_refuses_a_wrong_password_and_signs_out(site: Site, browser: Any) -> None:
     site.h.user("anna", "enhetschef_utforare", districts=("Sydväst",), organisation=UTFORARE)
-    context = browser.new_context(locale="sv-SE", bypass_csp=True)  # axe is injected inline by look()
+    context = browser.new_context(locale="sv-SE")
     page = context.new_page()
     # an unknown visitor is sent to the sign-in page, which remembers where they were going
     page.goto(f"{site.url}/arenden")
