@@ -128,6 +128,32 @@ def users_add(username: str, roles: tuple[str, ...], districts: tuple[str, ...],
     click.echo(f"created {username}", err=True)
 
 
+@users.command("password")
+@click.argument("username")
+def users_password(username: str) -> None:
+    """Set USERNAME's password from stdin; their sessions and tokens end at once."""
+    from .operations.users import set_password
+
+    try:
+        set_password(_services(), username, sys.stdin.readline().rstrip("\n"))
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"password changed for {username}", err=True)
+
+
+@users.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Deactivate USERNAME: they cannot sign in, and their sessions and tokens end at once."""
+    from .operations.users import deactivate_user
+
+    try:
+        deactivate_user(_services(), username)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"deactivated {username}", err=True)
+
+
 @main.group()
 def organisations() -> None:
     """Organisations: the authority's units, providers, the region, other förvaltningar, EKU."""

@@ -175,3 +175,20 @@ def test_claiming_someone_elses_task_names_nobody(harness: Harness) -> None:
     for stranger in ("sven", "ulla", "rut"):
         response = h.as_(stranger).post(f"/api/v1/tasks/{task['id']}/claim")
         assert response.status_code == 404 and "sara" not in response.text
+
+
+def test_cli_deactivates_a_user_and_their_token_stops_at_once(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from service.cli import main
+
+    h = harness
+    _people(h)
+    assert h.as_("ulla").get("/api/v1/me").status_code == 200
+    monkeypatch.setenv("SAMVERKAN_DATABASE_URL", h.services.config.database_url)
+    runner = CliRunner()
+    assert runner.invoke(main, ["users", "deactivate", "ulla"]).exit_code == 0
+    assert h.as_("ulla").get("/api/v1/me").status_code == 401
+    assert runner.invoke(main, ["users", "deactivate", "finns_inte"]).exit_code != 0
+    changed = runner.invoke(main, ["users", "password", "olle"], input="ett-nytt-losenord\n")
+    assert changed.exit_code == 0, changed.output
+    assert h.as_("olle").get("/api/v1/me").status_code == 401  # the old token ended with the change
+    assert h.login("olle", "ett-nytt-losenord").get("/api/v1/me").status_code == 200
