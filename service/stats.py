@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.orm import Session
 
+from service.access.visibility import chef_districts
 from service.actor import Actor
-from service.models import HumanTask, InstanceAccess, ProcessInstance, TaskStatus
+from service.models import HumanTask, ProcessInstance, TaskStatus
 
 STATS_ROLES = ("chef", "admin")
 DURATION_SAMPLE = 50_000  # the most recent completed tasks per process that step durations are taken from
@@ -92,12 +93,9 @@ def in_scope(actor: Actor, instance_id: Any = ProcessInstance.id) -> ColumnEleme
     """
     if actor.has("admin"):  # includes the service itself
         return true()
-    if not actor.has("chef"):
+    if not (actor.has("chef") and actor.is_authority):
         return false()
-    district = (InstanceAccess.instance_id == instance_id) & (InstanceAccess.kind == "district")
-    no_district = ~exists().where(district)
-    in_district = exists().where(district, InstanceAccess.value.in_(sorted(actor.districts)))
-    return or_(no_district, in_district)
+    return chef_districts(actor, instance_id)
 
 
 def process_stats(db: Session, actor: Actor, now: datetime, process: str | None = None) -> list[ProcessStats]:

@@ -1,4 +1,4 @@
-"""One access test over every route × kind of caller (STYLE.md item 8, after Indico's access_test).
+"""One access test over every route of API.md × kind of caller (STYLE.md item 8, after Indico's access_test).
 
 Each row of ``ROUTES`` is a route of API.md with the status every kind of caller gets: anonymous
 (401), a case worker of the starting lane, a lane member of the task's lane, the same role in another
@@ -6,6 +6,12 @@ district, staff of a role without a lane in the routine, EKU, a chef in and outs
 the auditor, the admin and the process owner. The routine is the core test diagram
 (tests/fixtures/bpmn/core_demo.bpmn); requests carry valid bodies, so a status says who may, not
 what was wrong with the request. Routes that change something get a fresh instance of their own.
+
+Need to know (``shared/DESIGN.md``, "Access to case data"): a lane role is no reason to see a case.
+The case is seen by its starter, whoever holds, held or is offered one of its tasks, the district's
+chef and (de-identified) admin; a task by whoever may act on it, its district's chef and whoever
+completed it; everyone else gets 404. The per-organisation, per-stage matrix over every route and
+page, with planted personal values, is ``tests/test_access_matrix.py``.
 """
 
 from __future__ import annotations
@@ -54,8 +60,12 @@ def expect(default: int, *, anonymous: int = 401, **kinds: int) -> dict[str, int
 
 OPEN = expect(200, anonymous=200)
 SIGNED_IN = expect(200)
-VISIBLE_INSTANCE = expect(404, starter=200, lane_member=200, chef=200, admin=200)
+# the starter, the district's chef, admin (de-identified); the Mottag lane has no task in these cases
+VISIBLE_INSTANCE = expect(404, starter=200, chef=200, admin=200)
 MANAGERS = expect(403, chef=200, admin=200, chef_other_district=404)
+# the task "eskalera" waits in Mottag Nordost: offered to the lane member, managed by the chef
+ESCALATED_TASK = expect(404, lane_member=200, chef=403)
+CLAIMED_TASK = expect(404, lane_member=200, chef=200)  # the holder and the chef release or hand it over
 
 
 @dataclass
@@ -144,6 +154,8 @@ REASON = _json({"reason": "Brukaren är inlagd på sjukhus"})
 ROUTES = [
     Route("POST", "/api/v1/auth/token", "none", OPEN, _token_body),
     Route("GET", "/api/v1/me", "none", SIGNED_IN),
+    Route("GET", "/api/v1/organisations", "none", SIGNED_IN),
+    Route("GET", "/api/v1/users", "none", SIGNED_IN),
     Route("GET", "/api/v1/processes", "none", SIGNED_IN),
     Route("GET", "/api/v1/processes/{key}", "key", SIGNED_IN),
     Route("GET", "/api/v1/processes/{key}/bpmn", "key", SIGNED_IN),
@@ -153,18 +165,21 @@ ROUTES = [
           _json({"process": "core_demo", "data": START, "case_ref": "2026-SOC-0042"})),
     Route("GET", "/api/v1/instances", "none", SIGNED_IN),
     Route("GET", "/api/v1/instances/{id}", "instance", VISIBLE_INSTANCE),
-    Route("POST", "/api/v1/instances/{id}/messages", "waiting", VISIBLE_INSTANCE,
+    Route("POST", "/api/v1/instances/{id}/break-glass", "instance", expect(403, admin=200),
+          _json({"reason": "Felanmälan: kontroll av ärendets data"})),
+    # messageRoles of "vanta_klart": socialsekreterare, chef; admin sees the case but may not send
+    Route("POST", "/api/v1/instances/{id}/messages", "waiting", expect(404, starter=200, chef=200, admin=403),
           _json({"name": "klart", "data": {"datum": "2026-12-01"}})),
     Route("POST", "/api/v1/instances/{id}/suspend", "running", MANAGERS, REASON),
     Route("POST", "/api/v1/instances/{id}/resume", "suspended", MANAGERS, REASON),
     Route("POST", "/api/v1/instances/{id}/terminate", "running", MANAGERS, REASON),
     Route("GET", "/api/v1/tasks", "none", SIGNED_IN),
     Route("GET", "/api/v1/tasks/{id}", "task", expect(404, lane_member=200, chef=200)),
-    Route("POST", "/api/v1/tasks/{id}/claim", "escalated", expect(403, lane_member=200)),
-    Route("POST", "/api/v1/tasks/{id}/unclaim", "claimed", expect(403, lane_member=200, chef=200)),
-    Route("POST", "/api/v1/tasks/{id}/assign", "claimed", expect(403, lane_member=200, chef=200),
+    Route("POST", "/api/v1/tasks/{id}/claim", "escalated", ESCALATED_TASK),
+    Route("POST", "/api/v1/tasks/{id}/unclaim", "claimed", CLAIMED_TASK),
+    Route("POST", "/api/v1/tasks/{id}/assign", "claimed", CLAIMED_TASK,
           _json({"username": SUBSTITUTE[0], "reason": "Semester"})),
-    Route("POST", "/api/v1/tasks/{id}/complete", "escalated", expect(403, lane_member=200),
+    Route("POST", "/api/v1/tasks/{id}/complete", "escalated", ESCALATED_TASK,
           _json({"data": {"atgard": "Ringt brukaren"}})),
     Route("GET", "/api/v1/timers", "none", expect(403, chef=200, chef_other_district=200, admin=200)),
     Route("POST", "/api/v1/timers/{id}/fire", "timer", expect(403, admin=200)),
@@ -174,6 +189,8 @@ ROUTES = [
     Route("GET", "/healthz", "none", OPEN),
     Route("GET", "/metrics", "none", OPEN),
 ]
+#: Routes of the table that API.md does not list yet.
+NOT_IN_API_MD = {("POST", "/api/v1/instances/{}/break-glass")}
 CASES = [(route, kind) for route in ROUTES for kind in KINDS]
 
 
@@ -198,7 +215,8 @@ def world(module_database_url: str) -> Iterator[World]:
 def test_the_table_covers_every_route_of_api_md() -> None:
     documented = {(method, shape(path)) for method, path, _, _ in api_md_routes()}
     table = {(route.method, shape(route.path)) for route in ROUTES}
-    assert table == documented
+    assert documented <= table, f"routes of API.md without a row: {sorted(documented - table)}"
+    assert table - documented <= NOT_IN_API_MD, f"rows for routes API.md lacks: {sorted(table - documented)}"
 
 
 @pytest.mark.parametrize(("route", "kind"), CASES, ids=[f"{r.method} {r.path} as {k}" for r, k in CASES])

@@ -15,13 +15,13 @@ from sqlalchemy import create_engine, inspect, select
 
 from service.clock import SYSTEM_CLOCK
 from service.config import ROOT
-from service.demo import DEMO_USERS
+from service.demo import DEMO_MEMBERSHIP, DEMO_ORGANISATIONS, DEMO_USERS, PROVIDER_ROUTINES
 from service.models import User
 from service.operations.users import create_user
 from service.roles import ROLES
 from service.services import Services
 
-from .conftest import FIXTURES, make_config, start_harness
+from .conftest import FIXTURES, Harness, make_config, start_harness
 from .test_lifecycle import START
 
 MAIN_KEYS = sorted(p.stem for p in (ROOT / "bpmn").glob("*.bpmn") if "__" not in p.stem)
@@ -151,11 +151,36 @@ def test_timers_run_due_fires_what_is_due_and_prints_the_count(sqlite_url: str) 
         h.server.stop()
 
 
+def _demo_organisations_work_apart(h: Harness) -> None:
+    """The demo's organisations (issue 7): the authority, two or more provider companies for every routine
+    with a provider's side, the region, another förvaltning and EKU — each with people, who see their own."""
+    kinds = {o["key"]: o["kind"] for o in h.login("sara.socsek", "samverkan").ok(
+        "GET", "/api/v1/organisations", params={"per_page": 500})["items"]}
+    assert kinds == {"myndighet": "myndighet", **{k: kind for k, (kind, _, _) in DEMO_ORGANISATIONS.items()}}
+    assert {"region", "annan_forvaltning", "eku"} <= set(kinds.values())
+    for routine in PROVIDER_ROUTINES:
+        companies = {k for k, (kind, _, works_in) in DEMO_ORGANISATIONS.items()
+                     if kind == "utforare" and routine in works_in}
+        staffed = companies & set(DEMO_MEMBERSHIP.values())
+        assert len(staffed) >= 2, f"{routine}: fewer than two provider companies with people"
+    assert set(DEMO_MEMBERSHIP.values()) >= set(DEMO_ORGANISATIONS), "an organisation without people"
+    me = h.login("anna.enhetschef", "samverkan").ok("GET", "/api/v1/me")
+    assert (me["display_name"], me["organisation"]) == ("Anna Lind", "nordost_omsorg")
+    assert h.login("sara.socsek", "samverkan").ok("GET", "/api/v1/me")["organisation"] == "myndighet"
+    # two competing companies in the same district each see their own cases, never the other's
+    anna = {i["id"] for i in h.as_("anna.enhetschef").ok("GET", "/api/v1/instances")["items"]}
+    lars = {i["id"] for i in h.login("lars.enhetschef", "samverkan").ok("GET", "/api/v1/instances")["items"]}
+    assert anna and lars and not anna & lars
+    ulf = {i["id"] for i in h.login("ulf.utforare", "samverkan").ok("GET", "/api/v1/instances")["items"]}
+    tina = {i["id"] for i in h.login("tina.utforare", "samverkan").ok("GET", "/api/v1/instances")["items"]}
+    assert not ulf & tina and not ulf & lars and not tina & anna
+
+
 def _user_lines(stdout: str) -> dict[str, set[str]]:
-    """The demo's user list: username -> roles."""
+    """The demo's user list: username -> roles (lines ``  user  roles  [districts]  (organisation)``)."""
     users = {}
     for line in stdout.splitlines():
-        match = re.match(r"^  ([a-z0-9._-]+)\s+([a-z_, ]+?)(?:  \[.*\])?$", line)
+        match = re.match(r"^  ([a-z0-9._-]+)\s+([a-z_, ]+?)(?:  \[[^\]]*\])?(?:  \(.+\))?$", line)
         if match:
             users[match.group(1)] = {r.strip() for r in match.group(2).split(",")}
     return users
@@ -170,12 +195,14 @@ def test_demo_makes_one_user_per_role_and_can_run_twice(sqlite_url: str) -> None
     assert "password: samverkan" in first.stdout
     for key in MAIN_KEYS:
         assert f"Deployed {key} version 1" in first.stdout
+        assert re.search(rf"^Started [1-9][0-9]* demo instance\(s\) of {key}$", first.stdout, re.M), key
     assert "not deployed" not in first.stdout and "failed" not in first.stdout
     # the demo users sign in with the printed password
     h = start_harness(sqlite_url)
     try:
         assert h.login("paula.processagare", "samverkan").ok("GET", "/api/v1/me")["roles"] == ["processagare"]
         instances_before = h.login("adam.admin", "samverkan").ok("GET", "/api/v1/instances")["total"]
+        _demo_organisations_work_apart(h)
     finally:
         h.server.stop()
     # again on the same database: nothing new, nothing broken

@@ -29,6 +29,7 @@ from .reads import record_reads
 from .visibility import (
     actionable_tasks,
     can_see_instance,
+    chef_districts,
     holds_or_held,
     in_mandate,
     is_offered,
@@ -42,7 +43,8 @@ from .visibility import (
 __all__ = [
     "CaseRows", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
     "task_title",
-    "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "deidentified", "error_text",
+    "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "chef_districts", "deidentified",
+    "error_text",
     "holds_or_held", "in_mandate", "is_offered", "manages_task", "may_act_on_task", "may_see_task", "may_send",
     "own_tasks",
     "person", "record_reads", "sendable", "shows_identity", "task_data", "view_of", "visible_instances",

@@ -57,13 +57,17 @@ def visible_instances(session: Session, actor: Actor, lanes: Iterable[str]) -> S
             HumanTask.assignee.is_(None), HumanTask.lane.in_(lanes), _district_matches(actor),
             _organisation_matches(actor)))
     if actor.has("chef") and actor.is_authority:
-        no_district = ~exists().where(InstanceAccess.instance_id == ProcessInstance.id,
-                                      InstanceAccess.kind == "district")
-        in_district = exists().where(InstanceAccess.instance_id == ProcessInstance.id,
-                                     InstanceAccess.kind == "district",
-                                     InstanceAccess.value.in_(sorted(actor.districts)))
-        conditions.append(or_(no_district, in_district))
+        conditions.append(chef_districts(actor))
     return query.where(or_(*conditions))
+
+
+def chef_districts(actor: Actor, instance_id: Any = ProcessInstance.id) -> ColumnElement[bool]:
+    """SQL: the instance lies in one of the actor's districts, or in none (the authority's chef's view).
+
+    ``instance_id`` is ``ProcessInstance.id`` or a column referring to it (``Timer.instance_id``).
+    """
+    district = (InstanceAccess.instance_id == instance_id) & (InstanceAccess.kind == "district")
+    return or_(~exists().where(district), exists().where(district, InstanceAccess.value.in_(sorted(actor.districts))))
 
 
 def can_see_instance(session: Session, actor: Actor, instance: ProcessInstance, lanes: Iterable[str]) -> bool:

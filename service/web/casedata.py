@@ -127,7 +127,7 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail
     ``element_titles`` names other elements events mention (a timer's BPMN id → its title). Without
     ``with_detail`` people are not named, except the viewer and whoever read the case by break-glass
     (with their reason): that read is meant to be seen. ``detail_for`` names tasks (the viewer's own)
-    whose events are told in full anyway: who handed the task to them, and why.
+    whose events are told in full anyway: what happened to them, and who handed them over and why.
     """
     titles = {t.id: title_of(t) for t in tasks}
     names = {**(element_titles or {}), **{t.name: title_of(t) for t in tasks}}
@@ -150,7 +150,8 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail
                 parts.append(str(detail["error"]))
         if event.action == "break_glass" and not with_detail and detail.get("reason"):
             parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
-        named = (with_detail or own or event.action == "break_glass"
+        handed_over = own and event.action in ("task_assigned", "task_delegated")  # who gave me this task
+        named = (with_detail or handed_over or event.action == "break_glass"
                  or (viewer is not None and event.actor == viewer.username))
         entries.append(TimelineEntry(event.at, event.actor if named else "–", action_text(event.action),
                                      " – ".join(parts)))
