@@ -39,7 +39,8 @@ def create_user(services: Services, username: str, *, roles: list[str], district
     if errors:
         raise Invalid("the user is not valid", errors=errors)
     with services.db.command() as session:
-        if session.get(Organisation, organisation) is None:
+        belongs_to = session.get(Organisation, organisation)
+        if belongs_to is None:
             raise Invalid("the user is not valid", errors={"organisation": [f"no organisation {organisation!r}"]})
         if session.scalars(select(User).where(User.username == username)).first() is not None:
             raise Conflict(f"the user {username} exists")
@@ -49,6 +50,7 @@ def create_user(services: Services, username: str, *, roles: list[str], district
                                    if password else None), roles=sorted(set(roles)),
                     districts=sorted(set(districts or [])), created_at=services.now())
         session.add(user)
+        user.organisation = belongs_to  # the returned user knows its organisation outside the session
         record(session, actor, "user_created", username=username, roles=user.roles, districts=user.districts,
                organisation=organisation)
     return user
