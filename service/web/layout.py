@@ -193,6 +193,21 @@ def add_page_handlers(blueprint: Blueprint) -> None:
         return error_page(err.code or 500, err.name, err.description or err.name)
 
 
+@bp.app_template_filter("duration")
+def duration(hours: float | None) -> str:
+    """A duration in hours as people read it: "12 min", "2,5 tim", "3,2 dygn" (never "0.0 h")."""
+    if hours is None:
+        return "–"
+    minutes = hours * 60
+    if minutes < 1:
+        return _("under 1 min")
+    if minutes < 60:
+        return _("%(n)s min", n=int(round(minutes)))
+    if hours < 48:
+        return _("%(n)s tim", n=f"{hours:.1f}".replace(".", ","))
+    return _("%(n)s dygn", n=f"{hours / 24:.1f}".replace(".", ","))
+
+
 @bp.app_template_filter("person")
 def person_name(username: str | None) -> str:
     """A username as the person's display name (looked up once per page), or "–"."""

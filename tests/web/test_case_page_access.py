@@ -196,3 +196,22 @@ def test_the_inbox_and_case_list_tell_cases_apart_and_filter_them(sqlite_harness
     assert "2026-SOC-0001" not in sara.get(f"{h.url}/arenden", params={"stadsomrade": "Hisingen"}).text
     by_reference = sara.get(f"{h.url}/arenden", params={"arende": "2026-SOC-0002"}).text
     assert "2026-SOC-0002" in by_reference and "2026-SOC-0003" not in by_reference
+
+
+def test_the_monitor_drills_down_from_a_step_to_the_cases_waiting_there(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("clara", "chef")
+    for number in (1, 2):
+        h.as_("sara").ok("POST", "/api/v1/instances", 201, json={
+            "process": "core_demo", "case_ref": f"2026-SOC-010{number}",
+            "data": {"arende": f"Ärende {number}", "handlaggare": "sara", "stadsomrade": "Nordost"}})
+    clara, _ = signed_in_session(h, "clara")
+    monitor = clara.get(f"{h.url}/oversikt/core_demo").text
+    assert ">0.0<" not in monitor and "(h)" not in monitor  # durations read as people say them
+    assert "steg=granska" in monitor  # the step's row leads to its cases
+    waiting = clara.get(f"{h.url}/arenden", params={"rutin": "core_demo", "steg": "granska"}).text
+    assert "2026-SOC-0101" in waiting and "2026-SOC-0102" in waiting and "väntar i steget Granska" in waiting
+    assert "2026-SOC-0101" not in clara.get(f"{h.url}/arenden", params={"steg": "eskalera"}).text
+    late = clara.get(f"{h.url}/arenden", params={"rutin": "core_demo", "forsenade": "1"}).text
+    assert "2026-SOC-0101" not in late  # nothing is overdue yet

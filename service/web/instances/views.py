@@ -126,6 +126,8 @@ def instance_list() -> Any:
     district = request.args.get("stadsomrade") or None
     reference = (request.args.get("arende") or "").strip()[:100]
     order = request.args.get("sortera") if request.args.get("sortera") in LIST_ORDERS else "senast_startade"
+    step = (request.args.get("steg") or "").strip()[:100]
+    overdue = request.args.get("forsenade") == "1"
     page = max(1, request.args.get("sida", 1, type=int) or 1)
     svc = services()
     now = svc.now()
@@ -139,6 +141,14 @@ def instance_list() -> Any:
         if district in DISTRICTS:
             query = query.where(ProcessInstance.id.in_(select(InstanceAccess.instance_id).where(
                 InstanceAccess.kind == "district", InstanceAccess.value == district)))
+        if step or overdue:  # the monitor's drill-down: cases waiting at a step, or late
+            waiting_at = select(HumanTask.instance_id).where(HumanTask.status == TaskStatus.OPEN)
+            if step:
+                waiting_at = waiting_at.where(HumanTask.name == step)
+            if overdue:
+                waiting_at = waiting_at.where(HumanTask.due_at < now)
+            query = query.where(ProcessInstance.id.in_(waiting_at))
+        step_name = db.scalar(select(HumanTask.step).where(HumanTask.name == step).limit(1)) if step else None
         if reference and shows_identity(actor):
             query = query.where(ProcessInstance.case_ref.startswith(reference, autoescape=True))
         total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -153,7 +163,8 @@ def instance_list() -> Any:
     return render_template("instances/instance_list.html", rows=rows, names=names, process=process, state=state,
                            states=[s.value for s in InstanceState], districts=sorted(DISTRICTS), district=district,
                            reference=reference, order=order, orders=LIST_ORDERS, page=page, total=total,
-                           per_page=LIST_PAGE, may_search_reference=shows_identity(actor), now=now)
+                           per_page=LIST_PAGE, may_search_reference=shows_identity(actor), now=now, step=step,
+                           step_name=step_name or step, overdue=overdue)
 
 
 def _visible(actor: Actor, instance_id: str) -> ProcessInstance:
