@@ -1,6 +1,6 @@
 """``scripts/bench [NAME ...] [--quick] [--timers N] …``: run benchmarks and print one table.
 
-Names: lifecycle, complete, loop, multi_instance, inbox, timers (default: all, at sizes that take a
+Names: lifecycle, complete, loop, multi_instance, inbox, timers, isolation (default: all, at sizes that take a
 few minutes together). ``--quick`` uses small sizes; any explicit size option wins over both.
 Progress goes to stderr; the table and the notes to stdout. A benchmark that crashes prints its
 traceback, shows as FAILED in the table, and makes the exit status 1; the others still run.
@@ -24,7 +24,7 @@ from pathlib import Path
 from .common import PG_URL, Figure, log, table
 from .report import Section
 
-BENCHMARKS = ("lifecycle", "complete", "loop", "multi_instance", "inbox", "timers")
+BENCHMARKS = ("lifecycle", "complete", "loop", "multi_instance", "inbox", "timers", "isolation")
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,11 @@ class Sizes:
     inbox_instances: int = 100_000
     inbox_requests: int = 50
     timers: int = 2000
+    isolation_rounds: int = 2000  # evaluations of each kind; loop steps are a quarter of it
 
 
 QUICK = Sizes(lifecycles=30, completions=30, iterations=50, loop_runs=1, items=50, inbox_instances=5000,
-              inbox_requests=20, timers=200)
+              inbox_requests=20, timers=200, isolation_rounds=400)
 
 
 def parse(argv: list[str]) -> tuple[list[str], Sizes]:

@@ -163,8 +163,14 @@ def member(services: Services, username: str, roles: Sequence[str] = ("socialsek
     """A user created through the service's user operations, with an API token: (actor, token)."""
     from service.operations.users import create_token, create_user
 
-    user = create_user(services, username, roles=list(roles), districts=list(districts))
-    return actor_for(user), create_token(services, username)
+    create_user(services, username, roles=list(roles), districts=list(districts))
+    with services.db.read() as session:  # the actor reads the user's organisation: load it in a session
+        from sqlalchemy import select
+
+        from service.models import User
+
+        actor = actor_for(session.scalars(select(User).where(User.username == username)).one())
+    return actor, create_token(services, username)
 
 
 # --- the service as a separate process ---------------------------------------------------------------

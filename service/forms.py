@@ -2,23 +2,90 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
+import re2
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import extend
 
 from .errors import Invalid
 
+logger = logging.getLogger(__name__)
+
 _FORMAT_CHECKER = FormatChecker()
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a pattern re2 refuses is reported as a form error, not on stderr
+
+
+# --- Patterns: matched in linear time ---------------------------------------------------------------
+# A form's ``pattern`` runs against text anyone may submit. Python's ``re`` backtracks: ``^(a+)+$``
+# against 26 × "a" + "!" takes seconds. RE2 matches in time linear in the text, for every pattern;
+# deploy also refuses nested quantifiers (``service/engine/specs.py``), so a form says what it means.
+@lru_cache(maxsize=1024)
+def _pattern_regex(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def pattern_error(pattern: str) -> str | None:
+    """Why RE2 cannot match ``pattern`` (backreferences, lookaround, bad syntax), or None."""
+    try:
+        _pattern_regex(pattern)
+    except re2.error as err:
+        return str(err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else err)
+    return None
+
+
+def pattern_search(pattern: str, text: str) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text`` (JSON Schema's ``pattern``), in linear time.
+    A pattern RE2 cannot compile (deploy refuses those) matches nothing."""
+    try:
+        return _pattern_regex(pattern).search(text) is not None
+    except re2.error:
+        logger.warning("form pattern %r cannot be matched in linear time; the field is refused", pattern)
+        return False
+
+
+def _pattern(validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not pattern_search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Validator, patterns: Mapping[str, Any], instance: Any,
+                        schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if pattern_search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Validator, additional: Any, instance: Any,
+                           schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    extras = _undeclared(schema, instance)
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} unexpected)")
+
+
+_FormValidator = extend(Draft202012Validator, {
+    "pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties})
 
 
 @lru_cache(maxsize=512)
 def _validator(schema_json: str) -> Draft202012Validator:
     import json
 
-    return Draft202012Validator(json.loads(schema_json), format_checker=_FORMAT_CHECKER)
+    validator: Draft202012Validator = _FormValidator(json.loads(schema_json), format_checker=_FORMAT_CHECKER)
+    return validator
 
 
 def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
@@ -64,7 +131,7 @@ def _undeclared(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> list[
     declared = schema.get("properties") or {}
     patterns = list(schema.get("patternProperties") or {})
     return [str(key) for key in instance
-            if key not in declared and not any(re.search(pattern, str(key)) for pattern in patterns)]
+            if key not in declared and not any(pattern_search(pattern, str(key)) for pattern in patterns)]
 
 
 _FORMATS = {"date": "ett datum (ÅÅÅÅ-MM-DD)", "date-time": "en tidpunkt med tidszon (ÅÅÅÅ-MM-DDTTT:MM+01:00)",

@@ -14,6 +14,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
 from .db import Database
 from .engine.adapter import BpmnEngine
+from .engine.isolation import IsolationSettings
 from .engine.specs import LaneRoles
 
 
@@ -38,12 +39,15 @@ class Services:
     @classmethod
     def create(cls, config: Config, clock: Clock = SYSTEM_CLOCK) -> Services:
         lanes = LaneRoles.load(config.lanes_file)
+        isolation = IsolationSettings(workers=config.script_workers, memory_limit=config.script_memory_mb * 2**20,
+                                      max_data_bytes=config.max_instance_data_bytes)
         engine = BpmnEngine(lanes, script_functions(), clock, script_time_limit=config.script_time_limit,
-                            compact_threshold=config.compact_threshold)
+                            compact_threshold=config.compact_threshold, isolation=isolation)
         return cls(config=config, db=Database(config.database_url), engine=engine, lanes=lanes, clock=clock)
 
     def now(self) -> datetime:
         return self.clock.now()
 
     def close(self) -> None:
+        self.engine.close()  # stops the workers that run diagram code
         self.db.dispose()

@@ -27,7 +27,8 @@ from service.clock import Clock, reset_clock, use_clock
 
 from . import timers
 from .compaction import DEFAULT_THRESHOLD, compact
-from .sandbox import SandboxedScriptEngine, SandboxError
+from .isolation import IsolatedScriptEngine, IsolationSettings
+from .sandbox import SandboxError
 from .serializer import SERIALIZER_VERSION, WorkflowStore
 from .specs import LaneRoles, SpecCache
 
@@ -109,20 +110,28 @@ def _no_task(task_id: str) -> ReadyTask:
 
 
 class BpmnEngine:
-    """One per service process; thread-safe (workflows are per command, specs shared read-only)."""
+    """One per service process; thread-safe (workflows are per command, specs shared read-only).
+
+    Diagram code runs isolated in worker processes (``isolation``); ``close`` lets them go.
+    """
 
     def __init__(self, lanes: LaneRoles, functions: Mapping[str, Callable[..., Any]], clock: Clock,
-                 *, script_time_limit: float = 1.0, compact_threshold: int = DEFAULT_THRESHOLD) -> None:
+                 *, script_time_limit: float = 1.0, compact_threshold: int = DEFAULT_THRESHOLD,
+                 isolation: IsolationSettings | None = None) -> None:
         self.compact_threshold = compact_threshold
         self.lanes = lanes
         self.clock = clock
         self.specs = SpecCache(lanes)
         self.store = WorkflowStore()
-        self.script_engine = SandboxedScriptEngine(
-            {**functions, "now": lambda: clock.local_now().isoformat(timespec="seconds")},
-            time_limit=script_time_limit,
+        self.script_engine = IsolatedScriptEngine(
+            functions, time_limit=script_time_limit, settings=isolation,
+            now=lambda: clock.local_now().isoformat(timespec="seconds"),
         )
         self.serializer_version = SERIALIZER_VERSION
+
+    def close(self) -> None:
+        """Stop using the diagram-code workers (the pool stops when its last engine closes)."""
+        self.script_engine.close()
 
     # --- workflows ---------------------------------------------------------------------------
     def spec_for(self, definition: Any) -> tuple[Any, dict[str, Any]]:

@@ -5,6 +5,8 @@ items, writes and size-changing operators go through guards; only a few safe bui
 functions handed in are callable; a per-thread trace function and a check in every loop body bound
 run time (Flask serves requests in threads, where ``signal.alarm`` cannot); operations that are one
 uninterruptible C call are refused by size before they run; stored and returned values are plain.
+This is the first wall: in the service the code runs inside worker processes (``isolation``),
+which the OS stops when one C call (``max()`` over a huge list) outruns every check here.
 """
 
 from __future__ import annotations
@@ -175,6 +177,12 @@ def check_expression(source: str) -> list[str]:
 def check_script(source: str) -> list[str]:
     """Every problem that stops ``source`` from running as a sandboxed script ([] if none)."""
     return list(_compile(source, "exec")[1])
+
+
+def require_valid(source: str, *, script: bool) -> None:
+    """Raise SandboxError (SandboxSyntaxError if it does not parse) listing every problem of
+    ``source``; cached, so checking before handing code to a worker costs a dictionary look-up."""
+    _compiled(source, "exec" if script else "eval")
 
 
 def _compiled(source: str, mode: str) -> CodeType:

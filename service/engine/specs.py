@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import re._parser as sre_parse  # Python's own pattern parser: finds nested quantifiers exactly
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -175,7 +176,96 @@ def _read_form(name: str, content: bytes, forms: dict[str, Any], problems: list[
         if not isinstance(document, dict) or document.get("type", "object") != "object":
             problems.append(Problem(name, "a form schema must describe an object"))
             return
+        problems.extend(Problem(name, problem) for problem in pattern_problems(document))
     forms[name] = document
+
+
+# --- Form patterns ---------------------------------------------------------------------------------
+_REPEATS = tuple(getattr(sre_parse, op) for op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+                 if hasattr(sre_parse, op))
+_SUBSCHEMA_KEYS = ("items", "additionalProperties", "contains", "not", "if", "then", "else", "propertyNames",
+                   "unevaluatedProperties", "unevaluatedItems")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("$defs", "definitions", "dependentSchemas", "patternProperties")
+
+
+def pattern_problems(schema: Any) -> list[str]:
+    """What is wrong with the ``pattern``s (and ``patternProperties``) of a form, naming each field:
+    nested quantifiers (``^(a+)+$``: exponential time in a backtracking matcher, and a sign the
+    pattern says something else than meant) and constructs the linear-time matcher (RE2) lacks."""
+    from service.forms import pattern_error
+
+    problems: list[str] = []
+
+    def check(pattern: str, field: str) -> None:
+        where = f"field {field!r}" if field else "the form"
+        if _nests_quantifiers(pattern):
+            problems.append(f"{where}: the pattern {pattern!r} repeats a group that itself repeats (nested "
+                            "quantifiers, as in ^(a+)+$); write it so that no repeated part contains another "
+                            "repetition")
+        elif error := pattern_error(pattern):
+            problems.append(f"{where}: the pattern {pattern!r} cannot be matched in linear time ({error}); "
+                            "backreferences and lookaround are not supported")
+
+    def walk(node: Any, field: str) -> None:
+        if not isinstance(node, dict):
+            return
+        if isinstance(node.get("pattern"), str):
+            check(node["pattern"], field)
+        if isinstance(node.get("patternProperties"), dict):
+            for pattern in node["patternProperties"]:
+                check(str(pattern), field)
+        properties = node.get("properties")
+        for key, child in (properties.items() if isinstance(properties, dict) else ()):
+            walk(child, f"{field}.{key}" if field else str(key))
+        for key in _SUBSCHEMA_KEYS:
+            walk(node.get(key), field)
+        for key in _SUBSCHEMA_LISTS:
+            children = node.get(key)
+            for child in children if isinstance(children, list) else ():
+                walk(child, field)
+        for key in _SUBSCHEMA_MAPS:
+            for child in (node[key].values() if isinstance(node.get(key), dict) else ()):
+                walk(child, field)
+
+    walk(schema, "")
+    return problems
+
+
+def _nests_quantifiers(pattern: str) -> bool:
+    """Whether a repeated part of ``pattern`` holds a repetition of varying length (``(a+)+``,
+    ``(a|b?)*``, ``(x{1,3})+``); a fixed count inside (``([0-9]{2}:)+``) is fine."""
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return False  # not Python syntax: RE2's own check decides
+
+    def walk(items: Iterable[Any], repeated: bool) -> bool:
+        for op, argument in items:
+            if op in _REPEATS:
+                low, high, sub = argument
+                if repeated and low != high:
+                    return True
+                if walk(sub, repeated or high == sre_parse.MAXREPEAT or high > 1):
+                    return True
+            elif any(walk(part, repeated) for part in _parts(op, argument)):
+                return True
+        return False
+
+    return walk(parsed, False)
+
+
+def _parts(op: Any, argument: Any) -> list[Any]:
+    """The sub-patterns inside a group, an alternation or a lookaround (parsed by ``re._parser``)."""
+    if op == sre_parse.SUBPATTERN:
+        return [argument[-1]]
+    if op == sre_parse.BRANCH:
+        return list(argument[1])
+    if op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+        return [argument[1]]
+    if op == getattr(sre_parse, "ATOMIC_GROUP", None):
+        return [argument]
+    return []
 
 
 # SpiffWorkflow's wording for constructs Samverkan does not run, reworded so a modeler knows what to change.
