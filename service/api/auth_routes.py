@@ -26,7 +26,8 @@ from .schemas import (
 
 
 @endpoint(api, "/auth/token", "POST", summary="Exchange username and password for an API token", tag="auth",
-          body=TokenCreateSchema, response=TokenSchema, auth=False)
+          body=TokenCreateSchema, response=TokenSchema, auth=False,
+          rate_limited=True)  # the sign-in limits of service.app._limit_sign_in
 def create_token() -> Any:
     body = TokenCreateSchema().load(json_body())
     token, expires_at = login(services(), body["username"], body["password"])

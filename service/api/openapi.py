@@ -13,6 +13,7 @@ from .schemas import ProblemSchema
 
 _ERRORS = {"400": "Malformed request", "401": "Not signed in", "403": "Not allowed", "404": "Not found",
            "409": "Conflict", "413": "Too large", "422": "Invalid content"}
+_RATE_LIMITED = "Too many failed sign-ins from this address or for this account; wait (Retry-After)"
 
 
 @cache
@@ -46,7 +47,8 @@ def openapi_document() -> dict[str, Any]:
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": route.response}}
         operation["responses"][str(route.status)] = ok
-        for code, text in _ERRORS.items():
+        errors = {**_ERRORS, "429": _RATE_LIMITED} if route.rate_limited else _ERRORS
+        for code, text in errors.items():
             operation["responses"][code] = {"description": text, "content": {
                 "application/problem+json": {"schema": "Problem"}}}
         paths.setdefault(route.path, {})[route.method] = operation

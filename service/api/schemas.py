@@ -10,12 +10,19 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class DeployProblemSchema(Schema):
+    file = fields.String()
+    element = fields.String(allow_none=True)
+    message = fields.String()
+
+
 class ProblemSchema(Schema):
     type = fields.String()
     title = fields.String()
     status = fields.Integer()
     detail = fields.String()
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    problems = fields.List(fields.Nested(DeployProblemSchema))  # a refused deploy: each problem, with its element
 
 
 class TokenCreateSchema(StrictSchema):
