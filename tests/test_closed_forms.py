@@ -66,3 +66,24 @@ def test_a_field_the_form_only_shows_cannot_be_overwritten(sqlite_harness: Harne
     assert h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")["data"]["arende"] == START["arende"]
     h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"beslut": "godkant", "arende": START["arende"]}})
+
+
+def test_case_data_beyond_the_bound_is_refused(sqlite_url: str) -> None:
+    from .conftest import FIXTURES, start_harness
+
+    h = start_harness(sqlite_url, max_instance_data_bytes=1_000)
+    try:
+        h.deploy_dir(FIXTURES / "bpmn", FIXTURES / "forms")
+        h.user("sara", "socialsekreterare")
+        instance = start(h)
+        [task] = open_tasks(h, "sara")
+        # each answer fits its form, but together they would outgrow the case's bound: refused, nothing kept
+        too_much = h.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete",
+                                      json={"data": {"beslut": "avvisat", "kommentar": "x" * 2000}})
+        assert too_much.status_code == 422 and "för mycket data" in too_much.json()["errors"]["data"][0]
+        assert [t["id"] for t in open_tasks(h, "sara")] == [task["id"]]
+        assert "kommentar" not in h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")["data"]
+        h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete",
+                         json={"data": {"beslut": "avvisat", "kommentar": "Ofullständig ansökan"}})
+    finally:
+        h.server.stop()

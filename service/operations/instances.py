@@ -19,7 +19,7 @@ from service.forms import validate_form
 from service.models import HumanTask, InstanceState, ProcessDefinition, ProcessInstance, TaskStatus, Timer, TimerState
 from service.services import Services
 
-from .persist import Changes, apply_snapshot, grant_access, jsonable
+from .persist import Changes, apply_snapshot, grant_access, jsonable, require_size
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def start_instance(services: Services, actor: Actor, process: str, data: Mapping
             validate_form(with_choices(session, actor, definition.forms.get(start_form)), data)
     elif not isinstance(data, dict):
         raise Invalid("start data must be a JSON object", errors={"data": ["must be an object"]})
+    require_size(services, data)
     if case_ref is None and start_form is not None:
         case_ref = case_reference(definition.forms.get(start_form), data)
     now = services.now()

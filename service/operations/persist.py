@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service.actor import INTERNAL_KINDS, Actor
 from service.audit import record
 from service.engine.adapter import Snapshot
+from service.errors import Invalid
 from service.forms import named_values, responsible_fields
 from service.models import (
     HumanTask,
@@ -34,6 +35,16 @@ class Changes:
 
     created_tasks: list[HumanTask] = field(default_factory=list)
     earliest_timer: datetime | None = None
+
+
+def require_size(services: Services, data: Any) -> None:
+    """Refuse (422) case data beyond ``max_instance_data_bytes``: a case is not a file store, and one
+    caller must not grow the database without bound."""
+    size = len(json.dumps(data, default=str))
+    limit = services.config.max_instance_data_bytes
+    if size > limit:
+        raise Invalid(f"the case would hold {size} bytes of data; the limit is {limit}",
+                      errors={"data": [f"för mycket data: högst {limit} byte i ett ärende"]})
 
 
 def jsonable(data: Any) -> Any:

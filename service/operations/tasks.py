@@ -18,7 +18,7 @@ from service.models import Disclosure, HumanTask, InstanceState, ProcessInstance
 from service.services import Services
 
 from .instances import _after_commit, _require_active, _run
-from .persist import Changes, grant_access, in_organisation, jsonable
+from .persist import Changes, grant_access, in_organisation, jsonable, require_size
 
 
 def complete_task(services: Services, actor: Actor, task_id: str,
@@ -41,6 +41,7 @@ def complete_task(services: Services, actor: Actor, task_id: str,
         changed = read_only_changes(schema, data, {**instance.data, **task.data})
         if changed:
             raise Invalid("the form changes fields it only shows", errors=changed)
+        require_size(services, {**instance.data, **task.data, **data})
         handover = _check_handover(services, instance, task)
         workflow = services.engine.load(definition, instance.workflow_json)
         try:
