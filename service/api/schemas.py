@@ -35,26 +35,24 @@ class TokenSchema(Schema):
     expires_at = fields.AwareDateTime()
 
 
-class MeSchema(Schema):
+class PersonSchema(Schema):
+    """A person as pickers show them (``GET /users``)."""
+
     username = fields.String()
     display_name = fields.String()
     roles = fields.List(fields.String())
     districts = fields.List(fields.String())
     organisation = fields.String()
+
+
+class MeSchema(PersonSchema):
+    """The signed-in user (``GET /me``): the same fields as a person in a picker."""
 
 
 class OrganisationSchema(Schema):
     key = fields.String()
     name = fields.String()
     kind = fields.String()
-
-
-class PersonSchema(Schema):
-    username = fields.String()
-    display_name = fields.String()
-    roles = fields.List(fields.String())
-    districts = fields.List(fields.String())
-    organisation = fields.String()
 
 
 class ProcessSchema(Schema):
