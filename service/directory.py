@@ -96,11 +96,12 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     """``schema`` with its ``x-organisation`` and ``x-person`` fields closed to what may be chosen.
 
     An organisation field holds the key of a registered organisation of its kind (for someone of that
-    kind outside the authority: their own organisation only); a person field the
-    username of an active person the caller may pick (``search_people``), optionally of the roles
-    ``{"x-person": {"roles": [...]}}`` names. The same enriched schema validates a submission (an
-    unknown key or a mistyped name is refused like any wrong choice) and renders each field as a
-    picker showing names, so nobody types usernames.
+    kind outside the authority: their own organisation only); a person field the username of an
+    active person the caller may pick (``search_people``), optionally of the roles
+    ``{"x-person": {"roles": [...]}}`` names — or, with ``"kind"``, of organisations of that kind.
+    The same enriched schema validates a submission (an unknown key or a mistyped name is refused
+    like any wrong choice) and renders each field as a picker showing names, so nobody types
+    usernames.
     """
     if schema is None:
         return schema
@@ -111,6 +112,12 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     for organisation in organisations(session):
         by_kind.setdefault(organisation.kind.value, []).append(organisation)
     people = search_people(session, actor, PersonQuery(), limit=CHOICE_LIMIT) if "x-person" in text else []
+
+    def of_kind(kind: str) -> list[User]:
+        """A field that names someone of another organisation's kind (a provider naming the client's
+        socialsekreterare at the authority) offers that kind's people, whoever fills it in."""
+        return list(session.scalars(select(User).join(User.organisation).where(
+            User.is_active, Organisation.kind == kind).order_by(User.display_name, User.username).limit(CHOICE_LIMIT)))
 
     def close(node: Any) -> Any:
         if isinstance(node, dict):
@@ -125,7 +132,9 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
             wanted = node.get("x-person")
             if wanted and node.get("type") in ("string", None):
                 roles = set(wanted.get("roles") or []) if isinstance(wanted, dict) else set()
-                chosen = [p for p in people if not roles or roles & set(p.roles)]
+                kind = wanted.get("kind") if isinstance(wanted, dict) else None
+                pool = people if kind is None else of_kind(kind)
+                chosen = [p for p in pool if not roles or roles & set(p.roles)]
                 node.pop("pattern", None)  # the choice itself is the check
                 node["enum"] = [p.username for p in chosen]
                 node["x-enum-labels"] = [_label(p) for p in chosen]
