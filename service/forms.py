@@ -105,8 +105,36 @@ def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         for field in _fields(error):
             errors.setdefault(field, []).append(_reason(error))
+    if not errors:
+        _check_order(schema, data, "", errors)
     if errors:
         raise Invalid("the form has errors", errors=errors)
+
+
+def _check_order(schema: Mapping[str, Any], value: Any, prefix: str, errors: dict[str, list[str]]) -> None:
+    """``"x-after": "<field>"``: a period's end may not come before its start (dates or date-times,
+    compared by their date when one of them has no time)."""
+    if isinstance(value, list):
+        items = schema.get("items")
+        for index, item in enumerate(value):
+            if isinstance(items, Mapping):
+                _check_order(items, item, f"{prefix}{index}.", errors)
+        return
+    if not isinstance(value, Mapping):
+        return
+    props = schema.get("properties") or {}
+    for name, field in props.items():
+        if not isinstance(field, Mapping) or name not in value:
+            continue
+        _check_order(field, value[name], f"{prefix}{name}.", errors)
+        start = field.get("x-after")
+        if isinstance(start, str) and isinstance(value.get(start), str) and isinstance(value[name], str):
+            first, then = value[start], value[name]
+            if len(first) != len(then):
+                first, then = first[:10], then[:10]
+            if then < first:
+                title = str((props.get(start) or {}).get("title") or start).lower()
+                errors.setdefault(f"{prefix}{name}", []).append(f"får inte vara före {title}")
 
 
 def _fields(error: ValidationError) -> list[str]:

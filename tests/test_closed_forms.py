@@ -87,3 +87,18 @@ def test_case_data_beyond_the_bound_is_refused(sqlite_url: str) -> None:
                          json={"data": {"beslut": "avvisat", "kommentar": "Ofullständig ansökan"}})
     finally:
         h.server.stop()
+
+
+def test_a_period_that_ends_before_it_starts_is_refused() -> None:
+    schema = {"type": "object", "properties": {
+        "galler_fran": {"type": "string", "format": "date-time", "title": "Träder i kraft"},
+        "slut": {"type": "string", "format": "date", "title": "Slutdatum", "x-after": "galler_fran"},
+        "grunder": {"type": "array", "items": {"type": "object", "properties": {
+            "giltig_fran": {"type": "string", "format": "date", "title": "Giltig från"},
+            "giltig_till": {"type": "string", "format": "date", "x-after": "giltig_fran"}}}}}}
+    validate_form(schema, {"galler_fran": "2026-12-07T08:30:00+01:00", "slut": "2026-12-07"})
+    with pytest.raises(Invalid) as refused:
+        validate_form(schema, {"galler_fran": "2026-12-07T08:30:00+01:00", "slut": "2026-12-06",
+                               "grunder": [{"giltig_fran": "2026-12-01", "giltig_till": "2026-11-30"}]})
+    assert refused.value.errors == {"slut": ["får inte vara före träder i kraft"],
+                                    "grunder.0.giltig_till": ["får inte vara före giltig från"]}

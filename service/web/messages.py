@@ -35,6 +35,7 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^får inte innehålla dubbletter$"), lambda m: _("Samma val förekommer flera gånger.")),
     (re.compile(r"^har fel format$"), lambda m: _("Formatet stämmer inte.")),
     (re.compile(r"^fältet finns inte i (formuläret|meddelandet)$"), lambda m: _("Okända fält skickades.")),
+    (re.compile(r"^får inte vara före (.+)$"), lambda m: _("Får inte vara före %(start)s.", start=m[1])),
     (re.compile(r"^fältet visas bara och kan inte ändras$"), lambda m: _("Fältet visas bara och kan inte ändras.")),
     (re.compile(r"^måste vara '?(.*?)'?$"), lambda m: _("Måste vara %(value)s.", value=m[1])),
     # the same reasons as the API gave them before they were Swedish (and jsonschema's own)
