@@ -105,8 +105,7 @@ def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         for field in _fields(error):
             errors.setdefault(field, []).append(_reason(error))
-    if not errors:
-        _check_order(schema, data, "", errors)
+    _check_order(schema, data, "", errors)  # beside the schema's own errors: one round of corrections
     if errors:
         raise Invalid("the form has errors", errors=errors)
 

@@ -99,16 +99,17 @@ def test_start_then_complete_a_task_after_fixing_an_invalid_field(site: Site) ->
     expect(page.get_by_role("heading", name="Utöka insatser akut", level=1)).to_be_visible()
     look(page, "task")
 
-    # she gives an impossible date and forgets a required answer: the page says so next to each field
+    # she dates the lasting need before day 0 (ROUTINES.md: at day 0 or later) and forgets a required
+    # answer: the page says so next to each field
     page.get_by_label("Förändrat behov").fill(UTOKA["forandrat_behov"])
     page.get_by_label("Tillagda insatser").fill(UTOKA["tillagda_insatser"])
     page.get_by_label("Dag 0").fill("2026-12-01")
-    page.get_by_label("Behovet konstaterat").evaluate("el => { el.type = 'text'; el.value = '2026-13-45'; }")
+    page.get_by_label("Behovet konstaterat").fill("2026-11-30")
     page.get_by_role("button", name="Slutför uppgiften").click()
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("Formuläret har fel")
     expect(summary).to_be_focused()
-    expect(page.locator("#f-behov_konstaterat-error")).to_contain_text("Ange ett datum")
+    expect(page.locator("#f-behov_konstaterat-error")).to_contain_text("Får inte vara före startdatum (dag 0)")
     expect(page.locator("#f-journal_utforare_text-error")).to_contain_text("Obligatoriskt")
     expect(page.get_by_label("Förändrat behov")).to_have_value(UTOKA["forandrat_behov"])  # input kept
     look(page, "task-errors")
