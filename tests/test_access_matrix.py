@@ -15,11 +15,6 @@ personnummer, the client's name, the case reference, free texts, the names of th
 the case — appears in any body (JSON, HTML, CSV, the page a redirect leads to) unless that persona
 may see it. Requests that would change the case when allowed are sent to a fresh case at the same
 stage, so the shared cases stay where they are.
-
-Where the service does not yet do what DESIGN.md says, the cell is listed in :data:`DEVIATIONS` with
-what happens instead; the matrix expects that (so every other cell still guards), and
-``test_deviation_is_fixed`` (strict xfail) expects the right behaviour, so fixing one makes the
-suite say so.
 """
 
 from __future__ import annotations
@@ -542,49 +537,6 @@ SHOWS_NO_CASE = {
 CASE_PARAMETERS = ("<instance_id>", "<task_id>", "<timer_id>")
 
 
-# --- where the service does not (yet) do what DESIGN.md says --------------------------------------
-
-
-@dataclass(frozen=True)
-class Deviation:
-    """Cells where the service does something else than DESIGN.md says: what it does, and why it is wrong."""
-
-    name: str
-    routes: frozenset[tuple[str, str]]
-    applies: Callable[[Stage, Persona], bool]
-    leaks: Callable[[Stage], frozenset[str]]  # what it shows today that it should not
-    why: str
-    example: tuple[str, str, tuple[str, str]]  # (stage, persona, route) that shows it
-    status: int | None = None  # what the service answers today, when that is wrong
-    listed: bool | None = None  # for lists: whether it lists the stage's case or task today
-
-
-OUTSIDE = frozenset({"utforare", "region", "eku"})  # personas of other organisations that get tasks here
-#: Whose step created each stage's task: the person the task page's timeline names as the actor.
-CREATED_BY = {"startad": "handlaggare", "utforare": "handlaggare", "region": "handlaggare", "eku": "region",
-              "vantar": "region", "avslutad": "region"}
-TASK_PAGES = frozenset({("GET", "/uppgifter/<task_id>"), ("POST", "/uppgifter/<task_id>/ta"),
-                        ("POST", "/uppgifter/<task_id>/overlamna")})
-
-
-def _holds_it_on_the_page(stage: Stage, p: Persona) -> bool:
-    """Someone of another organisation whose task page shows the task as theirs: they completed it, or
-    the page's claim button makes it theirs in this very request."""
-    return p.key in OUTSIDE and p.key in stage.task_seen and (not stage.task_open or p.key in stage.task_actors)
-
-
-DEVIATIONS: list[Deviation] = [
-    # none today; the chef's timer list and the task page's names were fixed when the matrix found them
-]
-
-
-def deviation(entry: Entry, stage: Stage, persona: Persona) -> Deviation | None:
-    for d in DEVIATIONS:
-        if (entry.method, entry.rule) in d.routes and d.applies(stage, persona):
-            return d
-    return None
-
-
 # --- sending and reading --------------------------------------------------------------------------
 
 RULE_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -699,13 +651,7 @@ def test_access_matrix(world: World, stage: str, persona: str) -> None:
     for entry in MATRIX:
         cell = _signed_out(entry.page, entry.method) if p.username is None else entry.expect(s, p)
         may = allowed(p) | (entry.reveals(p) if entry.reveals else frozenset())
-        known = deviation(entry, s, p)
-        status = cell.status
-        listed = cell.listed
-        if known is not None:
-            may |= known.leaks(s)
-            status = status if known.status is None else known.status
-            listed = listed if known.listed is None else known.listed
+        status, listed = cell.status, cell.listed
         case = world.walk(stage) if cell.fresh else world.cases[stage]
         response, shown = send(world, entry, p, case)
         if response.status_code != status:
@@ -720,23 +666,6 @@ def test_access_matrix(world: World, stage: str, persona: str) -> None:
             if shows_it != listed:
                 problems.append(f"{entry.name}: the stage's {entry.lists} is {'' if shows_it else 'not '}listed")
     assert not problems, f"{stage}, as {persona} ({p.username}):\n  " + "\n  ".join(problems)
-
-
-@pytest.mark.parametrize("known", DEVIATIONS, ids=[d.name for d in DEVIATIONS])
-@pytest.mark.xfail(strict=True, reason="the service does not do this yet (see the deviation's reason)")
-def test_deviation_is_fixed(world: World, known: Deviation) -> None:
-    """What DESIGN.md asks of a cell listed in DEVIATIONS: when this passes, remove the deviation."""
-    stage, persona, route = STAGES[known.example[0]], PERSONAS[known.example[1]], known.example[2]
-    entry = ENTRIES[route]
-    assert route in known.routes and known.applies(stage, persona)
-    cell = entry.expect(stage, persona)
-    case = world.walk(stage.name) if cell.fresh else world.cases[stage.name]
-    response, shown = send(world, entry, persona, case)
-    assert response.status_code == cell.status, known.why
-    assert not found_secrets(shown, persona, allowed(persona) | (entry.reveals(persona) if entry.reveals else
-                                                                frozenset())), known.why
-    if cell.listed is not None:
-        assert (listed_id(entry, case) in response.text) == cell.listed, known.why
 
 
 def _data(world: World, persona: str, stage: str) -> dict[str, Any]:
@@ -785,10 +714,8 @@ def test_a_task_done_earlier_reads_as_projected(world: World, persona: str, task
     http, _token = world.pages[persona]
     page = http.get(f"{world.h.url}/uppgifter/{task_id}", allow_redirects=False, timeout=30)
     assert page.status_code == 200
-    # DEVIATIONS, task-page-names: the page names whoever completed the step that created the task
-    today = frozenset({{"utfor": "handlaggare", "vardkontakt": "handlaggare", "eku_uppfoljning": "region"}[task]})
     for response in (page, world.api(persona).get(f"/api/v1/tasks/{task_id}")):
-        leaked = found_secrets(readable(response), p, allowed(p) | today)
+        leaked = found_secrets(readable(response), p, allowed(p))
         assert not leaked, (response.url, leaked)
 
 
