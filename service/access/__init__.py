@@ -5,6 +5,7 @@ only present what these decide."""
 
 from .case_view import (
     CaseRows,
+    Lens,
     case_rows,
     history,
     instance_detail,
@@ -41,7 +42,7 @@ from .visibility import (
 )
 
 __all__ = [
-    "CaseRows", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
+    "CaseRows", "Lens", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
     "task_title",
     "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "chef_districts", "deidentified",
     "error_text",

@@ -38,6 +38,36 @@ def case_rows(session: Session, instance_id: str) -> CaseRows:
     return CaseRows(tasks, disclosures)
 
 
+@dataclass(frozen=True)
+class Lens:
+    """How one viewer sees the people, steps and answers of a case — what pages ask while they draw it.
+
+    Case workers (and an admin who stated a break-glass reason) see identity: titles, names, reasons.
+    Others see the steps as drawn, their own name, their own tasks' events and answers, nothing more.
+    """
+
+    actor: Actor
+    break_glass: bool = False
+
+    @property
+    def identity(self) -> bool:
+        return shows_identity(self.actor, break_glass=self.break_glass)
+
+    def title(self, task: HumanTask) -> str:
+        return task_title(task, self.actor, break_glass=self.break_glass)
+
+    def person(self, username: str | None) -> str | None:
+        return person(self.actor, username, break_glass=self.break_glass)
+
+    def owns(self, task: HumanTask) -> bool:
+        """The viewer holds or held the task: its events and answers are theirs to see in full."""
+        return holds_or_held(self.actor, task)
+
+    def answers(self, task: HumanTask) -> bool:
+        """Whether the viewer sees what the task's completer submitted (not only the projected case)."""
+        return self.identity or self.owns(task)
+
+
 def task_title(task: HumanTask, actor: Actor, *, break_glass: bool = False) -> str:
     """A task's title may be computed from case data ("Kontakta … för <name>"): it is shown to case
     workers and to whoever holds or is offered the task; others see the step's name as drawn."""

@@ -7,14 +7,14 @@ titles and labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
 
-from service.actor import Actor
+from service.access import Lens
 from service.models import Event, HumanTask, ProcessDefinition, TaskStatus
 
 from .formview import display_value
@@ -54,17 +54,13 @@ def answer_of(schema: Mapping[str, Any], value: Any, label: str) -> Answer:
 
 
 def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterable[HumanTask],
-          title_of: Callable[[HumanTask], str] = lambda t: t.title,
-          person_of: Callable[[str | None], str | None] = lambda u: u,
-          answers_of: Callable[[HumanTask], bool] = lambda t: True) -> list[Step]:
+          lens: Lens) -> list[Step]:
     """Earlier answers grouped by the step (start form, then each completed task) whose form asks them.
 
     A completed step shows what its completer submitted (``HumanTask.submitted``), so parallel
     branches — one per client — each keep their own answer even where the case data holds only the
-    last one; ``answers_of`` says for which steps the viewer may see that (case workers: all; others:
-    their own). Other steps show ``data``, the case as the viewer may see it.
-    ``title_of`` and ``person_of`` give a task's title and who did it as the viewer may see them
-    (``service.access.task_title`` and ``person``)."""
+    last one, for the steps the viewer may see that of (``lens.answers``). Other steps show ``data``,
+    the case as the viewer may see it; titles and people are as the viewer's ``lens`` shows them."""
     schemas = _schemas(definition)
     shown: set[str] = set()
     result: list[Step] = []
@@ -72,8 +68,8 @@ def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterabl
         (_("Start"), None, None, schemas.get("start.schema.json"), data)]
     for task in tasks:
         if task.status == TaskStatus.COMPLETED:
-            own = task.submitted if task.submitted and answers_of(task) else data
-            groups.append((title_of(task), person_of(task.completed_by), task.completed_at,
+            own = task.submitted if task.submitted and lens.answers(task) else data
+            groups.append((lens.title(task), lens.person(task.completed_by), task.completed_at,
                            schemas.get(task.form_file or ""), own))
     for title, who, at, schema, values in groups:
         if not schema:
@@ -118,19 +114,20 @@ class TimelineEntry:
     detail: str
 
 
-def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail: bool,
-             include_reads: bool = False, element_titles: Mapping[str, str] | None = None,
-             viewer: Actor | None = None, detail_for: set[str] | frozenset[str] = frozenset(),
-             title_of: Callable[[HumanTask], str] = lambda t: t.title) -> list[TimelineEntry]:
+def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], lens: Lens, *, include_reads: bool = False,
+             element_titles: Mapping[str, str] | None = None) -> list[TimelineEntry]:
     """What happened, newest last; task ids become task titles, reasons are shown to case workers.
 
-    ``element_titles`` names other elements events mention (a timer's BPMN id → its title). Without
-    ``with_detail`` people are not named, except the viewer and whoever read the case by break-glass
-    (with their reason): that read is meant to be seen. ``detail_for`` names tasks (the viewer's own)
-    whose events are told in full anyway: what happened to them, and who handed them over and why.
+    ``element_titles`` names other elements events mention (a timer's BPMN id → its title). A viewer
+    who does not see identity (``lens``) sees no names but their own and a break-glass reader's (that
+    read is meant to be seen), and the events of their own tasks in full: what happened to them, and
+    who handed them over and why.
     """
-    titles = {t.id: title_of(t) for t in tasks}
-    names = {**(element_titles or {}), **{t.name: title_of(t) for t in tasks}}
+    tasks = list(tasks)
+    titles = {t.id: lens.title(t) for t in tasks}
+    names = {**(element_titles or {}), **{t.name: lens.title(t) for t in tasks}}
+    detail_for = {t.id for t in tasks if lens.owns(t)}
+    with_detail = lens.identity
     entries = []
     for event in events:
         if event.action == "case_read" and not include_reads:
@@ -152,7 +149,7 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], *, with_detail
             parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
         handed_over = own and event.action in ("task_assigned", "task_delegated")  # who gave me this task
         named = (with_detail or handed_over or event.action == "break_glass"
-                 or (viewer is not None and event.actor == viewer.username))
+                 or event.actor == lens.actor.username)
         entries.append(TimelineEntry(event.at, event.actor if named else "–", action_text(event.action),
                                      " – ".join(parts)))
     return entries

@@ -9,12 +9,11 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from service.access import (
+    Lens,
     case_data,
     case_rows,
-    holds_or_held,
     instance_summary,
     may_see_task,
-    person,
     record_reads,
     sendable,
     shows_identity,
@@ -217,11 +216,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         "waiting": sorted({t.task_name for t in timers}),
         "done": path_taken(definition.bpmn_xml, tasks, all_timers, events, instance.outcome),
     }
-    identity = shows_identity(actor, break_glass=break_glass)
-
-    def title_of(task: Any) -> str:
-        return task_title(task, actor, break_glass=break_glass)
-
+    lens = Lens(actor, break_glass)
+    identity = lens.identity
     messages = _message_forms(actor, instance, message_values or {}, message_errors or {})
     return render_template(
         "instances/instance.html", instance=instance_summary(instance, actor, break_glass=break_glass),
@@ -232,10 +228,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
         timers=timers, steps=casedata.steps(
             definition, case_data(actor, definition, instance.data, tasks, rows.disclosures,
                                   started_by=instance.started_by, break_glass=break_glass),
-            tasks, title_of=title_of, person_of=lambda u: person(actor, u, break_glass=break_glass),
-            answers_of=lambda t: identity or holds_or_held(actor, t)),
-        timeline=casedata.timeline(events, tasks, with_detail=identity, viewer=actor, title_of=title_of,
-                                   element_titles={t.task_name: t.title for t in all_timers}),
+            tasks, lens),
+        timeline=casedata.timeline(events, tasks, lens, element_titles={t.task_name: t.title for t in all_timers}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
         may_break_glass=actor.has("admin") and not break_glass, min_terminate_reason=MIN_TERMINATE_REASON,
         break_glass=break_glass, messages=messages,

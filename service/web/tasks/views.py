@@ -10,17 +10,15 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from service.access import (
+    Lens,
     case_data,
     case_rows,
-    holds_or_held,
     manages_task,
     may_act_on_task,
     may_see_task,
-    person,
     record_reads,
     shows_identity,
     task_detail,
-    task_title,
 )
 from service.actor import Actor
 from service.directory import with_choices
@@ -73,12 +71,8 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
         due=due_for(task.due_at, now, task.roles), instance=instance, detail_error=detail_error,
-        steps=casedata.steps(definition, data, tasks, title_of=lambda t: task_title(t, actor),
-                             person_of=lambda u: person(actor, u),
-                             answers_of=lambda t: shows_identity(actor) or holds_or_held(actor, t)),
-        timeline=casedata.timeline(events, tasks, with_detail=shows_identity(actor), viewer=actor,
-                                   detail_for={t.id for t in tasks if holds_or_held(actor, t)},
-                                   title_of=lambda t: task_title(t, actor)),
+        steps=casedata.steps(definition, data, tasks, Lens(actor)),
+        timeline=casedata.timeline(events, tasks, Lens(actor)),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
         may_release=task.status == TaskStatus.OPEN and task.assignee is not None
         and (task.assignee == actor.username or manages_task(actor, task)),
