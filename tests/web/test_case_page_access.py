@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from tests.conftest import Harness
+from tests.test_lifecycle import start
 
 from .test_pages_http import signed_in_session
 
@@ -19,8 +20,7 @@ def _csrf(page: str) -> str:
 
 def _waiting_case(h: Harness) -> str:
     """A core_demo case approved by sara, now waiting for the message "klart"."""
-    case = h.as_("sara").ok("POST", "/api/v1/instances", 201,
-                            json={"process": "core_demo", "data": START, "case_ref": "2026-SOC-0042"})
+    case = start(h, data=START)  # case reference 2026-SOC-0042
     [task] = h.as_("sara").ok("GET", "/api/v1/tasks", params={"instance": case["id"]})["items"]
     h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant", "antal": 2}})
     return str(case["id"])
@@ -81,7 +81,7 @@ def test_a_paused_case_says_so_and_keeps_what_was_typed(sqlite_harness: Harness)
     h = sqlite_harness
     h.user("sara", "socialsekreterare")
     h.user("clara", "chef")
-    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    case = start(h, data=START)
     [task] = h.as_("sara").ok("GET", "/api/v1/tasks", params={"instance": case["id"]})["items"]
     h.as_("clara").ok("POST", f"/api/v1/instances/{case['id']}/suspend", json={"reason": "Väntar på beslut"})
     sara, _ = signed_in_session(h, "sara")
@@ -100,7 +100,7 @@ def test_terminating_a_case_needs_a_real_reason_and_a_confirmation(sqlite_harnes
     h = sqlite_harness
     h.user("sara", "socialsekreterare")
     h.user("clara", "chef")
-    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    case = start(h, data=START)
     clara, _ = signed_in_session(h, "clara")
     page = clara.get(f"{h.url}/arenden/{case['id']}").text
     for refused in ({"reason": "x", "confirm": "ja"}, {"reason": "Brukaren har avlidit"}):
@@ -119,7 +119,7 @@ def test_firing_a_timer_by_hand_asks_first(sqlite_harness: Harness) -> None:
     h = sqlite_harness
     h.user("sara", "socialsekreterare")
     h.user("adam", "admin")
-    case = h.as_("sara").ok("POST", "/api/v1/instances", 201, json={"process": "core_demo", "data": START})
+    case = start(h, data=START)
     [timer] = h.as_("adam").ok("GET", "/api/v1/timers", params={"instance": case["id"]})["items"]
     adam, _ = signed_in_session(h, "adam")
     page = adam.get(f"{h.url}/arenden/{case['id']}").text
@@ -138,8 +138,7 @@ def test_the_operations_console_finds_failed_cases_timers_and_a_reported_referen
     h.user("sara", "socialsekreterare")
     h.user("adam", "admin")
     h.user("ivar", "auditor")
-    case = h.as_("sara").ok("POST", "/api/v1/instances", 201,
-                            json={"process": "core_demo", "data": START, "case_ref": "2026-SOC-0042"})
+    case = start(h, data=START)  # case reference 2026-SOC-0042
     adam, _ = signed_in_session(h, "adam")
     console = adam.get(f"{h.url}/")
     assert console.url.endswith("/drift") and "Väntande tidsgränser" in console.text
