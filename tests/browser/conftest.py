@@ -40,7 +40,9 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/setup --dev (apt-get install chromium)"
     assert AXE.exists(), "node_modules is missing: run scripts/setup (npm ci)"
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    # Swedish Chromium (chromium-l10n): date inputs show år-månad-dag as they do for the staff
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--lang=sv"],
+                                         env={**os.environ, "LANGUAGE": "sv"})
     yield browser
     browser.close()
 

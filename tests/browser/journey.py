@@ -1,0 +1,103 @@
+"""A person carrying a routine through the pages: keyboard input only, a screenshot at every step.
+
+Journeys (``tests/browser/journeys/``) use these instead of Playwright's ``fill``/``check``: each
+field is focused by clicking it, as a person does, and everything in it is typed, including the
+date picker's own segments. Nothing is set by script, so a value the browser would submit in a
+different shape (a ``datetime-local`` without seconds, say) reaches the server as it would in use.
+
+Screenshots go through ``look`` (axe-core scan included) as
+``journey-<routine>-<NN>-<what>.png`` in the order the steps were taken.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from playwright.sync_api import Locator, Page
+
+from tests.browser.conftest import look
+
+
+class Journey:
+    """Numbered screenshots for one routine's walk (``journey-<key>-01-start``, ...)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.steps = 0
+        self.names: list[str] = []
+
+    def shot(self, page: Page, what: str) -> None:
+        self.steps += 1
+        name = f"journey-{self.key}-{self.steps:02d}-{what}"
+        self.names.append(name)
+        look(page, name)
+
+
+def _field(scope: Page | Locator, label: str) -> Locator:
+    return scope.get_by_label(label, exact=True)
+
+
+def type_text(page: Page, label: str, text: str, *, within: Locator | None = None) -> None:
+    """Click the field labelled ``label``, clear what is there and type ``text``."""
+    field = _field(within or page, label)
+    field.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type(text)
+
+
+def type_date(page: Page, label: str, day: date, *, within: Locator | None = None) -> None:
+    """Type a date into the browser's own date input, segment by segment (Swedish: år-månad-dag)."""
+    field = _field(within or page, label)
+    _type_segments(page, field, [f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}"])
+
+
+def type_date_time(page: Page, label: str, when: datetime, *, within: Locator | None = None) -> None:
+    """Type a date and a time into a ``datetime-local`` input (sv-SE: år-månad-dag tt:mm)."""
+    field = _field(within or page, label)
+    _type_segments(page, field, [f"{when.year:04d}", f"{when.month:02d}", f"{when.day:02d}",
+                                 f"{when.hour:02d}", f"{when.minute:02d}"])
+
+
+def _type_segments(page: Page, field: Locator, segments: list[str]) -> None:
+    # Focus lands on the first segment (the year), as after tabbing into the field. The year takes up
+    # to six digits, so a person moves on with the arrow key; the two-digit segments move on by themselves.
+    field.focus()
+    year, *rest = segments
+    page.keyboard.type(year)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.type("".join(rest))
+
+
+def pick(page: Page, group: str, option: str) -> None:
+    """Choose ``option`` among the radio buttons or checkboxes of the fieldset ``group`` with Space."""
+    box = page.get_by_role("group", name=group, exact=True).get_by_label(option, exact=True)
+    box.focus()
+    if not box.is_checked():
+        page.keyboard.press("Space")
+
+
+def tick(page: Page, label: str) -> None:
+    """Tick the single checkbox labelled ``label`` with Space (untouched if already ticked)."""
+    box = _field(page, label)
+    box.focus()
+    if not box.is_checked():
+        page.keyboard.press("Space")
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the drop-down ``label`` with the keyboard: open it, move to the option, Enter."""
+    select = _field(page, label)
+    options = [text.strip() for text in select.locator("option").all_inner_texts()]
+    target = options.index(option)
+    select.focus()
+    current = select.evaluate("s => s.selectedIndex")  # reading, not setting: where the highlight starts
+    key = "ArrowDown" if target > current else "ArrowUp"
+    for _ in range(abs(target - current)):
+        page.keyboard.press(key)
+
+
+def press(page: Page, button: str) -> None:
+    """Move focus to the button named ``button`` and press Enter."""
+    page.get_by_role("button", name=button, exact=True).focus()
+    page.keyboard.press("Enter")
