@@ -58,6 +58,15 @@ def test_every_problem_is_listed_at_once(sqlite_harness: Harness) -> None:
     assert "timer" in text
     assert "granska.schema.json" in text
     assert len(problems) >= 5
+    # each problem also says, in plain Swedish, what is wrong where (by the element's drawn name)
+    swedish = "\n".join(p["text"] for p in problems)
+    assert "Lanen ”Okänd lane” motsvarar ingen roll" in swedish
+    assert "Formuläret ”saknas.schema.json” som ”Ta över ärendet” använder finns inte" in swedish
+    assert "Villkoret på flödet till" in swedish
+    assert "Tiden i ”1 timme utan svar” går inte att använda" in swedish
+    assert "granska.schema.json: Formulärfilen är inte ett giltigt JSON Schema" in swedish
+    assert all(p["text"] and "Traceback" not in p["text"] for p in problems)
+    assert next(p for p in problems if p["element"] == "granska_timeout")["element_name"] == "1 timme utan svar"
 
 
 def test_only_processagare_deploys(sqlite_harness: Harness) -> None:
@@ -83,3 +92,51 @@ def test_plain_iso_and_expression_timers_both_work(sqlite_harness: Harness) -> N
         due = datetime.fromisoformat(timer["due_at"])
         started = datetime.fromisoformat(instance["started_at"])
         assert abs((due - started).total_seconds() - hours * 3600) < 60, (expression, timer)
+
+
+def _reformatted(xml: bytes) -> bytes:
+    """The diagram as another tool writes it back: other prefixes' order, attributes reversed, no indentation."""
+    from lxml import etree
+
+    root = etree.fromstring(xml)
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            items = list(element.attrib.items())
+            element.attrib.clear()
+            for name, value in reversed(items):
+                element.set(name, value)
+        element.tail = None if element.tail is None or not element.tail.strip() else element.tail
+        if element.text is not None and not element.text.strip():
+            element.text = None
+    return etree.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+def test_an_unchanged_redeploy_makes_no_version_and_says_so(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    paula = h.user("paula", "processagare")
+    first = paula.ok("POST", "/api/v1/processes", 201, files=[("files", ("core_demo.bpmn", _reformatted(CORE))),
+                                                              *_forms()])
+    assert first["unchanged"] == ["core_demo"] and first["deployed"][0]["version"] == 1
+    assert "oförändrad" in first["message"] and "version 1 gäller" in first["message"]
+    # a real change (a new name on a flow) does make one
+    changed = _reformatted(CORE).replace('name="Ärende inkommer"'.encode(), 'name="Ärendet kommer in"'.encode())
+    second = paula.ok("POST", "/api/v1/processes", 201, files=[("files", ("core_demo.bpmn", changed)), *_forms()])
+    assert second["unchanged"] == [] and second["deployed"][0]["version"] == 2
+    assert "version 2 är driftsatt" in second["message"]
+    assert [v["version"] for v in paula.ok("GET", "/api/v1/processes/core_demo")["versions"]] == [2, 1]
+
+
+def test_a_renamed_task_shows_its_new_name_to_staff(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    paula = h.user("paula", "processagare")
+    h.user("sara", "socialsekreterare")
+    old = start(h)
+    # the owner renames the task and leaves its computed title as it was
+    renamed = CORE.replace('name="Granska ärendet"'.encode(), 'name="Läs in ärendet"'.encode())
+    paula.ok("POST", "/api/v1/processes", 201, files=[("files", ("core_demo.bpmn", renamed))])
+    new = start(h)
+    titles = {t["instance_id"]: t["title"] for t in open_tasks(h, "sara")}
+    assert titles[new["id"]] == "Läs in ärendet Stopp i hemtjänst, brukare A"  # the new name, then the case detail
+    assert titles[old["id"]].startswith("Granska ")  # a running case keeps its version
+    xml = paula.get("/api/v1/processes/core_demo/bpmn", params={"version": 2}).text
+    assert "'Läs in ärendet ' + arende" in xml

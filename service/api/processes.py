@@ -11,12 +11,18 @@ from sqlalchemy import func, select
 from service.directory import with_choices
 from service.errors import BadRequest, NotFound, TooLarge
 from service.models import ProcessDefinition
-from service.operations.deploy import deploy
+from service.operations.deploy import Deployment, deploy_files
 
 from . import api
 from .context import current_actor, require, services
 from .registry import endpoint
 from .schemas import DeployedSchema, ProcessDetailSchema, ProcessSchema, page_of
+
+
+class DeployAnswerSchema(DeployedSchema):
+    # The keys whose upload equals their latest version: nothing new was made, ``deployed`` holds that version.
+    unchanged = fields.List(fields.String())
+    message = fields.String()  # what happened, in Swedish, for a person
 
 
 class VersionQuerySchema(Schema):
@@ -79,7 +85,7 @@ def get_bpmn(key: str) -> Any:
 
 
 @endpoint(api, "/processes", "POST", summary="Deploy new versions: multipart .bpmn files and their forms",
-          tag="processes", response=DeployedSchema, status=201, roles=("processagare",), multipart=True)
+          tag="processes", response=DeployAnswerSchema, status=201, roles=("processagare",), multipart=True)
 def deploy_processes() -> Any:
     actor = require("processagare", "admin")
     limit = services().config.max_upload_bytes
@@ -93,5 +99,14 @@ def deploy_processes() -> Any:
         if not name or ".." in name.split("/"):
             raise BadRequest(f"unacceptable file name {storage.filename!r}")
         files[name] = storage.read(limit + 1)
-    deployed = deploy(services(), actor, files, comment=request.form.get("comment"))
-    return DeployedSchema().dump({"deployed": deployed}), 201
+    result = deploy_files(services(), actor, files, comment=request.form.get("comment"))
+    return DeployAnswerSchema().dump({"deployed": result.definitions, "unchanged": sorted(result.unchanged),
+                                      "message": _said(result)}), 201
+
+
+def _said(result: Deployment) -> str:
+    new = [d for d in result.definitions if d.key not in result.unchanged]
+    parts = [f"{d.name} version {d.version} är driftsatt." for d in new]
+    parts += [f"{d.name} är oförändrad: ingen ny version, version {d.version} gäller."
+              for d in result.definitions if d.key in result.unchanged]
+    return " ".join(parts)

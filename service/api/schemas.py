@@ -13,7 +13,9 @@ class StrictSchema(Schema):
 class DeployProblemSchema(Schema):
     file = fields.String()
     element = fields.String(allow_none=True)
-    message = fields.String()
+    message = fields.String()  # the technical detail, in English
+    element_name = fields.String(allow_none=True)  # the element's drawn name
+    text = fields.String()  # what is wrong and what to do, in plain Swedish, naming the element
 
 
 class ProblemSchema(Schema):

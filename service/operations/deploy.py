@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from lxml import etree
 from sqlalchemy import func, select
 
 from service.actor import Actor
 from service.audit import record
 from service.engine.specs import Bundle, LaneRoles, parse_bundle
+from service.engine.xml import XmlRejected, parse_xml
 from service.errors import Forbidden, Invalid, TooLarge
 from service.models import ProcessDefinition
 from service.services import Services
+
+
+@dataclass
+class Deployment:
+    """What a deploy did: the latest version of each process, and which of them were already deployed."""
+
+    definitions: list[ProcessDefinition] = field(default_factory=list)
+    unchanged: set[str] = field(default_factory=set)
 
 
 def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
@@ -25,6 +38,16 @@ def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
 
     Every problem is reported at once (``Invalid`` with ``extra['problems']``). Uploading a
     process identical to its latest version creates no new version and returns the latest.
+    """
+    return deploy_files(services, actor, files, comment=comment).definitions
+
+
+def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *,
+                 comment: str | None = None) -> Deployment:
+    """``deploy``, also telling which processes were unchanged (the same diagrams and forms as deployed).
+
+    "The same" is judged on content, not bytes: the editor writes the XML back in its own layout
+    (attribute order, namespace prefixes, indentation), which is no change a process owner made.
     """
     if not actor.has("processagare", "admin"):
         raise Forbidden("deploying diagrams needs the role processagare")
@@ -35,22 +58,28 @@ def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
         existing = _latest_forms(session)
     bundle = _parse(files, services.lanes, existing)
     if bundle.problems:
-        problems = [p.as_dict() for p in bundle.problems]
+        names = _element_names(files)
+        problems = [explain(p.as_dict(), names) for p in bundle.problems]
         raise Invalid(f"the diagram has {len(problems)} problem(s)",
                       errors={"files": [_line(p) for p in problems]}, extra={"problems": problems})
-    deployed: list[ProcessDefinition] = []
+    result = Deployment()
     with services.db.command() as session:
         for process in bundle.processes:
             checksum = bundle.checksum(process.key)
             latest = session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process.key)
                                      .order_by(ProcessDefinition.version.desc()).limit(1)).first()
-            if latest is not None and latest.checksum == checksum:
-                deployed.append(latest)
-                continue
             forms = {name: bundle.forms[f"{process.key}/{name}"] for name in sorted(process.form_files)}
+            bpmn_files = dict(bundle.bpmn_files)
+            if latest is not None and (latest.checksum == checksum or _same(latest, bpmn_files, forms)):
+                result.definitions.append(latest)
+                result.unchanged.add(process.key)
+                continue
+            if latest is not None:
+                bpmn_files = {name: titles_follow_renames(xml, latest.bpmn_files.get(name))
+                              for name, xml in bpmn_files.items()}
             definition = ProcessDefinition(
                 key=process.key, version=(latest.version + 1) if latest else 1, name=process.name,
-                bpmn_files=dict(bundle.bpmn_files), forms=forms, roles=process.roles,
+                bpmn_files=bpmn_files, forms=forms, roles=process.roles,
                 starter_roles=process.starter_roles or ["processagare"], checksum=checksum,
                 deployed_by=actor.username, deployed_at=services.now(), comment=comment,
             )
@@ -58,8 +87,201 @@ def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
             session.flush()
             record(session, actor, "process_deployed", process=process.key, version=definition.version,
                    checksum=checksum)
-            deployed.append(definition)
-    return deployed
+            result.definitions.append(definition)
+    return result
+
+
+# ---- sameness ----------------------------------------------------------------------------------
+
+def _same(latest: ProcessDefinition, bpmn_files: Mapping[str, str], forms: Mapping[str, Any]) -> bool:
+    """The upload says what ``latest`` says: the same forms, and diagrams equal as XML trees."""
+    if dict(latest.forms) != dict(forms) or set(latest.bpmn_files) != set(bpmn_files):
+        return False
+    return all(_canonical(str(latest.bpmn_files[name])) == _canonical(xml) for name, xml in bpmn_files.items())
+
+
+def _canonical(xml: str) -> Any:
+    """An XML tree as nested tuples: names with their namespace, attributes in order, text trimmed.
+
+    Namespace prefixes, attribute order, indentation and the XML declaration do not count.
+    """
+    try:
+        root = parse_xml(xml.encode("utf-8"))
+    except XmlRejected:
+        return xml
+
+    def walk(element: Any) -> Any:
+        if not isinstance(element.tag, str):  # comments and processing instructions
+            return None
+        children = tuple(c for c in (walk(child) for child in element) if c is not None)
+        return (element.tag, tuple(sorted(element.attrib.items())), (element.text or "").strip(), children)
+
+    return walk(root)
+
+
+# ---- a renamed task shows its new name ----------------------------------------------------------
+
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|" + r'"(?:[^"\\]|\\.)*"')
+
+
+def titles_follow_renames(xml: str, previous: str | None) -> str:
+    """Make the staff's title of each renamed task start from its new drawn name.
+
+    A task's ``title`` property computes what staff see (the step plus case detail, e.g.
+    ``r3_rubrik('Meddela biståndshandläggaren', dag_0)``). Its heading was written for the drawn
+    name; when a process owner renames the task but leaves the title as it was, the heading — the
+    expression's first text literal — becomes the new name, so the rename shows and the detail stays.
+    A title without a literal gets the new name in front. A title the owner edited is left alone.
+    """
+    if not previous:
+        return xml
+    try:
+        old_root, new_root = parse_xml(previous.encode("utf-8")), parse_xml(xml.encode("utf-8"))
+    except XmlRejected:
+        return xml
+    old_tasks = {e.get("id"): e for e in old_root.iter() if isinstance(e.tag, str) and e.get("id")}
+    changed = False
+    for element in new_root.iter():
+        if not isinstance(element.tag, str) or not element.get("id"):
+            continue
+        old = old_tasks.get(element.get("id"))
+        name, old_name = element.get("name"), None if old is None else old.get("name")
+        if not name or not old_name or name == old_name:
+            continue
+        title, old_title = _title_property(element), _title_property(old)
+        if title is None or old_title is None or title.get("value") != old_title.get("value"):
+            continue
+        title.set("value", _retitled(title.get("value") or "", name))
+        changed = True
+    if not changed:
+        return xml
+    return etree.tostring(new_root, encoding="unicode")
+
+
+def _title_property(element: Any) -> Any:
+    for prop in element.iterfind(f".//{{{SPIFF_NS}}}property[@name='title']"):
+        if prop.getparent() is not None and prop.getparent().getparent() is not None \
+                and prop.getparent().getparent().getparent() is element:
+            return prop
+    return None
+
+
+def _retitled(expression: str, name: str) -> str:
+    """The expression with its heading replaced by ``name``; the punctuation joining it to the detail stays."""
+    match = _LITERAL.search(expression)
+    if match is None:
+        return f"{name!r} + ': ' + str({expression})" if expression.strip() else repr(name)
+    joint = re.search(r"[^\w)\]?!.]*$", match[0][1:-1])
+    heading = repr(name + (joint[0] if joint else ""))
+    return expression[:match.start()] + heading + expression[match.end():]
+
+
+# ---- problems in plain Swedish ------------------------------------------------------------------
+
+def _element_names(files: Mapping[str, bytes]) -> dict[str, str]:
+    """Element id → drawn name over every diagram of the upload (for problems a person can place)."""
+    names: dict[str, str] = {}
+    for filename, content in files.items():
+        if not filename.endswith((".bpmn", ".bpmn20.xml")):
+            continue
+        try:
+            root = parse_xml(content)
+        except XmlRejected:
+            continue
+        for element in root.iter():
+            if isinstance(element.tag, str) and element.get("id") and element.get("name"):
+                names.setdefault(element.get("id"), " ".join(element.get("name").split()))
+    return names
+
+
+def _quoted(text: str) -> str:
+    return f"”{text}”"
+
+
+# English message (from the parser and the checks in service.engine.specs) → plain Swedish.
+# Each entry: pattern, and a function of (match, where) giving the text; ``where`` names the element.
+_EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"^lies in no lane"),
+     lambda m, w, n: f"{w} ligger inte i någon lane, så ingen kan utföra den."
+                     " Flytta den till lanen för rollen som ska göra den."),
+    (re.compile(r"^lane '(.+)' maps to no role"),
+     lambda m, w, n: f"Lanen {_quoted(m[1])} motsvarar ingen roll. Ge lanen namnet på en roll som finns"
+                     " (eller be en administratör lägga till den)."),
+    (re.compile(r"^user task has no form"),
+     lambda m, w, n: f"{w} har inget formulär. Välj ett formulär för uppgiften under Egenskaper."),
+    (re.compile(r"^form file '(.+)' is missing"),
+     lambda m, w, n: f"Formuläret {_quoted(m[1])} som {w} använder finns inte."),
+    (re.compile(r"^service tasks are not supported"),
+     lambda m, w, n: f"{w} är en tjänsteuppgift. Sådana stöds inte; använd en skriptuppgift."),
+    (re.compile(r"^business rule \(DMN\) tasks are not supported"),
+     lambda m, w, n: f"{w} är en affärsregeluppgift (DMN). Sådana stöds inte."),
+    (re.compile(r"^data stores are not supported: remove the data store '(.+?)'"),
+     lambda m, w, n: f"Datalager stöds inte. Ta bort datalagret {_quoted(m[1])}."),
+    (re.compile(r"^condition on the flow to (\S+): "),
+     lambda m, w, n: f"Villkoret på flödet till {_quoted(n.get(m[1], m[1]))} går inte att använda. Skriv det som ett"
+                     " enkelt uttryck, t.ex. beslut == 'bifall'."),
+    (re.compile(r"^timer: "),
+     lambda m, w, n: f"Tiden i {w} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D),"
+                     " ett datum (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H)."),
+    (re.compile(r"^(script|prescript|postscript): "),
+     lambda m, w, n: f"Skriptet i {w} innehåller något som inte är tillåtet."),
+    (re.compile(r"^completion condition: "),
+     lambda m, w, n: f"Slutvillkoret i {w} går inte att använda."),
+    (re.compile(r"^property (\w+): "),
+     lambda m, w, n: f"Egenskapen {_quoted(m[1])} i {w} är inget giltigt uttryck."),
+    (re.compile(r"^property due"),
+     lambda m, w, n: f"Tidsfristen i {w} går inte att använda."),
+    (re.compile(r"^process id must be a simple name"),
+     lambda m, w, n: "Processens id får bara innehålla bokstäver, siffror och _ . - (inga mellanslag eller å, ä, ö)."),
+    (re.compile(r"^no executable process"),
+     lambda m, w, n: "Filen har ingen körbar process. Markera processen som körbar (isExecutable=\"true\")."),
+    (re.compile(r"^no BPMN file in the upload"), lambda m, w, n: "Inget diagram (.bpmn) skickades."),
+    (re.compile(r"^unsupported file type"),
+     lambda m, w, n: "Filen är varken ett diagram (.bpmn) eller ett formulär (.json)."),
+    (re.compile(r"^not a BPMN 2\.0 document"), lambda m, w, n: "Filen är inte ett BPMN 2.0-diagram."),
+    (re.compile(r"^line (\d+): "),
+     lambda m, w, n: f"Diagrammet följer inte BPMN-standarden på rad {m[1]}."),
+    (re.compile(r"^(not well-formed XML|not an XML document|unreadable XML|DOCTYPE|XML nested)"),
+     lambda m, w, n: "Filen är inte giltig XML."),
+    (re.compile(r"^the file is not UTF-8 encoded"), lambda m, w, n: "Filen är inte sparad som UTF-8."),
+    (re.compile(r"^the diagram could not be read"),
+     lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
+                     " ett fel eller en process som inte finns."),
+    (re.compile(r"^not valid JSON"), lambda m, w, n: "Formulärfilen är inte giltig JSON."),
+    (re.compile(r"^not a valid JSON Schema"), lambda m, w, n: "Formulärfilen är inte ett giltigt JSON Schema."),
+    (re.compile(r"^a form schema must describe an object"),
+     lambda m, w, n: "Ett formulär måste beskriva ett objekt (\"type\": \"object\")."),
+    (re.compile(r"^(field '(.+?)'|the form): the pattern"),
+     lambda m, w, n: f"Mönstret (pattern) för {_quoted(m[2]) if m[2] else 'formuläret'} kan göra tjänsten långsam."
+                     " Förenkla det."),
+)
+
+
+def explain(problem: Mapping[str, str | None], names: Mapping[str, str]) -> dict[str, str | None]:
+    """A problem as the API reports it, with ``text``: what is wrong and what to do, in plain Swedish,
+    naming the element by its drawn name (``element_name``). ``message`` keeps the technical detail."""
+    message = problem.get("message") or ""
+    element = problem.get("element")
+    element_name = names.get(element) if element else None
+    if element_name:
+        where = _quoted(element_name)
+    elif element:
+        where = f"elementet med id {_quoted(element)}"
+    else:
+        where = "diagrammet"
+    text = None
+    for pattern, say in _EXPLAINED:
+        match = pattern.search(message)
+        if match:
+            text = say(match, where, names)
+            break
+    if text is None:
+        text = f"{where} går inte att driftsätta så här. Teknisk detalj: {message}"
+    text = text[:1].upper() + text[1:]
+    if problem.get("file") and not element:
+        text = f"{problem['file']}: {text}"
+    return {**problem, "element_name": element_name, "text": text}
 
 
 _PARSED: OrderedDict[str, Bundle] = OrderedDict()
