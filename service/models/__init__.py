@@ -2,6 +2,7 @@
 
 from .base import Base
 from .definition import ProcessDefinition
+from .draft import ProcessDraft
 from .event import Event
 from .instance import Disclosure, InstanceAccess, InstanceState, ProcessInstance
 from .notification import Notification
@@ -13,5 +14,5 @@ from .user import ApiToken, User
 __all__ = [
     "ApiToken", "Base", "Event", "HumanTask", "InstanceAccess", "InstanceState", "Notification",
     "DEFAULT_ORGANISATION", "Organisation", "OrganisationKind", "Disclosure",
-    "ProcessDefinition", "ProcessInstance", "TaskStatus", "Timer", "TimerState", "User",
+    "ProcessDefinition", "ProcessDraft", "ProcessInstance", "TaskStatus", "Timer", "TimerState", "User",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, send_from_directory, url_for
 
 from service.config import ROOT
 
@@ -21,7 +21,16 @@ VENDOR_FILES = frozenset({
     "bpmn-js/dist/assets/bpmn-js.css",
     "bpmn-js/dist/assets/bpmn-font/css/bpmn.css",
     *(f"bpmn-js/dist/assets/bpmn-font/font/bpmn.{ext}" for ext in ("woff2", "woff", "ttf", "eot", "svg")),
+    "bpmn-js-differ/dist/index.esm.js",  # the editor's version diff (an ES module, see ESM_IMPORTS)
+    "min-dash/dist/index.js",
 })
+
+# ES modules that import other packages by bare name ("min-dash"), which a browser cannot resolve
+# without a bundler or an inline import map (the pages' CSP allows no inline script): served with
+# those names pointed at the allow-listed files instead. No build step, nothing generated at set-up.
+ESM_IMPORTS = {
+    "bpmn-js-differ/dist/index.esm.js": {"min-dash": "min-dash/dist/index.js"},
+}
 
 bp = Blueprint("assets", __name__)
 
@@ -31,6 +40,14 @@ def vendor(name: str) -> Response:
     """One allow-listed file of an npm package (cached for a day; versions are pinned in package-lock)."""
     if name not in VENDOR_FILES or not (NODE_MODULES / name).is_file():
         abort(404)
+    if name in ESM_IMPORTS:
+        source = (NODE_MODULES / name).read_text(encoding="utf-8")
+        for package, target in ESM_IMPORTS[name].items():
+            url = url_for("assets.vendor", name=target)
+            source = source.replace(f"from '{package}'", f"from '{url}'").replace(f'from "{package}"', f'from "{url}"')
+        response = Response(source, mimetype="text/javascript")
+        response.cache_control.max_age = 86400
+        return response
     return send_from_directory(Path(NODE_MODULES), name, max_age=86400)
 
 

@@ -19,12 +19,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from sqlalchemy import select
 
-from service.errors import NotFound
+from service.errors import Invalid, NotFound
 from service.models import ProcessDefinition
+from service.operations.drafts import discard_draft, load_draft, save_draft
 
 from .. import assets
 from ..formview import build_form
-from ..layout import page_blueprint, services, signed_in
+from ..i18n import when
+from ..layout import actor_required, page_blueprint, services, signed_in
 from ..routines import latest_definitions
 
 bp = page_blueprint("editor", __name__)
@@ -52,21 +54,56 @@ def _versions(key: str) -> list[ProcessDefinition]:
 @bp.get("/rutiner/<key>")
 @signed_in(*EDITOR_ROLES)
 def edit(key: str) -> Any:
-    """The modeler on the latest version, the form editor, and the version list."""
+    """The modeler on the latest version (or on the routine's draft, ``?utkast=1``), the form editor,
+    the version list with a diff between any two, and deploy."""
     versions = _versions(key)
     latest = versions[0]
+    draft = load_draft(services(), actor_required(), key)
+    editing_draft = draft is not None and request.args.get("utkast") == "1"
+    source = draft if editing_draft and draft is not None else latest
     model = {
         "key": key,
         "mainFile": latest.main_file,
-        "bpmnFiles": latest.bpmn_files,
-        "forms": latest.forms,
+        "bpmnFiles": source.bpmn_files,
+        "forms": source.forms,
+        "deployed": {"version": latest.version, "xml": latest.bpmn_xml, "forms": latest.forms},
         "lanes": sorted(services().lanes.mapping),
         "version": latest.version,
+        "editingDraft": editing_draft,
+        "baseVersion": draft.base_version if editing_draft and draft is not None else latest.version,
+        "draftXml": None if draft is None else draft.bpmn_files.get(latest.main_file),
+        "versions": [{"version": v.version, "url": url_for("api.get_bpmn", key=key, version=v.version)}
+                     for v in versions],
         "previewUrl": url_for("editor.preview"),
         "deployUrl": url_for("api.deploy_processes"),
+        "draftUrl": url_for("editor.draft", key=key),
+        "editUrl": url_for("editor.edit", key=key),
     }
     return render_template("editor/edit.html", definition=latest, versions=versions, model=model,
-                           has_modeler=assets.available())
+                           draft=draft, editing_draft=editing_draft, has_modeler=assets.available())
+
+
+@bp.route("/rutiner/<key>/utkast", methods=["POST", "DELETE"])
+@signed_in(*EDITOR_ROLES)
+def draft(key: str) -> Any:
+    """Save the editor's work as the routine's draft (JSON ``{bpmnFiles, forms, baseVersion, comment}``),
+    or discard it."""
+    actor = actor_required()
+    _versions(key)
+    if request.method == "DELETE":
+        discard_draft(services(), actor, key)
+        return jsonify({"message": _("Utkastet är borttaget.")})
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("bpmnFiles"), dict) \
+            or not isinstance(body.get("forms"), dict) or not isinstance(body.get("baseVersion"), int):
+        return jsonify({"problems": [_("Utkastet kunde inte läsas. Ladda om sidan och försök igen.")]}), 400
+    try:
+        saved = save_draft(services(), actor, key, body["bpmnFiles"], body["forms"],
+                           base_version=body["baseVersion"], comment=body.get("comment"))
+    except Invalid as err:
+        return jsonify({"problems": (err.errors or {}).get("draft", [err.detail])}), 422
+    return jsonify({"message": _("Utkastet är sparat (%(when)s). Det är inte driftsatt.",
+                                 when=when(saved.saved_at))})
 
 
 @bp.get("/rutiner/<key>/versioner/<int:version>.zip")
