@@ -140,3 +140,41 @@ def test_a_renamed_task_shows_its_new_name_to_staff(sqlite_harness: Harness) -> 
     assert titles[old["id"]].startswith("Granska ")  # a running case keeps its version
     xml = paula.get("/api/v1/processes/core_demo/bpmn", params={"version": 2}).text
     assert "'Läs in ärendet ' + arende" in xml
+
+
+def test_a_draft_is_kept_apart_from_versions_and_bad_drafts_change_nothing(sqlite_harness: Harness) -> None:
+    import pytest
+
+    from service.actor import Actor
+    from service.errors import Forbidden, Invalid
+    from service.operations.drafts import discard_draft, load_draft, save_draft
+
+    h = sqlite_harness
+    h.user("paula", "processagare")
+    paula = Actor(username="paula", roles=frozenset({"processagare"}), districts=frozenset())
+    sara = Actor(username="sara", roles=frozenset({"socialsekreterare"}), districts=frozenset({"Nordost"}))
+    h.as_("paula").ok("POST", "/api/v1/processes", 201, files=[("files", ("core_demo.bpmn", CORE)), *_forms()])
+    forms = {"granska.schema.json": {"type": "object", "properties": {}}}
+    saved = save_draft(h.services, paula, "core_demo", {"core_demo.bpmn": CORE.decode()}, forms, base_version=1,
+                       comment="Arbete pågår")
+    assert saved.saved_by == "paula" and saved.base_version == 1
+    found = load_draft(h.services, paula, "core_demo")
+    assert found is not None and found.forms == forms and found.comment == "Arbete pågår"
+    # the draft is not a version: nothing runs it, the routine is still at version 1
+    assert [v["version"] for v in h.as_("paula").ok("GET", "/api/v1/processes/core_demo")["versions"]] == [1]
+    # bad content is refused in Swedish and the saved draft stays as it was
+    with pytest.raises(Invalid) as refused:
+        save_draft(h.services, paula, "core_demo", {"core_demo.bpmn": "<not xml"}, {"x.json": []}, base_version=1)
+    assert refused.value.errors == {"draft": ["core_demo.bpmn: diagrammet är inte giltig XML.",
+                                              "x.json: formuläret måste vara ett JSON-objekt i en .json-fil."]}
+    with pytest.raises(Invalid):
+        save_draft(h.services, paula, "core_demo", {"core_demo.bpmn": CORE.decode()}, forms, base_version=7)
+    assert load_draft(h.services, paula, "core_demo").comment == "Arbete pågår"  # type: ignore[union-attr]
+    # only process owners keep drafts
+    with pytest.raises(Forbidden):
+        save_draft(h.services, sara, "core_demo", {"core_demo.bpmn": CORE.decode()}, forms, base_version=1)
+    with pytest.raises(Forbidden):
+        load_draft(h.services, sara, "core_demo")
+    assert discard_draft(h.services, paula, "core_demo") is True
+    assert load_draft(h.services, paula, "core_demo") is None
+    assert discard_draft(h.services, paula, "core_demo") is False

@@ -14,7 +14,11 @@
   var texts = JSON.parse(document.getElementById("editor-texts").textContent);
   var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var forms = JSON.parse(JSON.stringify(model.forms));
-  var translate = window.SamverkanEditorTranslate;
+  // Swedish unless the person chose English (the page's lang): bpmn-js speaks English by itself.
+  var swedish = (document.documentElement.lang || "sv").indexOf("sv") === 0;
+  var translate = swedish ? window.SamverkanEditorTranslate : function (template, replacements) {
+    return template.replace(/{([^}]+)}/g, function (_, key) { return (replacements || {})[key] || "{" + key + "}"; });
+  };
   var $ = function (id) { return document.getElementById(id); };
   var ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
   var TIMER_PATTERNS = {
