@@ -374,6 +374,21 @@
     canvas.viewbox({ x: box.x - pad, y: box.y, width: box.width + pad, height: box.height });
   }
 
+  // Open readable: the diagram's height fills the canvas (never above 100 %), its start at the left
+  // beside the palette; wider diagrams scroll. "Visa hela diagrammet" shows all of it at once.
+  function readable() {
+    canvas.zoom("fit-viewport", "auto");
+    var box = canvas.viewbox();
+    var inner = box.inner, outer = box.outer;
+    if (!inner || !inner.height) { return; }
+    var palette = $("modeler-canvas").querySelector(".djs-palette");
+    var room = palette ? palette.getBoundingClientRect().width + 24 : 0;
+    var scale = Math.min(1, (outer.height - 40) / inner.height, (outer.width - room - 20) / Math.max(inner.width / 4, 1));
+    if (scale * inner.width <= outer.width - room - 20) { fit(); return; }
+    canvas.viewbox({ x: inner.x - room / scale, y: inner.y - 20 / scale,
+                     width: outer.width / scale, height: outer.height / scale });
+  }
+
   $("zoom-in").addEventListener("click", function () { canvas.zoom(canvas.zoom() * 1.25); });
   $("zoom-out").addEventListener("click", function () { canvas.zoom(canvas.zoom() / 1.25); });
   $("zoom-fit").addEventListener("click", fit);
@@ -952,7 +967,7 @@
       svg.setAttribute("aria-label", texts.zoomLabel);
     }
     paletteTooltips();
-    fit();
+    readable();
     eventBus.on("selection.changed", function (event) { showDetails(event.newSelection[0] || null); });
     eventBus.on("elements.changed", function () { refreshElementList(); });
     eventBus.on("commandStack.changed", markDirty);
