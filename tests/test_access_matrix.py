@@ -529,6 +529,7 @@ SHOWS_NO_CASE = {
     ("GET", "/api/v1/processes/<key>/bpmn"),
     ("GET", "/rutiner"), ("GET", "/rutiner/<key>"), ("GET", "/rutiner/<key>/versioner/<int:version>.zip"),
     ("POST", "/rutiner/forhandsgranska"),
+    ("POST", "/rutiner/<key>/utkast"), ("DELETE", "/rutiner/<key>/utkast"),  # a routine's draft: no case
     ("GET", "/starta"), ("GET", "/starta/<key>"), ("POST", "/starta/<key>"),  # starts a new case, shows none
     ("POST", "/api/v1/instances"),  # likewise
     # R4's provider-level decision support: counts and flags, no case reference or data

@@ -879,14 +879,15 @@
   $("deploy").addEventListener("click", function () {
     readEditedForm();
     modeler.saveXML({ format: true }).then(function (saved) {
-      return changesBetween(model.deployed.xml, saved.xml);
+      // Without the list (the differ did not load) the question is still asked, only shorter.
+      return changesBetween(model.deployed.xml, saved.xml).catch(function () { return null; });
     }).then(function (changes) {
       var changedForms = formChanges();
-      var none = count(changes) === 0 && changedForms.length === 0;
+      var none = changes !== null && count(changes) === 0 && changedForms.length === 0;
       $("deploy-dialog-summary").textContent = (none ? texts.noChanges : texts.confirmSummary).replace("{v}", model.version);
       var box = $("deploy-dialog-changes");
       box.innerHTML = "";
-      if (!none) { box.appendChild(changeList(changes, changedForms)); }
+      if (!none && changes !== null) { box.appendChild(changeList(changes, changedForms)); }
       dialog.showModal();
     }).catch(function (error) {
       $("deploy-result").textContent = texts.failed + " " + error.message;
