@@ -178,3 +178,16 @@ def test_a_draft_is_kept_apart_from_versions_and_bad_drafts_change_nothing(sqlit
     assert discard_draft(h.services, paula, "core_demo") is True
     assert load_draft(h.services, paula, "core_demo") is None
     assert discard_draft(h.services, paula, "core_demo") is False
+
+
+def test_a_renamed_heading_keeps_the_case_detail_and_its_joint() -> None:
+    from service.operations.deploy import retitled
+
+    assert retitled("'Granska ' + arende", "Läs ärendet") == "'Läs ärendet ' + arende"
+    assert retitled("r3_rubrik('Meddela biståndshandläggaren', dag_0)", "Meddela snabbt") == (
+        "r3_rubrik('Meddela snabbt', dag_0)")
+    assert retitled("'Efterfråga lägenhet (' + stadsomrade + ')'", "Fråga") == "'Fråga (' + stadsomrade + ')'"
+    # a title without a text of its own gets the new name in front
+    assert retitled("r1_bedom_rubrik(u, now())", "Informera?") == (
+        "'Informera?' + ': ' + str(r1_bedom_rubrik(u, now()))")
+    assert retitled("'x'", "Det är 'citerat'") == '"Det är \'citerat\'"'

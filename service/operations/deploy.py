@@ -152,7 +152,7 @@ def titles_follow_renames(xml: str, previous: str | None) -> str:
         title, old_title = _title_property(element), _title_property(old)
         if title is None or old_title is None or title.get("value") != old_title.get("value"):
             continue
-        title.set("value", _retitled(title.get("value") or "", name))
+        title.set("value", retitled(title.get("value") or "", name))
         changed = True
     if not changed:
         return xml
@@ -167,7 +167,7 @@ def _title_property(element: Any) -> Any:
     return None
 
 
-def _retitled(expression: str, name: str) -> str:
+def retitled(expression: str, name: str) -> str:
     """The expression with its heading replaced by ``name``; the punctuation joining it to the detail stays."""
     match = _LITERAL.search(expression)
     if match is None:
