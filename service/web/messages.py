@@ -14,6 +14,8 @@ from flask_babel import gettext as _
 
 from service.forms import enum_labels
 
+from .layout import person_name
+
 
 def _type_name(kind: str) -> str:
     names = {"integer": _("ett heltal"), "number": _("ett tal"), "string": _("text"), "boolean": _("ja eller nej"),
@@ -64,7 +66,7 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^no active user with that name$"), lambda m: _("Det finns ingen aktiv användare med det namnet.")),
     (re.compile(r"^needs one of the roles (.+)$"), lambda m: _("Behöver en av rollerna %(roles)s.", roles=m[1])),
     (re.compile(r"^the task is already claimed by (\S+)$"), lambda m: _("Uppgiften är redan tagen av %(user)s.",
-                                                                        user=m[1])),
+                                                                        user=person_name(m[1]))),
     (re.compile(r"^the task is already (completed|cancelled)$"), lambda m: _("Uppgiften är redan avslutad.")),
     (re.compile(r"^the instance is suspended$"), lambda m: _("Ärendet är pausat.")),
     (re.compile(r"^the instance is (completed|terminated)$"), lambda m: _("Ärendet är avslutat.")),
