@@ -53,16 +53,18 @@
   }
 
   function readable(canvas, focus) {
-    // READABLE zoom with the diagram's start (or ``focus``) in view
+    // READABLE zoom from the diagram's top left, moved to bring ``focus`` (an active step) into view
     var box = canvas.viewbox();
     var inner = box.inner;
     var width = box.outer.width / READABLE;
     var height = box.outer.height / READABLE;
     var x = inner.x - 20;
     var y = inner.y - 20;
-    if (focus) {
-      x = Math.max(x, focus.x + focus.width / 2 - width / 3);
-      y = Math.max(y, focus.y + focus.height / 2 - height / 2);
+    if (focus && focus.x + focus.width + 40 > x + width) {  // moved only as far as needed to show it
+      x = focus.x + focus.width / 2 - width / 3;
+    }
+    if (focus && focus.y + focus.height + 40 > y + height) {
+      y = focus.y + focus.height / 2 - height / 2;
     }
     canvas.viewbox({ x: x, y: y, width: width, height: height });
   }
