@@ -18,6 +18,7 @@ from service.access import Lens
 from service.models import Event, HumanTask, ProcessDefinition, TaskStatus
 
 from .formview import display_value
+from .layout import person_name
 
 
 @dataclass
@@ -118,7 +119,8 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], lens: Lens, *,
              element_titles: Mapping[str, str] | None = None) -> list[TimelineEntry]:
     """What happened, newest last; task ids become task titles, reasons are shown to case workers.
 
-    ``element_titles`` names other elements events mention (a timer's BPMN id → its title). A viewer
+    ``element_titles`` names other elements events mention (a timer's BPMN id → its title, an end
+    event's id → its name; an id never reaches the page). A viewer
     who does not see identity (``lens``) sees no names but their own and a break-glass reader's (that
     read is meant to be seen), and the events of their own tasks in full: what happened to them, and
     who handed them over and why.
@@ -138,11 +140,11 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], lens: Lens, *,
         own = event.task_id in detail_for
         if with_detail or own:
             if detail.get("to_user"):
-                parts.append(_("till %(user)s", user=detail["to_user"]))
+                parts.append(_("till %(user)s", user=person_name(str(detail["to_user"]))))
             if detail.get("reason"):
                 parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
-            if detail.get("outcome"):
-                parts.append(str(detail["outcome"]))
+            if detail.get("outcome"):  # the end event reached, by its name in the diagram
+                parts.append(str(names.get(str(detail["outcome"])) or _("avslutat")))
             if detail.get("error"):
                 parts.append(str(detail["error"]))
         if event.action == "break_glass" and not with_detail and detail.get("reason"):

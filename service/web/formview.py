@@ -20,6 +20,8 @@ from flask_babel import gettext as _
 from service.clock import STOCKHOLM
 from service.forms import enum_labels
 
+from .i18n import when
+from .layout import organisation_name, person_name
 from .messages import field_message
 
 MAX_ROWS = 50
@@ -137,7 +139,7 @@ def build_field(schema: Mapping[str, Any], ui: Mapping[str, Any], value: Any, er
     kind = _kind(schema, ui)
     hint = " ".join(filter(None, [str(schema.get("description", "")), str(ui.get("ui:help", ""))]))
     item = Field(name=path, kind=kind, label=str(schema.get("title") or path.rsplit(".", 1)[-1]), hint=hint,
-                 value=value, errors=[field_message(m) for m in errors.get(path, [])],
+                 value=value, errors=[field_message(m, schema) for m in errors.get(path, [])],
                  max_length=schema.get("maxLength"),
                  text_rows=int((ui.get("ui:options") or {}).get("rows", 4)))
     if value is None and "default" in schema:
@@ -196,7 +198,9 @@ def options_of(schema: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def display_value(schema: Mapping[str, Any], value: Any) -> str:
-    """A stored value as a person reads it: enum labels, Ja/Nej, dates in local time, lists joined."""
+    """A stored value as a person reads it: enum labels, Ja/Nej, dates and times as ``when`` writes
+    them (``1 dec. 2026``, ``7 dec. 2026 08:30`` in Stockholm), organisations and people by name,
+    lists joined."""
     if value is None or value == "":
         return "–"
     if isinstance(value, bool):
@@ -209,6 +213,15 @@ def display_value(schema: Mapping[str, Any], value: Any) -> str:
     labels = dict(options_of(schema))
     if choice_value(value) in labels:
         return labels[choice_value(value)]
+    if isinstance(value, str):  # keys, usernames and ISO moments as people read them
+        if schema.get("x-organisation"):
+            return organisation_name(value)
+        if schema.get("x-person"):
+            return person_name(value)
+        if schema.get("format") == "date":
+            return when(value, "date")
+        if schema.get("format") == "date-time":
+            return when(value)
     return str(value)
 
 

@@ -9,7 +9,7 @@ the session (``POST /sprak``); dates and times are shown in Europe/Stockholm.
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, session
-from flask_babel import Babel, Domain, format_datetime, get_locale
+from flask_babel import Babel, Domain, format_date, format_datetime, get_locale
 
 LANGUAGES = {"sv": "Svenska", "en": "English"}
 DEFAULT_LANGUAGE = "sv"
@@ -60,9 +60,17 @@ def current_language() -> str:
 
 
 def when(moment: datetime | str | None, style: str = "short") -> str:
-    """A moment as people read it here: local time, the user's language (``24 nov. 2026 14:05``)."""
+    """A moment as people read it here: local time, the user's language (``24 nov. 2026 14:05``).
+
+    The one formatter of dates and times on the pages: ISO strings from case data and answers
+    (``2026-12-07T08:30:00+01:00``, ``2026-12-07``) as well as datetimes from the database."""
     if moment is None or moment == "":
         return ""
+    if isinstance(moment, str) and len(moment) == 10:  # a date: no time, so no time zone to move it by
+        try:
+            return str(format_date(date.fromisoformat(moment), "d MMM y"))
+        except ValueError:
+            return moment
     if isinstance(moment, str):
         try:
             moment = datetime.fromisoformat(moment)

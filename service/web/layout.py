@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from service.access import actionable_tasks
 from service.actor import Actor
 from service.auth import actor_for, session_user
-from service.directory import display_names
+from service.directory import display_names, organisations
 from service.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from service.models import HumanTask
 from service.services import Services
@@ -219,6 +219,17 @@ def person_name(username: str | None) -> str:
             cache.update(display_names(db, {username}))
         cache.setdefault(username, username)
     return cache[username]
+
+
+def organisation_name(key: str | None) -> str:
+    """A registered organisation's key as its name (looked up once per page), or "–"."""
+    if not key:
+        return "–"
+    cache: dict[str, str] = g.setdefault("organisation_names", {})
+    if not cache:
+        with services().db.read() as db:
+            cache.update({o.key: o.name for o in organisations(db)})
+    return cache.get(key, key)
 
 
 @bp.app_template_global()

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from service.config import ROOT
 from service.engine.specs import LaneRoles, parse_bundle
-from tests.browser.conftest import Site
+from tests.browser.conftest import Site, look
 
 KEYS = ["skyddsombudsstopp", "akut_verkstallighet", "utokat_stod_14_dagar", "klagomal_privat_utforare", "sip"]
 
@@ -62,3 +62,36 @@ def test_every_routine_diagram_opens_in_bpmn_js_and_survives_a_save(site: Site) 
         for form in (ROOT / "forms" / key).glob("*.json"):
             saved[f"{key}/{form.name}"] = form.read_bytes()
         assert parse_bundle(saved, lanes).problems == [], key
+
+
+LABEL_SIZES = """() => [...document.querySelectorAll('[data-diagram] .djs-element text')]
+  .map((t) => t.getBoundingClientRect().height).filter((h) => h > 0)"""
+
+
+def test_every_routine_diagram_opens_readable_and_zooms_and_moves_by_keyboard(site: Site) -> None:
+    chef = site.person("clara", "chef", districts=("Sydväst",))
+    for key in KEYS:
+        chef.goto(f"{site.url}/oversikt/{key}")
+        holder = chef.locator("[data-diagram][data-ready=true]")
+        expect(holder).to_be_visible()
+        # never shrunk to fit: a line of label text stays about 10 px high, however big the diagram
+        sizes = chef.evaluate(LABEL_SIZES)
+        assert sizes and min(sizes) >= 9.5, (key, min(sizes or [0]))
+        zoom = chef.locator(".zoom-level")
+        opened = zoom.inner_text()
+        assert int(opened.rstrip(" %")) >= 85, (key, opened)
+        look(chef, f"diagram-{key}")
+    # the zoom buttons and the canvas answer the keyboard (Swedish names, Enter and the arrow keys)
+    chef.get_by_role("button", name="Zooma ut").focus()
+    chef.keyboard.press("Enter")
+    expect(zoom).not_to_have_text(opened)
+    chef.get_by_role("button", name="Läsbar storlek").focus()
+    chef.keyboard.press("Enter")
+    expect(zoom).to_have_text("85 %")
+    holder.focus()
+    before = holder.locator("svg > .viewport").get_attribute("transform")
+    chef.keyboard.press("ArrowRight")
+    expect(holder.locator("svg > .viewport")).not_to_have_attribute("transform", before or "")
+    chef.keyboard.press("+")
+    expect(zoom).to_have_text("106 %")
+    look(chef, "diagram-zoomed")

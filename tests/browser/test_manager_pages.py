@@ -4,13 +4,15 @@ the monitor with its counts, charts, heat overlay and CSV export.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from service.operations.instances import start_instance
 from service.operations.tasks import complete_task
 from tests.browser.conftest import Site, look
+from tests.browser.journey import choose, press, type_text
 from tests.browser.test_staff_pages import KEY, MEDDELA, START, UTFORARE, actor, started_at_meddela
 
 
@@ -41,12 +43,21 @@ def test_hand_over_to_a_substitute_and_read_the_page_in_english(site: Site) -> N
     page = site.sign_in("anna")
     page.goto(f"{site.url}/uppgifter/{task.id}")
     page.get_by_role("button", name="Ta uppgiften").click()
-    # going on leave, she hands the task to Kim, who holds the same role; a reason is required
-    page.get_by_role("combobox", name="Ersättare").select_option("kim")
-    page.get_by_role("button", name="Lämna över").click()
-    expect(page.locator("#handover-reason-error")).to_contain_text("Obligatoriskt")
-    page.get_by_role("textbox", name="Skäl").fill("Semester vecka 49")
-    page.get_by_role("button", name="Lämna över").click()
+    # going on leave, she hands the task over, forgetting both the substitute and the reason: the
+    # page opens at the errors (focused, so they are read out) and flags each field
+    press(page, "Lämna över")
+    summary = page.get_by_role("alert")
+    expect(summary).to_be_focused()
+    expect(summary).to_be_in_viewport()
+    expect(summary).to_contain_text("Uppgiften lämnades inte över")
+    expect(page.locator("#handover-username-error")).to_contain_text("Välj vem som tar över uppgiften")
+    expect(page.locator("#handover-reason-error")).to_contain_text("Skriv varför du lämnar över uppgiften")
+    expect(page.get_by_role("combobox", name="Ersättare")).to_have_attribute("aria-invalid", "true")
+    look(page, "handover-errors")
+    # to Kim, who holds the same role, with a reason
+    choose(page, "Ersättare (obligatorisk)", "kim (Sydväst)")
+    type_text(page, "Skäl (obligatorisk)", "Semester vecka 49")
+    press(page, "Lämna över")
     expect(page.get_by_role("status")).to_contain_text("lämnades över till kim")
     kim = site.sign_in("kim")
     expect(kim.get_by_role("table", name="Uppgifter som är dina")).to_contain_text("Utöka insatser akut")
@@ -115,11 +126,23 @@ def test_monitor_counts_charts_heat_and_csv(site: Site) -> None:
     expect(chef.get_by_test_id("lane-table")).to_contain_text("Enhetschef/samordnare utförare")
     expect(chef.get_by_test_id("waiting-table")).to_contain_text("Utöka akut")
     expect(chef.get_by_test_id("steps-table")).to_contain_text("Bekräfta uppstart")
-    expect(chef.get_by_role("img", name="Median per steg, timmar")).to_be_visible()
+    expect(chef.get_by_role("img", name="Median per steg")).to_be_visible()
+    expect(chef.locator("svg.chart").first).to_contain_text("Antal ärenden")  # the scale says what it counts
+    expect(chef.get_by_role("img", name="Median per steg")).to_contain_text("Tid i minuter")
     expect(chef.locator("[data-diagram][data-ready=true]")).to_be_visible()
     expect(chef.locator('.djs-element.heat-5[data-element-id="utoka_akut"]')).to_have_count(1)
-    expect(chef.locator(".heat-badge")).to_contain_text("2 väntar")
+    badge = chef.locator(".heat-badge")
+    expect(badge).to_have_text("2 väntar")
+    assert badge.bounding_box()["height"] >= 18  # readable at the diagram's opening size
+    # the diagram opens readable, not shrunk to fit: zooming is the person's choice, by button
+    zoom = chef.locator(".zoom-level")
+    expect(zoom).to_have_text("85 %")
+    chef.get_by_role("button", name="Zooma in").click()
+    expect(zoom).to_have_text("106 %")
+    chef.get_by_role("button", name="Visa hela").click()
+    expect(zoom).not_to_have_text("106 %")
     look(chef, "monitor-routine")
+    expect(chef.get_by_test_id("overdue-link")).to_have_attribute("href", re.compile("forsenade=1"))
     with chef.expect_download() as download:
         chef.get_by_role("link", name="Ladda ner öppna uppgifter (CSV)").click()
     lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
@@ -135,3 +158,44 @@ def test_monitor_counts_charts_heat_and_csv(site: Site) -> None:
     assert response is not None and response.status == 403
     expect(staff.get_by_role("heading", name="Ingen behörighet")).to_be_visible()
     look(staff, "forbidden")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def fits_the_phone(page: Page, name: str) -> None:
+    """The page does not scroll sideways at 390 px (what it holds wraps or scrolls inside its own box)."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    look(page, f"phone-{name}")
+    wide = page.evaluate("w => [...document.querySelectorAll('body *')]"
+                         ".filter(e => e.getBoundingClientRect().right > w)"
+                         ".slice(0, 5).map(e => e.tagName + '.' + e.className)", PHONE["width"])
+    assert width <= PHONE["width"], f"{name} is {width} px wide at {PHONE['width']} px: {wide}"
+
+
+def test_staff_and_monitor_pages_fit_a_phone(site: Site) -> None:
+    people(site)
+    at_day_14_timer(site)  # one case with history, timers and a diagram
+    instance, changes = start_instance(site.h.services, actor(site, "anna"), KEY, START, case_ref="2026-SOC-0102")
+    [task] = changes.created_tasks
+    anna = site.sign_in("anna")
+    anna.set_viewport_size(PHONE)
+    anna.get_by_role("link", name="Inkorg").click()
+    expect(anna.get_by_role("heading", name="Att ta i mina roller")).to_be_visible()
+    fits_the_phone(anna, "inbox")
+    anna.get_by_role("link", name="Ärenden").click()
+    expect(anna.get_by_role("heading", name="Ärenden", level=1)).to_be_visible()
+    fits_the_phone(anna, "instance-list")
+    anna.goto(f"{site.url}/arenden/{instance.id}")
+    expect(anna.locator("[data-diagram][data-ready=true]")).to_be_visible()
+    fits_the_phone(anna, "instance")
+    anna.goto(f"{site.url}/uppgifter/{task.id}")
+    expect(anna.get_by_role("heading", name="Utöka insatser akut", level=1)).to_be_visible()
+    fits_the_phone(anna, "task")
+    chef = site.person("clara", "chef", districts=("Sydväst",))
+    chef.set_viewport_size(PHONE)
+    chef.goto(f"{site.url}/oversikt")
+    fits_the_phone(chef, "monitor")
+    chef.goto(f"{site.url}/oversikt/{KEY}")
+    expect(chef.locator("[data-diagram][data-ready=true]")).to_be_visible()
+    fits_the_phone(chef, "monitor-routine")

@@ -110,7 +110,10 @@ def test_start_then_complete_a_task_after_fixing_an_invalid_field(site: Site) ->
     expect(summary).to_contain_text("Formuläret har fel")
     expect(summary).to_be_focused()
     expect(page.locator("#f-behov_konstaterat-error")).to_contain_text("Får inte vara före startdatum (dag 0)")
-    expect(page.locator("#f-journal_utforare_text-error")).to_contain_text("Obligatoriskt")
+    # each message says what the field needs: the choices there are, what to write
+    expect(page.locator("#f-journal_utforare_text-error")).to_contain_text("Fältet får inte vara tomt")
+    expect(page.locator("#f-bedomd_varaktighet-error")).to_contain_text(
+        "Välj ett av alternativen: Högst 14 dagar, Längre än 14 dagar eller Oklart än.")
     expect(page.get_by_label("Förändrat behov")).to_have_value(UTOKA["forandrat_behov"])  # input kept
     look(page, "task-errors")
 
@@ -135,6 +138,12 @@ def test_start_then_complete_a_task_after_fixing_an_invalid_field(site: Site) ->
     expect(page.locator('.djs-element.is-done[data-element-id="anmalan_utokat_behov"]')).to_have_count(1)
     # the provider sees where the case is (the step as drawn), not another organisation's task title
     expect(page.locator("ul.active-tasks")).to_contain_text("Meddela handläggare")
+    # answers read as people write them: the provider by name, dates in Swedish, no keys or ISO dates
+    answers = page.locator("section.main-column")
+    expect(answers).to_contain_text("Omsorg Syd AB")
+    expect(answers).to_contain_text("1 dec. 2026")
+    expect(answers).not_to_contain_text(UTFORARE)
+    expect(page.locator("main")).not_to_contain_text("2026-12-01")
     look(page, "instance")
 
 

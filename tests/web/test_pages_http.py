@@ -160,3 +160,54 @@ def test_socialjouren_sees_deadlines_in_clock_time() -> None:
     assert due is not None and due.text == "Om 2 timmar" and not due.overdue  # not "Om 0 min arbetstid"
     office = due_for(datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM), saturday_night, ["mottag"])
     assert office is not None and office.text == "Om 0 min arbetstid"
+
+
+def test_a_task_page_says_each_rule_and_the_case_page_names_the_end(sqlite_harness: Harness) -> None:
+    from tests.test_lifecycle import start
+
+    h = sqlite_harness
+    h.user("sara", "socialsekreterare")
+    h.user("mona", "mottag")
+    case = start(h, data={"arende": "Kalle Anka 19121212-1212", "handlaggare": "sara", "stadsomrade": "Nordost"})
+    [task] = h.as_("sara").ok("GET", "/api/v1/tasks", params={"instance": case["id"]})["items"]
+    sara, token = signed_in_session(h, "sara")
+    # a forgotten choice and letters in a number field: each message says what the field takes
+    refused = sara.post(f"{h.url}/uppgifter/{task['id']}", data={"csrf_token": token, "antal": "tre"})
+    assert refused.status_code == 422
+    assert "Välj ett av alternativen: Godkänt eller Avvisat." in refused.text
+    assert "Skriv ett heltal med siffror, till exempel 3." in refused.text
+    assert h.as_("sara").ok("GET", f"/api/v1/instances/{case['id']}")["state"] == "running"  # nothing changed
+    done = sara.post(f"{h.url}/uppgifter/{task['id']}", data={"csrf_token": token, "beslut": "avvisat",
+                                                              "kommentar": "Saknar underlag"})
+    assert done.status_code == 200
+    # the case page names the end reached as the diagram does ("Avvisat"), never its id ("avvisad")
+    page = sara.get(f"{h.url}/arenden/{case['id']}").text
+    timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page, re.S)[1]  # type: ignore[index]
+    assert "Ärendet avslutades" in timeline and "Avvisat" in timeline and "avvisad" not in timeline
+    assert re.search(r"\d{4}-\d{2}-\d{2}T", timeline) is None  # no ISO moments where people read
+    # Mottag holds no task of the case: it does not exist for her, and nothing of it reaches her
+    mona, _ = signed_in_session(h, "mona")
+    hidden = mona.get(f"{h.url}/arenden/{case['id']}")
+    assert hidden.status_code == 404 and "19121212-1212" not in hidden.text and "Kalle Anka" not in hidden.text
+
+
+def test_monitor_charts_have_round_scales_in_the_unit_their_longest_bar_needs() -> None:
+    from flask import Flask
+
+    from service.web import i18n
+    from service.web.monitor.charts import count_chart, duration_chart
+
+    app = Flask(__name__)
+    i18n.init_app(app)
+    with app.test_request_context():
+        counts = count_chart("Ärenden per status", "Antal ärenden", [("Pågår", 7, "bar-running"), ("Fel", 0, "")])
+        assert counts.top == 8 and [t for t, _ in counts.ticks] == [0, 2, 4, 6, 8]  # whole steps
+        assert count_chart("x", "y", [("a", 2, "")]).ticks == [(0, "0"), (1, "1"), (2, "2")]
+        minutes = duration_chart("Median per steg", [("A", 0.25, ""), ("B", 0.5, "")])
+        assert minutes.axis == "Tid i minuter" and minutes.top == 30 and [b.text for b in minutes.bars] == [
+            "15 min", "30 min"]
+        days = duration_chart("Median per steg", [("A", 80.0, "")])
+        assert days.axis == "Tid i dygn" and days.bars[0].text == "3,3 dygn" and days.top == 4
+        # dates and moments in case data read as people write them, in Stockholm time
+        assert i18n.when("2026-12-07") == "7 dec. 2026"
+        assert i18n.when("2026-12-07T07:30:00+00:00") == "7 dec. 2026 08:30"

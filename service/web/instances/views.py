@@ -50,6 +50,7 @@ from ..formdata import read_submission
 from ..formview import build_form
 from ..layout import actor_required, page_blueprint, services
 from ..messages import field_message
+from ..monitor.stats import element_names
 from ..routines import latest_definitions, may_start, routine_names
 from .diagram import path_taken
 
@@ -229,7 +230,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
             definition, case_data(actor, definition, instance.data, tasks, rows.disclosures,
                                   started_by=instance.started_by, break_glass=break_glass),
             tasks, lens),
-        timeline=casedata.timeline(events, tasks, lens, element_titles={t.task_name: t.title for t in all_timers}),
+        timeline=casedata.timeline(events, tasks, lens, element_titles={
+            **element_names(definition), **{t.task_name: t.title for t in all_timers}}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
         may_break_glass=actor.has("admin") and not break_glass, min_terminate_reason=MIN_TERMINATE_REASON,
         break_glass=break_glass, messages=messages,

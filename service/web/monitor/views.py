@@ -17,8 +17,9 @@ from service.operations.instances import latest_definition
 from service.stats import STATS_ROLES, in_scope, one_process, process_stats
 
 from .. import assets
-from ..layout import actor_required, page_blueprint, services, signed_in, state_label
+from ..layout import actor_required, duration, page_blueprint, services, signed_in, state_label
 from ..routines import latest_definitions
+from .charts import count_chart, duration_chart
 from .stats import csv_safe, element_names, routine_view
 
 bp = page_blueprint("monitor", __name__)
@@ -49,14 +50,18 @@ def routine(key: str) -> Any:
         if definition is None:
             raise NotFound("no such routine")
         stats = routine_view(definition, one_process(db, actor, svc.now(), key))
-    heat = {w.task: {"level": w.level, "label": _("%(n)s väntar, snitt %(h)s h", n=w.open,
-                                                     h=f"{w.mean_wait_hours:.1f}")} for w in stats.waiting}
+    heat = {w.task: {"level": w.level, "label": _("%(n)s väntar", n=w.open),
+                     "title": _("%(n)s väntar, i snitt %(time)s", n=w.open, time=duration(w.mean_wait_hours))}
+            for w in stats.waiting}
     diagram = {"xmlUrl": url_for("api.get_bpmn", key=key, version=definition.version), "heat": heat}
     return render_template(
         "monitor/routine.html", stats=stats, definition=definition, diagram=diagram, has_viewer=assets.available(),
-        state_bars=[(state_label(s), stats.instances.get(s, 0), f"bar-{s}") for s in STATES],
-        median_bars=[(s.name, s.median_hours, "bar-median") for s in stats.steps],
-        p90_bars=[(s.name, s.p90_hours, "bar-p90") for s in stats.steps])
+        state_chart=count_chart(_("Ärenden per status"), _("Antal ärenden"),
+                                [(state_label(s), stats.instances.get(s, 0), f"bar-{s}") for s in STATES]),
+        median_chart=duration_chart(_("Median per steg"),
+                                    [(s.name, s.median_hours, "bar-median") for s in stats.steps]),
+        p90_chart=duration_chart(_("90:e percentilen per steg"),
+                                 [(s.name, s.p90_hours, "bar-p90") for s in stats.steps]))
 
 
 def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> Response:

@@ -30,8 +30,9 @@ from service.operations.tasks import assign, claim, complete_task, unclaim
 from .. import casedata
 from ..formdata import read_submission
 from ..formview import build_form
-from ..layout import actor_required, page_blueprint, safe_next, services
+from ..layout import actor_required, page_blueprint, person_name, safe_next, services
 from ..messages import field_message
+from ..monitor.stats import element_names
 from ..worktime import due_for
 
 bp = page_blueprint("tasks", __name__)
@@ -72,7 +73,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
         due=due_for(task.due_at, now, task.roles), instance=instance, detail_error=detail_error,
         steps=casedata.steps(definition, data, tasks, Lens(actor)),
-        timeline=casedata.timeline(events, tasks, Lens(actor)),
+        timeline=casedata.timeline(events, tasks, Lens(actor), element_titles=element_names(definition)),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
         may_release=task.status == TaskStatus.OPEN and task.assignee is not None
         and (task.assignee == actor.username or manages_task(actor, task)),
@@ -163,15 +164,22 @@ def hand_over(task_id: str) -> Any:
     task, instance = _load(actor, task_id)
     username = request.form.get("username", "")
     reason = request.form.get("reason", "")
+    errors: dict[str, list[str]] = {}  # both fields at once, each with what it needs
+    if not username.strip():
+        errors["username"] = [_("Välj vem som tar över uppgiften i listan.")]
+    if not reason.strip():
+        errors["reason"] = [_("Skriv varför du lämnar över uppgiften, till exempel ”Semester vecka 49”.")]
     try:
+        if errors:
+            raise Invalid("the hand-over form has errors", errors=errors)
         assign(services(), actor, task_id, username, reason)
     except Invalid as err:
-        errors = {k: [field_message(m) for m in v] for k, v in (err.errors or {}).items()}
+        errors = errors or {k: [field_message(m) for m in v] for k, v in (err.errors or {}).items()}
         return _render(actor, task, instance, status=422,
                        handover={"username": username, "reason": reason, "errors": errors})
     except Conflict as err:
         flash(_("Det gick inte: %(reason)s", reason=field_message(err.detail)), "error")
         return redirect(url_for("tasks.task_page", task_id=task_id))
-    flash(_("Uppgiften lämnades över till %(user)s.", user=username), "success")
+    flash(_("Uppgiften lämnades över till %(user)s.", user=person_name(username)), "success")
     return redirect(url_for("inbox.inbox"))
 
