@@ -5,11 +5,12 @@ utförare) reports the stop with the affected clients; for each client the conta
 responsible socialsekreterare when reached, otherwise to the client's district Mottag in office
 hours or Socialjouren when the offices are closed; an unacknowledged contact escalates after two
 hours by the clock to whoever is on duty then (Mottag while the offices are open, Socialjouren when
-they are closed), and an unacknowledged Socialjouren task to Myndighet after two more hours. Then Dialog om behov, Informera den
-enskilde och hantera ansökan, Myndighet's decision on informing other providers (a disclosure
-across a confidentiality boundary), a daily follow-up while the process waits for ``stopp_havt`` (the socialsekreterare's on working
-days, Socialjouren's on closed days; needs not met go at once to Enhetschef myndighet),
-and Avslut per client with a summary kept for the case.
+they are closed), and an unacknowledged Socialjouren task to Myndighet after two more hours. Then
+Dialog om behov, Informera den enskilde och hantera ansökan, Myndighet's decision on informing
+other providers (a disclosure across a confidentiality boundary), a daily follow-up while the
+process waits for ``stopp_havt`` (the socialsekreterare's on working days, Socialjouren's on
+closed days; needs not met go at once to Enhetschef myndighet), and Avslut per client with a
+summary kept for the case.
 
 The story runs on the real routines (``bpmn/skyddsombudsstopp.bpmn``, ``forms/skyddsombudsstopp/``)
 with the clock placed in office hours (Tuesday 2026-12-01 10:00 Europe/Stockholm) or outside them.

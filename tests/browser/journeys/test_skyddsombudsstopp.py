@@ -6,7 +6,8 @@ she did not (the district's Mottag takes that contact). Each person signs in, fi
 inbox, types every answer with the keyboard (tests/browser/journey.py) and submits; Myndighet answers
 "Ska andra utförare informeras?" with "Ja", on the client's consent, for the SoL client and "Nej" for
 the LSS client, and both answers stay under their own client on the case page. The manager sends
-"Stoppet är hävt" from the case page, each socialsekreterare closes their client, and the case ends.
+"Stoppet är hävt" from the case page (a date before the stop began is refused there), each
+socialsekreterare closes their client, and the case ends.
 
 At every step a competitor provider's unit manager (same role, same district) asks for the case and
 its tasks: 404, and none of the personal values planted in the report reach her.
@@ -194,8 +195,13 @@ def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
     # 6. The stopped unit's manager sends "Stoppet är hävt" from the case page
     eva.goto(f"{site.url}/arenden/{instance_id}")
     form = eva.get_by_role("region", name="Stoppet är hävt")
-    type_date(eva, req("Stoppet hävt"), date(2026, 12, 1), within=form)
+    type_date(eva, req("Stoppet hävt"), date(2026, 11, 30), within=form)
     type_text(eva, "Kommentar", "Taklyft installerad", within=form)
+    press(eva, "Skicka: Stoppet är hävt")
+    expect(eva.get_by_role("alert")).to_contain_text("Får inte vara före träder i kraft")
+    j.shot(eva, "stoppet-havt-fel-datum")
+    form = eva.get_by_role("region", name="Stoppet är hävt")
+    type_date(eva, req("Stoppet hävt"), date(2026, 12, 1), within=form)
     j.shot(eva, "stoppet-havt")
     press(eva, "Skicka: Stoppet är hävt")
     expect(eva.get_by_role("status")).to_be_visible()
@@ -215,6 +221,15 @@ def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
     # the case has ended; its page keeps each client's own answer under that client's step
     final = site.h.as_("kerstin").ok("GET", f"/api/v1/instances/{instance_id}")
     assert final["state"] == "completed" and final["outcome"] == "stoppet_avslutat", final["state"]
+    per_client = {b["arendereferens"]: b for b in final["data"]["sammanfattning"]["brukare"]}
+    assert per_client[SOL]["andra_utforare_ska_informeras"] is True and per_client[SOL]["utlamningsgrunder"] == [
+        "samtycke"]
+    assert per_client[LSS]["andra_utforare_ska_informeras"] is False
     chef = site.sign_in("kerstin")
     chef.goto(f"{site.url}/arenden/{instance_id}")
+    for law, answer in (("SoL – skälig levnadsnivå", "Ja"), ("LSS – goda levnadsvillkor", "Nej")):
+        step = chef.locator("section.step").filter(has=chef.get_by_role(
+            "heading", name=f"Skyddsombudsstopp: ska andra utförare informeras? ({law}, Nordost)"))
+        expect(step.locator("dt", has_text="Ska andra utförare informeras?").locator("xpath=following-sibling::dd[1]")
+               ).to_have_text(answer)
     j.shot(chef, "arendet-avslutat")
