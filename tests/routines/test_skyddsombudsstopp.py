@@ -795,9 +795,13 @@ def test_the_daily_follow_up_is_socialjourens_on_closed_days_and_unmet_needs_go_
     assert s.inbox("jour", "bekrafta_behov_socialjouren") == []
 
 
-def test_the_stop_is_not_lifted_before_it_took_effect(story: Story) -> None:
+def test_the_stop_is_lifted_by_its_units_manager_not_before_it_took_effect(story: Story) -> None:
     s = story
     instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True))
+    # a unit manager of another unit of the same company is not the stopped unit's manager
+    s.user("erika", "enhetschef_utforare", organisation=UTFORARE)
+    assert s.as_("erika").post(f"/api/v1/instances/{instance['id']}/messages",
+                               json={"name": "stopp_havt", "data": {"datum": "2026-12-01"}}).status_code == 404
     response = s.as_("eva").post(f"/api/v1/instances/{instance['id']}/messages",
                                  json={"name": "stopp_havt", "data": {"datum": "2026-11-30"}})
     assert response.status_code == 422, response.text
