@@ -28,6 +28,8 @@ UTFORARE, KONKURRENT = "omsorg_nordost", "vardbolaget_nordost"
 KLIENT_NAMN, PERSONNUMMER = "Tora Testsson", "19121212-1212"
 TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=STOCKHOLM)
 SOL, LSS = "SoL-2026-101", "LSS-2026-202"
+#: How long a page may take to answer on a loaded machine (the contexts' own default for actions).
+WAIT = 15_000
 
 
 def req(label: str) -> str:
@@ -67,12 +69,12 @@ def open_task(page: Page, title: str, *, take: bool = False) -> None:
         page.get_by_role("table", name="Ej tilldelade uppgifter").get_by_role("button", name=f"Ta {title}").click()
     else:
         page.get_by_role("table", name="Uppgifter som är dina").get_by_role("link", name=title).click()
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_be_visible(timeout=WAIT)
 
 
 def finish(page: Page) -> None:
     press(page, "Slutför uppgiften")
-    expect(page.get_by_role("status")).to_contain_text("Klart")
+    expect(page.get_by_role("status")).to_contain_text("Klart", timeout=WAIT)
 
 
 def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
@@ -117,7 +119,7 @@ def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
         pick(eva, req("Socialsekreteraren nådd"), reached, within=row)
     j.shot(eva, "anmalan")
     press(eva, "Starta")
-    expect(eva.get_by_role("status")).to_contain_text("startades", timeout=15_000)
+    expect(eva.get_by_role("status")).to_contain_text("startades", timeout=WAIT)
     [case] = site.h.as_("kerstin").ok("GET", "/api/v1/instances", params={"process": "skyddsombudsstopp"})["items"]
     instance_id = case["id"]
     j.shot(eva, "anmalan-startad")
@@ -198,13 +200,13 @@ def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
     type_date(eva, req("Stoppet hävt"), date(2026, 11, 30), within=form)
     type_text(eva, "Kommentar", "Taklyft installerad", within=form)
     press(eva, "Skicka: Stoppet är hävt")
-    expect(eva.get_by_role("alert")).to_contain_text("Får inte vara före träder i kraft")
+    expect(eva.get_by_role("alert")).to_contain_text("Får inte vara före träder i kraft", timeout=WAIT)
     j.shot(eva, "stoppet-havt-fel-datum")
     form = eva.get_by_role("region", name="Stoppet är hävt")
     type_date(eva, req("Stoppet hävt"), date(2026, 12, 1), within=form)
     j.shot(eva, "stoppet-havt")
     press(eva, "Skicka: Stoppet är hävt")
-    expect(eva.get_by_role("status")).to_be_visible()
+    expect(eva.get_by_role("status")).to_be_visible(timeout=WAIT)
     j.shot(eva, "stoppet-havt-skickat")
     ester.sees_nothing(instance_id)
 
@@ -231,5 +233,5 @@ def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
         step = chef.locator("section.step").filter(has=chef.get_by_role(
             "heading", name=f"Skyddsombudsstopp: ska andra utförare informeras? ({law}, Nordost)"))
         expect(step.locator("dt", has_text="Ska andra utförare informeras?").locator("xpath=following-sibling::dd[1]")
-               ).to_have_text(answer)
+               ).to_have_text(answer, timeout=WAIT)
     j.shot(chef, "arendet-avslutat")
