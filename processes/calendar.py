@@ -114,6 +114,11 @@ def _swedish_holidays(year: int) -> dict[date, str]:
     return closed
 
 
+# Loading the package's Swedish calendar takes most of a second the first time: do it when the service
+# starts, not inside the first diagram expression that asks (the sandbox stops those after a second).
+_swedish_holidays(date.today().year)
+
+
 def _aware(at: datetime | str) -> datetime:
     value = datetime.fromisoformat(at) if isinstance(at, str) else at
     if value.tzinfo is None:

@@ -7,12 +7,13 @@ time, and records how the client's needs are met until the stop is lifted.
 
 Configuration (product choices in ``ROUTINES.md``):
 
-- ``SAMVERKAN_R1_ACK_HOURS`` — working hours before an unacknowledged contact escalates to the
-  next in line (default ``2``);
-- ``SAMVERKAN_R1_JOUR_ACK_HOURS`` — clock hours after which Socialjouren's task shows as overdue
-  (default ``2``; Socialjouren is last in line, so nothing escalates further);
-- ``SAMVERKAN_R1_FOLLOWUP_CYCLE`` — how often the socialsekreterare confirms that the client's needs
-  are still met while the stop lasts, an ISO 8601 repeating interval (default ``R/P1D``).
+- ``SAMVERKAN_R1_ACK_HOURS`` — clock hours (not working hours: a stop halts daily insatser over
+  weekends too) before an unacknowledged contact escalates to whoever is on duty then (default ``2``);
+- ``SAMVERKAN_R1_JOUR_ACK_HOURS`` — clock hours before Socialjouren's unacknowledged task escalates
+  to Myndighet, the on-call chef (default ``2``);
+- ``SAMVERKAN_R1_FOLLOWUP_CYCLE`` — how often the client's needs are confirmed while the stop lasts,
+  an ISO 8601 repeating interval (default ``R/P1D``): by the socialsekreterare on working days, by
+  Socialjouren on closed days (:func:`r1_uppfoljning_hos`).
 
 Informing other providers is a hand-over across a confidentiality boundary (R5b): its basis is
 recorded by Myndighet's decision before the hand-over, never with the hand-over itself. The
@@ -31,13 +32,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processes.calendar import add_working_hours, is_office_hours
+from processes.calendar import default_calendar, is_office_hours
 from processes.disclosure import disclosure_allowed
 
 __all__ = [
     "r1_kvittens_deadline",
     "r1_jour_kvittens_deadline",
     "r1_uppfoljningscykel",
+    "r1_uppfoljning_hos",
     "r1_kontaktvag",
     "r1_nasta_i_tur",
     "r1_lagkrav",
@@ -83,24 +85,28 @@ def _hours_from_env(name: str, default: float) -> float:
     return hours
 
 
-def r1_kvittens_deadline(start: str) -> str:
-    """When a contact created at ``start`` escalates if nobody has acknowledged it.
-
-    ``start`` plus ``SAMVERKAN_R1_ACK_HOURS`` (default 2) *working* hours of the business calendar:
-    a contact at 16:30 on a Friday escalates at 09:30 on Monday. Used as the interrupting boundary
-    timer (``timeDate``) and the ``due`` of the Socialsekreterare and Mottag acknowledgement tasks.
-    """
-    return add_working_hours(start, _hours_from_env("SAMVERKAN_R1_ACK_HOURS", 2))
-
-
-def r1_jour_kvittens_deadline(start: str) -> str:
-    """When Socialjouren's acknowledgement task shows as overdue: ``start`` plus
-    ``SAMVERKAN_R1_JOUR_ACK_HOURS`` (default 2) clock hours — Socialjouren works when offices are
-    closed, so working hours do not apply. Nothing escalates after Socialjouren."""
+def _plus_hours(start: str, hours: float) -> str:
     moment = datetime.fromisoformat(start)
     if moment.tzinfo is None:
         raise ValueError(f"a time zone is required: {start}")
-    return (moment + timedelta(hours=_hours_from_env("SAMVERKAN_R1_JOUR_ACK_HOURS", 2))).isoformat()
+    return (moment + timedelta(hours=hours)).isoformat()
+
+
+def r1_kvittens_deadline(start: str) -> str:
+    """When a contact created at ``start`` escalates if nobody has acknowledged it.
+
+    ``start`` plus ``SAMVERKAN_R1_ACK_HOURS`` (default 2) hours *by the clock*: a contact at 16:30 on
+    a Friday escalates at 18:30 that evening, to whoever is on duty then (:func:`r1_nasta_i_tur`).
+    Used as the interrupting boundary timer (``timeDate``) and the ``due`` of the Socialsekreterare
+    and Mottag acknowledgement tasks.
+    """
+    return _plus_hours(start, _hours_from_env("SAMVERKAN_R1_ACK_HOURS", 2))
+
+
+def r1_jour_kvittens_deadline(start: str) -> str:
+    """When Socialjouren's unacknowledged task escalates to Myndighet (the on-call chef): ``start``
+    plus ``SAMVERKAN_R1_JOUR_ACK_HOURS`` (default 2) clock hours."""
+    return _plus_hours(start, _hours_from_env("SAMVERKAN_R1_JOUR_ACK_HOURS", 2))
 
 
 def r1_uppfoljningscykel() -> str:
@@ -110,6 +116,17 @@ def r1_uppfoljningscykel() -> str:
     if not _CYCLE.match(cycle):
         raise ValueError(f"SAMVERKAN_R1_FOLLOWUP_CYCLE must be like R/P1D, got {cycle!r}")
     return cycle
+
+
+def r1_uppfoljning_hos(at: str) -> str:
+    """Who confirms the client's needs at the daily follow-up at ``at``: the client's
+    socialsekreterare on a working day of the business calendar, Socialjouren on a closed day
+    (weekends, Swedish holidays)."""
+    calendar = default_calendar()
+    moment = datetime.fromisoformat(at)
+    if moment.tzinfo is None:
+        raise ValueError(f"a time zone is required: {at}")
+    return SOCIALSEKRETERARE if calendar.is_working_day(moment.astimezone(calendar.zone).date()) else SOCIALJOUREN
 
 
 def r1_kontaktvag(brukare: Mapping[str, Any], at: str) -> str:
@@ -226,8 +243,14 @@ def r1_alternativ_insats_tillaten(utfall_ansokan: str, utredning_visar_behov: bo
 
 def r1_brukarutfall(brukare: Mapping[str, Any], handlaggare: str, utfall_ansokan: str,
                     alternativ_insats: str | None, alternativ_insats_fran: str | None,
-                    informerade_utforare: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
-    """One client's result of the contact branch, collected for "Avslut" and the summary."""
+                    informerade_utforare: Sequence[Mapping[str, Any]] | None,
+                    andra_utforare_ska_informeras: bool | None = None,
+                    utlamningsgrunder: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """One client's result of the contact branch, collected for "Avslut" and the summary.
+
+    Each client's answers are kept in the client's own element of the collection
+    (``outputDataItem``), never in a case-wide variable a sibling branch writes over: Myndighet's
+    decision on informing other providers and the grounds it rests on are among them."""
     beviljad = utfall_ansokan == BEVILJAD
     return {
         "arendereferens": brukare["arendereferens"],
@@ -239,6 +262,9 @@ def r1_brukarutfall(brukare: Mapping[str, Any], handlaggare: str, utfall_ansokan
         "alternativ_insats": alternativ_insats if beviljad else None,
         "alternativ_insats_fran": alternativ_insats_fran if beviljad else None,
         "informerade_utforare": [str(u.get("utforare", "")) for u in (informerade_utforare or [])],
+        "andra_utforare_ska_informeras": andra_utforare_ska_informeras,
+        "utlamningsgrunder": [str(g.get("grund", "")) for g in (utlamningsgrunder or [])
+                              if isinstance(g, Mapping)] if andra_utforare_ska_informeras else [],
     }
 
 

@@ -88,11 +88,14 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return validator
 
 
-def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
+def validate_form(schema: Mapping[str, Any] | None, data: Any, case: Mapping[str, Any] | None = None,
+                  case_titles: Mapping[str, str] | None = None) -> None:
     """Raise ``Invalid`` listing every field that fails the form, with the reason.
 
     Forms are closed (``additionalProperties: false``): a field the form does not declare is
     refused under its own path (``brukare.0.x``), so nothing rides along into the case data.
+    A top-level ``x-after`` naming a field the form does not carry is checked against ``case``
+    (the case data; ``case_titles`` names its fields), e.g. a stop lifted before it began.
     """
     import json
 
@@ -106,6 +109,8 @@ def validate_form(schema: Mapping[str, Any] | None, data: Any) -> None:
         for field in _fields(error):
             errors.setdefault(field, []).append(_reason(error))
     _check_order(schema, data, "", errors)  # beside the schema's own errors: one round of corrections
+    if case:
+        _check_order_against_case(schema, data, case, case_titles or {}, errors)
     if errors:
         raise Invalid("the form has errors", errors=errors)
 
@@ -134,6 +139,20 @@ def _check_order(schema: Mapping[str, Any], value: Any, prefix: str, errors: dic
             if then < first:
                 title = str((props.get(start) or {}).get("title") or start).lower()
                 errors.setdefault(f"{prefix}{name}", []).append(f"får inte vara före {title}")
+
+
+def _check_order_against_case(schema: Mapping[str, Any], data: Mapping[str, Any], case: Mapping[str, Any],
+                              titles: Mapping[str, str], errors: dict[str, list[str]]) -> None:
+    for name, field in (schema.get("properties") or {}).items():
+        start = field.get("x-after") if isinstance(field, Mapping) else None
+        if not isinstance(start, str) or start in (schema.get("properties") or {}) or name in errors:
+            continue
+        first, then = case.get(start), data.get(name)
+        if isinstance(first, str) and isinstance(then, str):
+            if len(first) != len(then):
+                first, then = first[:10], then[:10]
+            if then < first:
+                errors.setdefault(name, []).append(f"får inte vara före {titles.get(start, start).lower()} ({first})")
 
 
 def _fields(error: ValidationError) -> list[str]:

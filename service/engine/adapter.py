@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import EndEventMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
 
 from service.clock import Clock, reset_clock, use_clock
@@ -213,7 +213,7 @@ class BpmnEngine:
         token = use_clock(self.clock)
         try:
             action()
-            workflow.do_engine_steps()
+            _engine_steps(workflow)
             compact(workflow, self.compact_threshold)
             return self.snapshot(workflow)
         except (SpiffWorkflowException, SandboxError, timers.TimerValueError) as err:
@@ -352,3 +352,40 @@ def _message(err: Exception) -> str:
     if notes:
         parts.extend(str(n) for n in notes)
     return "; ".join(p for p in parts if p)
+
+
+def _engine_steps(workflow: BpmnWorkflow) -> None:
+    """``do_engine_steps``, going on when a step stumbles on a subprocess whose caller was cancelled
+    in that very step (:func:`_drop_orphaned_subprocesses`)."""
+    while True:
+        try:
+            workflow.do_engine_steps()
+            return
+        except TaskNotFoundException:
+            if not _drop_orphaned_subprocesses(workflow):
+                raise
+
+
+def _drop_orphaned_subprocesses(workflow: BpmnWorkflow) -> bool:
+    """Forget the subprocesses whose calling task is gone or cancelled; True when there were any.
+
+    A branch cancelled from outside — a non-interrupting boundary event's branch when the activity it
+    is attached to completes (R1's daily follow-up, one subprocess per client, when the stop is
+    lifted) — leaves SpiffWorkflow 3.2 with the branch's subprocesses still listed as active, whose
+    calling task no longer exists: the next engine step fails looking it up ("A task with id … was not
+    found"). Their open tasks are withdrawn with them (they leave the snapshot).
+    """
+    dropped, changed = False, True
+    while changed:
+        changed = False
+        for key, subprocess in list(workflow.subprocesses.items()):
+            if subprocess.completed or subprocess.parent_task_id is None:
+                continue
+            try:
+                caller = workflow.get_task_from_id(subprocess.parent_task_id)
+            except SpiffWorkflowException:
+                caller = None
+            if caller is None or caller.state == TaskState.CANCELLED:
+                del workflow.subprocesses[key]
+                dropped = changed = True
+    return dropped

@@ -132,7 +132,7 @@ def deliver_message(services: Services, actor: Actor, instance_id: str, name: st
         if not may_send(actor, catchers[name]):
             raise Forbidden(f"your roles may not send the message {name!r}")
         _require_active(instance)
-        validate_message(session, actor, instance.definition, name, data)
+        validate_message(session, actor, instance.definition, name, data, case=instance.data)
         workflow = services.engine.load(instance.definition, instance.workflow_json)
         try:
             changes = _run(session, services, instance, workflow, actor,
@@ -151,11 +151,16 @@ def message_form(definition: ProcessDefinition, name: str) -> dict[str, Any] | N
 
 
 def validate_message(session: Session, actor: Actor, definition: ProcessDefinition, name: str,
-                     data: Mapping[str, Any]) -> None:
+                     data: Mapping[str, Any], case: Mapping[str, Any] | None = None) -> None:
+    """The payload against its form; a date the form orders after a field of the case (``x-after``)
+    is checked against ``case`` (a stop is not lifted before it took effect)."""
     schema = message_form(definition, name)
     if schema is None and data:
         raise Invalid("this message carries no data", errors={k: ["fältet finns inte i meddelandet"] for k in data})
-    validate_form(with_choices(session, actor, schema), data)
+    start = definition.forms.get("start.schema.json")
+    titles = {k: str(v.get("title") or k) for k, v in ((start or {}).get("properties") or {}).items()
+              if isinstance(v, Mapping)} if isinstance(start, Mapping) else {}
+    validate_form(with_choices(session, actor, schema), data, case=case, case_titles=titles)
 
 
 def _deliver(services: Services, workflow: Any, name: str, data: Mapping[str, Any]) -> Snapshot:

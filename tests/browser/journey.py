@@ -69,25 +69,25 @@ def _type_segments(page: Page, field: Locator, segments: list[str]) -> None:
     page.keyboard.type("".join(rest))
 
 
-def pick(page: Page, group: str, option: str) -> None:
+def pick(page: Page, group: str, option: str, *, within: Locator | None = None) -> None:
     """Choose ``option`` among the radio buttons or checkboxes of the fieldset ``group`` with Space."""
-    box = page.get_by_role("group", name=group, exact=True).get_by_label(option, exact=True)
+    box = (within or page).get_by_role("group", name=group, exact=True).get_by_label(option, exact=True)
     box.focus()
     if not box.is_checked():
         page.keyboard.press("Space")
 
 
-def tick(page: Page, label: str) -> None:
+def tick(page: Page, label: str, *, within: Locator | None = None) -> None:
     """Tick the single checkbox labelled ``label`` with Space (untouched if already ticked)."""
-    box = _field(page, label)
+    box = _field(within or page, label)
     box.focus()
     if not box.is_checked():
         page.keyboard.press("Space")
 
 
-def choose(page: Page, label: str, option: str) -> None:
+def choose(page: Page, label: str, option: str, *, within: Locator | None = None) -> None:
     """Pick ``option`` in the drop-down ``label`` with the keyboard: open it, move to the option, Enter."""
-    select = _field(page, label)
+    select = _field(within or page, label)
     options = [text.strip() for text in select.locator("option").all_inner_texts()]
     target = options.index(option)
     select.focus()

@@ -20,6 +20,7 @@ from processes.skyddsombudsstopp import (
     r1_lagkrav,
     r1_nasta_i_tur,
     r1_sammanfattning,
+    r1_uppfoljning_hos,
     r1_uppfoljningscykel,
     r1_uppgiftstitel,
     r1_utlamningsgrund_upphor,
@@ -67,13 +68,20 @@ def test_escalation_goes_to_mottag_in_office_hours_then_socialjouren() -> None:
         r1_nasta_i_tur("enhetschef", TUESDAY_10)
 
 
-def test_acknowledgement_deadline_counts_two_working_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_acknowledgement_deadline_counts_two_hours_by_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SAMVERKAN_R1_ACK_HOURS", raising=False)
     assert r1_kvittens_deadline(TUESDAY_10) == "2026-12-01T12:00:00+01:00"
-    # 30 minutes left on Tuesday, 90 on Wednesday morning
-    assert r1_kvittens_deadline(TUESDAY_16_30) == "2026-12-02T09:30:00+01:00"
-    # a Saturday contact is counted from Monday's opening
-    assert r1_kvittens_deadline(SATURDAY_10) == "2026-12-07T10:00:00+01:00"
+    # a stop halts daily insatser in the evening and over the weekend too: no waiting for the offices
+    assert r1_kvittens_deadline(TUESDAY_16_30) == "2026-12-01T18:30:00+01:00"
+    assert r1_kvittens_deadline(SATURDAY_10) == "2026-12-05T12:00:00+01:00"
+
+
+def test_the_daily_follow_up_is_the_socialsekreterares_on_working_days_else_socialjourens() -> None:
+    assert r1_uppfoljning_hos(TUESDAY_10) == "socialsekreterare"
+    assert r1_uppfoljning_hos(SATURDAY_10) == "socialjouren"
+    assert r1_uppfoljning_hos("2026-12-24T10:00:00+01:00") == "socialjouren"  # Julafton: offices closed
+    with pytest.raises(ValueError):
+        r1_uppfoljning_hos("2026-12-01T10:00:00")
 
 
 def test_acknowledgement_deadline_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,6 +150,12 @@ def test_client_result_keeps_the_alternative_only_when_granted() -> None:
     assert granted["informerade_utforare"] == ["Dagverksamhet Nordost"]
     declined = r1_brukarutfall(brukare(), "sara.ss", "den_enskilde_avbojer", "Korttidsboende", None, None)
     assert declined["alternativ_insats"] is None and declined["informerade_utforare"] == []
+    # Myndighet's decision stays with its own client, with the grounds a "Ja" rests on
+    informed = r1_brukarutfall(brukare(), "sara.ss", "ej_behov", None, None, [], True,
+                               [{"grund": "samtycke", "mottagare": ["andra_utforare"]}])
+    assert informed["andra_utforare_ska_informeras"] is True and informed["utlamningsgrunder"] == ["samtycke"]
+    not_informed = r1_brukarutfall(brukare(), "sara.ss", "ej_behov", None, None, [], False, [])
+    assert not_informed["andra_utforare_ska_informeras"] is False and not_informed["utlamningsgrunder"] == []
 
 
 def test_closing_must_end_a_granted_alternative() -> None:

@@ -4,10 +4,13 @@ A safety representative has stopped work at a provider unit. The unit manager (E
 utförare) reports the stop with the affected clients; for each client the contact goes to the
 responsible socialsekreterare when reached, otherwise to the client's district Mottag in office
 hours or Socialjouren when the offices are closed; an unacknowledged contact escalates after two
-working hours (socialsekreterare → Mottag → Socialjouren). Then Dialog om behov, Informera den
-enskilde och hantera ansökan, Myndighet's decision on informing other providers (a disclosure
-across a confidentiality boundary), a daily follow-up while the process waits for ``stopp_havt``,
-and Avslut per client with a summary kept for the case.
+hours by the clock to whoever is on duty then (Mottag while the offices are open, Socialjouren when
+they are closed), and an unacknowledged Socialjouren task to Myndighet after two more hours. Then
+Dialog om behov, Informera den enskilde och hantera ansökan, Myndighet's decision on informing
+other providers (a disclosure across a confidentiality boundary), a daily follow-up while the
+process waits for ``stopp_havt`` (the socialsekreterare's on working days, Socialjouren's on
+closed days; needs not met go at once to Enhetschef myndighet), and Avslut per client with a
+summary kept for the case.
 
 The story runs on the real routines (``bpmn/skyddsombudsstopp.bpmn``, ``forms/skyddsombudsstopp/``)
 with the clock placed in office hours (Tuesday 2026-12-01 10:00 Europe/Stockholm) or outside them.
@@ -19,6 +22,7 @@ learns that the case exists, and only the stopped unit's manager tells the case 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -294,7 +298,7 @@ def test_outside_office_hours_the_contact_goes_to_socialjouren(story: Story) -> 
     closed = ((TUESDAY_EVENING, datetime(2026, 12, 2, 8, 0, tzinfo=STOCKHOLM)),
               (SATURDAY_10, datetime(2026, 12, 7, 8, 0, tzinfo=STOCKHOLM)),
               (JULAFTON_10, datetime(2026, 12, 28, 8, 0, tzinfo=STOCKHOLM)))
-    for when, opening in closed:
+    for when, _opening in closed:
         SYSTEM_CLOCK.set(when)
         # olle could not be reached, so Socialjouren takes the contact; sara was reached
         instance = s.report(brukare("SoL-2026-404", "SoL", "olle", "Hisingen", False),
@@ -305,10 +309,10 @@ def test_outside_office_hours_the_contact_goes_to_socialjouren(story: Story) -> 
         assert_due(jour, when + timedelta(hours=2))  # Socialjouren works now: clock hours
         for who in ("hilda", "mona", "olle"):
             assert s.inbox(who, instance=instance["id"]) == [], (when, who)
-        # a socialsekreterare who was reached still gets her task, due two working hours after the offices open
+        # a socialsekreterare who was reached still gets her task, due two hours later by the clock
         [kvittens] = s.inbox("sara", "kvittera_socialsekreterare", instance=instance["id"])
         assert kvittens["title"] == f"Skyddsombudsstopp: kvittera kontakt ({LSS}, Nordost)"
-        assert local(kvittens["due_at"]) == opening + timedelta(hours=2), when
+        assert_due(kvittens, when + timedelta(hours=2))
 
     # Socialjouren must say what it did for the client until the offices open
     problem = s.refused("jour", jour, KVITTERA)
@@ -349,8 +353,9 @@ def test_an_unacknowledged_contact_escalates_to_mottag_then_socialjouren(story: 
     [jour] = s.inbox("jour", "kvittera_socialjouren")
     assert jour["district"] == "Nordost" and SOL in jour["title"]
     assert_due(jour, TUESDAY_10 + timedelta(hours=6))
-    # nothing escalates after Socialjouren: only the daily follow-up still runs
-    assert [t["task"] for t in s.timers(instance["id"])] == ["daglig_uppfoljning"]
+    # Socialjouren's own deadline runs beside the daily follow-up
+    assert sorted(t["task"] for t in s.timers(instance["id"])) == ["daglig_uppfoljning",
+                                                                    "kvittens_tidsgrans_socialjouren"]
     s.complete("jour", jour, {**KVITTERA, "akuta_atgarder": "Inga"})
     assert [t["name"] for t in s.inbox("sara")] == ["dialog_om_behov"]
 
@@ -458,12 +463,28 @@ def test_each_client_gets_an_outcome_and_the_case_keeps_a_summary(story: Story) 
         "arendereferens": "SoL-2026-101", "lagrum": "SoL", "stadsomrade": "Nordost", "socialsekreterare": "sara",
         "handlaggare": "sara", "utfall_ansokan": "beviljad_alternativ_insats", "alternativ_insats": "Korttidsboende",
         "alternativ_insats_fran": "2026-12-02", "informerade_utforare": ["Dagverksamhet Nordost"],
+        "andra_utforare_ska_informeras": True, "utlamningsgrunder": ["samtycke"],
         "ordinarie_insats_aterupptagen": "2026-12-10T07:00:00+01:00",
         "alternativ_insats_avslutad_datum": "2026-12-10", "avslut_sammanfattning": "Åter hem, hemtjänst igen"}
     assert per_client["LSS-2026-202"]["utfall_ansokan"] == "ej_behov"
     assert per_client["LSS-2026-202"]["alternativ_insats"] is None
     assert per_client["LSS-2026-202"]["informerade_utforare"] == []
     assert per_client["SoL-2026-303"]["utfall_ansokan"] == "den_enskilde_avbojer"
+    # Myndighet's answers ran side by side, yet each client keeps its own: "Ja, med samtycke" for the
+    # SoL client, "Nej" for the LSS client and the other SoL client (issue 8, item 3)
+    assert (per_client["LSS-2026-202"]["andra_utforare_ska_informeras"],
+            per_client["LSS-2026-202"]["utlamningsgrunder"]) == (False, [])
+    assert (per_client["SoL-2026-303"]["andra_utforare_ska_informeras"],
+            per_client["SoL-2026-303"]["utlamningsgrunder"]) == (False, [])
+    # and the case page shows each decision under its own client's step
+    page = case_page(s, "kerstin", instance["id"])
+    decisions = []
+    for step in page.split('<section class="step"')[1:]:
+        law = re.search(r"ska andra utförare informeras\? \((SoL|LSS)", step)
+        answer = re.search(r"Ska andra utförare informeras\?</dt>\s*<dd>(Ja|Nej)</dd>", step)
+        if law and answer:
+            decisions.append((law[1], answer[1]))
+    assert sorted(decisions) == [("LSS", "Nej"), ("SoL", "Ja"), ("SoL", "Nej")], decisions
     # a message to a finished instance is a conflict
     assert s.as_("eva").post(f"/api/v1/instances/{instance['id']}/messages",
                              json={"name": "stopp_havt", "data": {"datum": "2026-12-11"}}).status_code == 409
@@ -697,3 +718,95 @@ def test_a_hand_over_rests_only_on_a_basis_recorded_before_it(story: Story) -> N
     [handed] = [e for e in final["history"] if e["action"] == "task_completed" and e["task_id"] == handover["id"]]
     assert handed["detail"]["utlamning"]["grund"]["giltig_fran"] == "2026-12-02"
     assert [t["task"] for t in final["timers"]] == ["daglig_uppfoljning"]
+
+
+# --- the corrected rules of issue 10 (ROUTINES.md R1, steps 2 and 6) ---------------------------------
+
+FRIDAY_16_30 = datetime(2026, 12, 4, 16, 30, tzinfo=STOCKHOLM)
+DEC_23_16 = datetime(2026, 12, 23, 16, 0, tzinfo=STOCKHOLM)  # a Wednesday; the 24th–27th are closed
+
+
+def test_the_acknowledgement_clock_runs_on_the_clock_to_whoever_is_on_duty_then(story: Story) -> None:
+    s = story
+    s.user("erik", "enhetschef_myndighet")
+    for reported, deadline in ((FRIDAY_16_30, datetime(2026, 12, 4, 18, 30, tzinfo=STOCKHOLM)),
+                               (DEC_23_16, datetime(2026, 12, 23, 18, 0, tzinfo=STOCKHOLM))):
+        # sara is reached before the weekend (or Christmas) but does not acknowledge
+        SYSTEM_CLOCK.set(reported)
+        instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True))
+        [kvittens] = s.inbox("sara", "kvittera_socialsekreterare", instance=instance["id"])
+        assert_due(kvittens, deadline)  # two hours by the clock, not Monday (or 28 Dec) morning
+        [timer] = s.timers(instance["id"], "kvittens_tidsgrans_socialsekreterare")
+        assert abs(local(timer["due_at"]) - deadline) < timedelta(minutes=1)
+        # a minute past the deadline the offices are closed: Socialjouren is on duty and holds the contact
+        SYSTEM_CLOCK.set(deadline + timedelta(minutes=1))
+        s.fire(instance["id"], "kvittens_tidsgrans_socialsekreterare")
+        assert s.inbox("sara", instance=instance["id"]) == [] and s.inbox("mona", instance=instance["id"]) == []
+        [jour] = s.inbox("jour", "kvittera_socialjouren", instance=instance["id"])
+        assert_due(jour, deadline + timedelta(hours=2, minutes=1))
+
+    # Socialjouren does not acknowledge the 23 December contact either: two hours later Myndighet
+    # (the on-call chef of the client's district) holds it, and the contact goes on from there
+    assert s.inbox("maja") == []
+    SYSTEM_CLOCK.set(datetime(2026, 12, 23, 20, 2, tzinfo=STOCKHOLM))
+    s.fire(instance["id"], "kvittens_tidsgrans_socialjouren")
+    assert s.inbox("jour", instance=instance["id"]) == []
+    [chef] = s.inbox("maja", "kvittera_myndighet")
+    assert chef["lane"] == "Myndighet" and chef["district"] == "Nordost" and chef["assignee"] is None
+    assert chef["title"] == f"Skyddsombudsstopp: kvittera kontakt – Socialjouren har inte kvitterat ({SOL}, Nordost)"
+    assert s.inbox("mats") == []  # Hisingen's Myndighet has nothing to do with a Nordost client
+    assert "akuta_atgarder" in s.refused("maja", chef, KVITTERA)["errors"]
+    s.complete("maja", chef, {**KVITTERA, "akuta_atgarder": "Bemanningen gör kvällsbesöket"})
+    assert [t["name"] for t in s.inbox("sara", instance=instance["id"])] == ["dialog_om_behov"]
+
+
+def test_the_daily_follow_up_is_socialjourens_on_closed_days_and_unmet_needs_go_to_the_enhetschef(
+        story: Story) -> None:
+    s = story
+    s.user("erik", "enhetschef_myndighet")
+    s.user("elin", "enhetschef_myndighet", districts=("Hisingen",))
+    SYSTEM_CLOCK.set(datetime(2026, 12, 4, 10, 0, tzinfo=STOCKHOLM))  # a Friday
+    instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True),
+                        brukare("LSS-2026-202", "LSS", "olle", "Hisingen", True))
+    # Saturday: the offices are closed, so Socialjouren confirms each client's needs, not sara or olle
+    SYSTEM_CLOCK.set(datetime(2026, 12, 5, 10, 0, tzinfo=STOCKHOLM))
+    s.fire(instance["id"], "daglig_uppfoljning")
+    assert s.inbox("sara", "bekrafta_behov_tillgodoses") == [] and s.inbox("olle", "bekrafta_behov_tillgodoses") == []
+    weekend = s.inbox("jour", "bekrafta_behov_socialjouren")
+    assert sorted(t["district"] for t in weekend) == ["Hisingen", "Nordost"]
+    assert all(t["lane"] == "Socialjouren" and t["assignee"] is None for t in weekend)
+    # the Nordost client's needs are met; the Hisingen client's are not: Hisingen's Enhetschef
+    # myndighet has it at once, nobody else
+    s.complete("jour", s.task("jour", "bekrafta_behov_socialjouren", "SoL-2026-101"), UPPF_OK)
+    assert s.inbox("erik") == []
+    s.complete("jour", s.task("jour", "bekrafta_behov_socialjouren", "LSS-2026-202"),
+               {"behoven_tillgodoses": False, "atgard_vid_brist": "Ingen kvällspersonal i helgen"})
+    [brist] = s.inbox("elin", "behov_ej_tillgodosett")
+    assert brist["lane"] == "Enhetschef myndighet" and brist["district"] == "Hisingen"
+    assert brist["title"] == f"Skyddsombudsstopp: brukarens behov tillgodoses inte ({LSS}, Hisingen)"
+    assert s.inbox("erik") == []
+    s.complete("elin", brist, {"beslutad_atgard": "Korttidsplats från i kväll", "atgard_datum": "2026-12-05"})
+
+    # Monday, a working day: the socialsekreterare confirm again
+    SYSTEM_CLOCK.set(datetime(2026, 12, 7, 10, 0, tzinfo=STOCKHOLM))
+    s.fire(instance["id"], "daglig_uppfoljning")
+    assert len(s.inbox("sara", "bekrafta_behov_tillgodoses")) == 1
+    assert len(s.inbox("olle", "bekrafta_behov_tillgodoses")) == 1
+    assert s.inbox("jour", "bekrafta_behov_socialjouren") == []
+
+
+def test_the_stop_is_lifted_by_its_units_manager_not_before_it_took_effect(story: Story) -> None:
+    s = story
+    instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True))
+    # a unit manager of another unit of the same company is not the stopped unit's manager
+    s.user("erika", "enhetschef_utforare", organisation=UTFORARE)
+    assert s.as_("erika").post(f"/api/v1/instances/{instance['id']}/messages",
+                               json={"name": "stopp_havt", "data": {"datum": "2026-12-01"}}).status_code == 404
+    response = s.as_("eva").post(f"/api/v1/instances/{instance['id']}/messages",
+                                 json={"name": "stopp_havt", "data": {"datum": "2026-11-30"}})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"]["datum"] == ["får inte vara före träder i kraft (2026-12-01)"]
+    case = s.instance(instance["id"])
+    assert "stopp_havt" not in case["data"] and case["waits_for"] == ["stopp_havt"]
+    # the day it took effect is a date it may be lifted
+    assert s.lift_stop(instance["id"], "2026-12-01")["state"] == "running"
