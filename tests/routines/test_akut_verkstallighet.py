@@ -51,6 +51,7 @@ PEOPLE: People = {
     "vera.vc": (("verksamhetschef_myndighet",), ("Nordost",)),
     "vc.korttid": (("verksamhetschef_korttidsboende_vuxna",), ALL_DISTRICTS),
     "ec.korttidshem": (("enhetschef_korttidshem_barn",), ALL_DISTRICTS),
+    "vc.korttidsvistelse": (("verksamhetschef_korttidsvistelse_barn",), ALL_DISTRICTS),
     "fia.fastighet": (("enhetschef_fastighet",), ("Nordost",)),
     "erik.fastighet": (("enhetschef_fastighet",), ("Nordost",)),
     "ulf.utforare": (("verksamhetschef_utforaravdelning",), ("Nordost",)),
@@ -193,21 +194,27 @@ def test_each_failed_applicability_condition_ends_as_its_own_ej_tillamplig(staff
     assert final["state"] == "completed" and final["data"]["samrad_verksamhetschef_myndighet"] == "vera.vc"
 
 
-def test_a_child_goes_to_the_korttidshem_convener_and_akutlokal_needs_a_korttidsvistelse_decision(
+def test_a_child_is_assessed_by_the_korttidsvistelse_chef_convened_by_korttidshem_and_needs_a_decision(
         staff: Staff) -> None:
     s = staff
     instance = through_criteria(s, BARN)
 
-    # a child: the enhetschef korttidshem barn is contacted; the adults' convener sees nothing
-    assert tasks(s["vc.korttid"], instance) == []
-    [assess] = tasks(s["ec.korttidshem"], instance)
-    assert assess["name"] == "bedom_samverkan_barn" and assess["lane"] == "Enhetschef korttidshem barn"
+    # a child: the verksamhetschef korttidsvistelse barn assesses; the adults' convener sees nothing
+    assert tasks(s["vc.korttid"], instance) == [] and tasks(s["ec.korttidshem"], instance) == []
+    [assess] = tasks(s["vc.korttidsvistelse"], instance)
+    assert assess["name"] == "bedom_samverkan_barn" and assess["lane"] == "Verksamhetschef korttidsvistelse barn"
     assert assess["title"] == "Bedöm behov av samverkan – akut verkställighet (barn, Nordost)"
     assert s["vc.korttid"].post(f"/api/v1/tasks/{assess['id']}/claim").status_code == 404  # need to know
 
+    # the convener for a child is an enhetschef korttidshem barn, never the assessor nor the adults' convener
+    s["vc.korttidsvistelse"].ok("POST", f"/api/v1/tasks/{assess['id']}/claim")
+    for wrong in ("vc.korttidsvistelse", "vc.korttid"):
+        response = s["vc.korttidsvistelse"].post(f"/api/v1/tasks/{assess['id']}/complete", json={
+            "data": {"sammankallande": wrong, **NO_COLLABORATION}})
+        assert response.status_code == 422 and "sammankallande" in response.json()["errors"], response.text
     # enforcement in existing operations first; no collaboration needed, so straight to Verkställ
-    done = complete(s["ec.korttidshem"], assess, {"sammankallande": "ec.korttidshem", **NO_COLLABORATION})
-    [enforce] = done["next_tasks"]
+    complete(s["vc.korttidsvistelse"], assess, {"sammankallande": "ec.korttidshem", **NO_COLLABORATION})
+    [enforce] = tasks(s["ec.korttidshem"], instance)
     assert enforce["name"] == "verkstall" and enforce["assignee"] == "ec.korttidshem"
 
     # enforced in an akutlokal: a short-term place, so the socialsekreterare must decide on korttidsvistelse
