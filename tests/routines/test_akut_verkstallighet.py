@@ -1,13 +1,14 @@
 """R2 Verkställighet vid akuta behov (``akut_verkstallighet``), told through the HTTP API.
 
 Each lane acts as its own user: the socialsekreterare fills in the applicability checklist, the
-enhetschef myndighet judges the criteria, the city-wide convener for adults (verksamhetschef
-korttidsboende vuxna) or children (enhetschef korttidshem barn) decides on collaboration, calls
-meetings whose invitations are tasks for each invitee, enforces the decision and evaluates it. The
-BmSS renovation side rule runs as a call activity for the district's enhetschef BmSS and
-utvecklingsledare förmedling BmSS. The verksamhetschef hälso- och sjukvård belongs to another
-förvaltning (another committee): invited, they see only what the convener hands over to them on a
-recorded basis, not the case. The clock is the only thing moved by hand.
+enhetschef myndighet judges the criteria and the verksamhetschef myndighet is consulted in a task of
+their own; the verksamhetschef korttidsboende vuxna (adults) or korttidsvistelse barn (children)
+assesses the need of collaboration, and the convener (for a child an enhetschef korttidshem barn)
+calls meetings whose invitations are tasks for each invitee, enforces the decision and evaluates
+it. The BmSS renovation side rule is a routine of its own (``test_bmss_lokal_vid_renovering.py``).
+The verksamhetschef hälso- och sjukvård belongs to another förvaltning (another committee):
+invited, they see only what the convener hands over to them on a recorded basis, not the case. The
+clock is the only thing moved by hand.
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ CHECKLIST = {"utvecklingsledare_formedling": "ja_ingen_ledig",
              "utokning_hos_utforare": "ej_aktuellt", "ovriga_mojligheter_uttomda": True,
              "ovriga_mojligheter_notering": "Direktupphandlade platser saknas.",
              "akut_och_omfattande_behov": True, "akut_behov_motivering": "Kan inte vänta."}
-CRITERIA = {"kriterier_uppfyllda": True, "samrad_verksamhetschef_myndighet": "vera.vc",
-            "samrad_datum": "2026-11-23", "verksamhetschef_myndighet_instammer": True,
+CRITERIA = {"kriterier_uppfyllda": True, "samrad_form": "egen_uppgift", "samrad_verksamhetschef_myndighet": "vera.vc",
             "kriterier_motivering": "Uppfyllda."}
-NO_COLLABORATION = {"behov_av_samverkan": False, "bmss_renovering": False}
-MEETING_DONE = {"mote_genomfort_datum": "2026-12-01", "motesutfall": "Akutlokal ordnad.",
+NO_COLLABORATION = {"behov_av_samverkan": False}
+#: The meeting template's checklist (ROUTINES.md R2 step 4), every point gone through.
+MOTESMALL = ["behov", "resurser", "lokal", "personal", "ansvar", "beslut", "nasta_mote"]
+MEETING_DONE = {"mote_genomfort_datum": "2026-12-01", "motesmall": MOTESMALL, "motesutfall": "Akutlokal ordnad.",
                 "ytterligare_mote_behovs": False}
 IN_AKUTLOKAL = {"verkstallighet_form": "akutlokal", "verkstallighet_plats": "Akutlokal Nordost",
                 "verkstallighet_beskrivning": "Personal från bemanningsenheten.", "verkstallt_datum": "2026-12-02",
@@ -134,10 +136,12 @@ def start(api: Api, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def through_criteria(s: Staff, data: dict[str, Any]) -> dict[str, Any]:
-    """The socialsekreterare reports the need and the checklist; the enhetschef finds the criteria met."""
+    """The socialsekreterare reports the need and the checklist; the enhetschef finds the criteria met and
+    the verksamhetschef myndighet, consulted in a task of her own, agrees."""
     instance = start(s["sara.soc"], data)
     do(s["sara.soc"], instance, "kontrollera_uttomda_mojligheter", CHECKLIST)
     do(s["erika.ec"], instance, "bedom_kriterier", CRITERIA)
+    do(s["vera.vc"], instance, "samrada_kriterier", {"verksamhetschef_myndighet_instammer": True})
     return instance
 
 
@@ -192,6 +196,43 @@ def test_each_failed_applicability_condition_ends_as_its_own_ej_tillamplig(staff
     assert tasks(s["vc.korttid"], unmet) == [] and tasks(s["ec.korttidshem"], unmet) == []
     final = read(sara, unmet)
     assert final["state"] == "completed" and final["data"]["samrad_verksamhetschef_myndighet"] == "vera.vc"
+
+
+def test_the_verksamhetschef_myndighet_consults_as_a_person_and_a_disagreement_stops_the_case(staff: Staff) -> None:
+    s = staff
+    sara, erika, vera = s["sara.soc"], s["erika.ec"], s["vera.vc"]
+    disagreed = start(sara, START)
+    do(sara, disagreed, "kontrollera_uttomda_mojligheter", CHECKLIST)
+    do(erika, disagreed, "bedom_kriterier", CRITERIA)
+    # the criteria are met in the enhetschef's view: the verksamhetschef myndighet has a task of her own
+    [consult] = tasks(vera, disagreed)
+    assert consult["name"] == "samrada_kriterier" and consult["assignee"] == "vera.vc"
+    assert consult["lane"] == "Verksamhetschef myndighet"
+    assert tasks(s["vc.korttid"], disagreed) == [] and tasks(erika, disagreed) == []
+    # she disagrees: she must say why, and the case stops there
+    refused = vera.post(f"/api/v1/tasks/{consult['id']}/complete",
+                        json={"data": {"verksamhetschef_myndighet_instammer": False}})
+    assert refused.status_code == 422 and "samrad_kommentar" in refused.json()["errors"]
+    done = complete(vera, consult, {"verksamhetschef_myndighet_instammer": False,
+                                    "samrad_kommentar": "Behovet kan mötas inom ramavtal."})
+    assert done["instance"]["state"] == "completed"
+    assert done["instance"]["outcome"] == "stoppat_verksamhetschef_instammer_ej"
+    assert tasks(s["vc.korttid"], disagreed) == []
+
+    # she cannot take part: the enhetschef records the reason instead, and the case goes on without her task
+    absent = start(sara, START)
+    do(sara, absent, "kontrollera_uttomda_mojligheter", CHECKLIST)
+    criteria = the_task(erika, absent, "bedom_kriterier")
+    erika.ok("POST", f"/api/v1/tasks/{criteria['id']}/claim")
+    without = {k: v for k, v in CRITERIA.items() if k != "samrad_verksamhetschef_myndighet"} | {
+        "samrad_form": "skal_angivet"}
+    refused = erika.post(f"/api/v1/tasks/{criteria['id']}/complete", json={"data": without})
+    assert refused.status_code == 422 and "samrad_ej_skal" in refused.json()["errors"]
+    complete(erika, criteria, {**without,
+                               "samrad_ej_skal": "Verksamhetschefen är på semester; samråd med ställföreträdaren."})
+    assert tasks(vera, absent) == []
+    assert names(s["vc.korttid"], absent) == ["bedom_samverkan_vuxen"]
+    assert read(sara, absent)["data"]["samrad_ej_skal"].startswith("Verksamhetschefen är på semester")
 
 
 def test_a_child_is_assessed_by_the_korttidsvistelse_chef_convened_by_korttidshem_and_needs_a_decision(
@@ -269,34 +310,12 @@ def test_a_short_bmss_evacuation_with_bmss_staff_and_an_unchanged_plan_needs_no_
     assert names(convener, changed) == ["utvardera"]
 
 
-def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(staff: Staff) -> None:
+def test_enforcement_in_a_vacant_bmss_flat_needs_no_korttid_decision_and_the_evaluation_is_timed(
+        staff: Staff) -> None:
     s = staff
     convener = s["vc.korttid"]
     instance = through_criteria(s, START)
-
-    # the BmSS needs other premises during a renovation: the side rule starts (a call activity)
-    done = do(convener, instance, "bedom_samverkan_vuxen",
-              {"sammankallande": "vc.korttid", "behov_av_samverkan": False, "bmss_renovering": True})
-    assert done["next_tasks"] == []  # the BmSS unit manager acts first
-    assert tasks(s["bengt.bmss.hisingen"], instance) == []  # another district's BmSS does not see it
-    [request] = tasks(s["berit.bmss"], instance)
-    assert request["name"] == "begar_ledig_bmss_lagenhet" and request["lane"] == "Enhetschef BmSS"
-    assert request["district"] == "Nordost"
-    assert request["title"] == "Efterfråga ledig BmSS-lägenhet vid renovering (Nordost)"
-    complete(s["berit.bmss"], request, {"bmss_enhet": "BmSS Solrosen", "renovering_fran": "2027-01-10",
-                                        "renovering_till": "2027-03-01", "antal_lagenheter": 1})
-
-    # the district's utvecklingsledare förmedling BmSS answers; Hisingen's does not see the question
-    assert tasks(s["urban.formedling.hisingen"], instance) == []
-    [question] = tasks(s["ulrika.formedling"], instance)
-    assert question["name"] == "besvara_forfragan_ledig_lagenhet"
-    assert question["lane"] == "Utvecklingsledare förmedling BmSS"
-    s["ulrika.formedling"].ok("POST", f"/api/v1/tasks/{question['id']}/claim")
-    refused = s["ulrika.formedling"].post(f"/api/v1/tasks/{question['id']}/complete",
-                                          json={"data": {"ledig_bmss_lagenhet_finns": True}})
-    assert refused.status_code == 422 and "anvisad_lagenhet" in refused.json()["errors"]
-    complete(s["ulrika.formedling"], question, {"ledig_bmss_lagenhet_finns": True,
-                                               "anvisad_lagenhet": "BmSS Vitsippan lgh 3"})
+    do(convener, instance, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
 
     # a vacant flat: enforcement goes ahead there, without a meeting and without a korttid decision
     [enforce] = tasks(convener, instance)
@@ -316,7 +335,6 @@ def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(
     complete(convener, evaluation, EVALUATION)
     final = read(convener, instance)
     assert final["outcome"] == "verkstallt_och_utvarderat" and final["timers"] == []
-    assert final["data"]["ledig_bmss_lagenhet_finns"] is True
     SYSTEM_CLOCK.advance(days=31)
     assert fire_due_timers(s.h.services) == 0
 
@@ -338,8 +356,9 @@ def test_an_invitee_from_another_forvaltning_sees_only_what_the_convener_hands_o
     do(s["sara.soc"], instance, "kontrollera_uttomda_mojligheter",
        {**CHECKLIST, "akut_behov_motivering": f"{KLIENT} kan inte vänta på ordinarie verkställighet."})
     do(s["erika.ec"], instance, "bedom_kriterier", {**CRITERIA, "kriterier_motivering": f"Uppfyllda för {KLIENT}."})
+    do(s["vera.vc"], instance, "samrada_kriterier", {"verksamhetschef_myndighet_instammer": True})
     do(convener, instance, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", "behov_av_samverkan": True,
-                                                     "samverkansbehov": ["lokal"], "bmss_renovering": False})
+                                                     "samverkansbehov": ["lokal"]})
     case = f"/api/v1/instances/{instance['id']}"
     assert hilda.get(case).status_code == 404  # not invited yet: the case does not exist for her
 
@@ -420,16 +439,9 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     convener, sara, chef, admin = s["vc.korttid"], s["sara.soc"], s["chef.nordost"], s["adam"]
     instance = through_criteria(s, START)
 
-    # the convener needs premises and staff from other units, and the BmSS is being renovated
+    # the convener needs premises and staff from other units: a meeting; Ulf's out-of-office reply names Ulla
     do(convener, instance, "bedom_samverkan_vuxen",
-       {"sammankallande": "vc.korttid", "behov_av_samverkan": True,
-        "samverkansbehov": ["lokal", "personalresurser"], "bmss_renovering": True})
-    do(s["berit.bmss"], instance, "begar_ledig_bmss_lagenhet",
-       {"bmss_enhet": "BmSS Solrosen", "renovering_fran": "2027-01-10", "antal_lagenheter": 1})
-    do(s["ulrika.formedling"], instance, "besvara_forfragan_ledig_lagenhet",
-       {"ledig_bmss_lagenhet_finns": False, "forfragan_kommentar": "Inga lediga lägenheter i Nordost."})
-
-    # no vacant flat: the convener calls a meeting; Ulf's out-of-office reply names Ulla
+       {"sammankallande": "vc.korttid", "behov_av_samverkan": True, "samverkansbehov": ["lokal", "personalresurser"]})
     s.set_away("ulf.utforare", "ulla.utforare")
     call = the_task(convener, instance, "kalla_till_mote")
     assert call["title"] == "Kalla till samverkansmöte – akut verkställighet (vuxen, Nordost)"
@@ -504,6 +516,11 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
                        "bo.bemanning": "kan_delta", "erik.fastighet": "kan_delta", "fredrik.forste": "kan_delta"}
     assert admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"] == []
 
+    # the meeting form carries the template: a meeting that skipped a point of it is not recorded as held
+    for checklist in ([], MOTESMALL[:-1]):
+        skipped = convener.post(f"/api/v1/tasks/{meeting['id']}/complete",
+                                json={"data": {**MEETING_DONE, "motesmall": checklist}})
+        assert skipped.status_code == 422 and "motesmall" in skipped.json()["errors"], skipped.text
     # the first meeting needs a follow-up: a second meeting, with health care from another förvaltning,
     # which gets the time, the place and what the convener hands over on the recorded consent
     complete(convener, meeting, {**MEETING_DONE, "mote_genomfort_datum": "2026-11-26",
@@ -563,8 +580,9 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     assert [e["detail"]["outcome"] for e in events if e["action"] == "instance_completed"] == \
         ["verkstallt_och_utvarderat"]
     completed = [e["detail"]["task"] for e in events if e["action"] == "task_completed"]
-    assert completed == ["kontrollera_uttomda_mojligheter", "bedom_kriterier", "bedom_samverkan_vuxen",
-                         "begar_ledig_bmss_lagenhet", "besvara_forfragan_ledig_lagenhet", "kalla_till_mote",
+    assert completed == ["kontrollera_uttomda_mojligheter", "bedom_kriterier", "samrada_kriterier",
+                         "bedom_samverkan_vuxen",
+                         "kalla_till_mote",
                          *["besvara_kallelse"] * 6, "hall_mote", "kalla_till_mote", "lamna_ut_till_annan_forvaltning",
                          "hall_mote", "verkstall",
                          "fatta_beslut_korttid", "paminn_om_utvardering", "utvardera"]

@@ -3,11 +3,12 @@
 Each role is its own person signed in through the sign-in page, and every field is typed with the
 keyboard (``tests/browser/journey.py``). An adult in Nordost needs acute enforcement: the
 socialsekreterare reports it and fills in the checklist, the enhetschef myndighet judges the criteria
-after consulting the verksamhetschef myndighet, the verksamhetschef korttidsboende vuxna convenes a
-meeting, the invited socialsekreterare answers, the meeting is held, enforcement happens in an
-akutlokal so the socialsekreterare decides on korttidsboende, and the evaluation ends the case.
-Wherever the case is read, a socialsekreterare of another district and a verksamhetschef of another
-förvaltning, neither of them involved, get 404 and none of the planted personal values.
+and the verksamhetschef myndighet, consulted in a task of her own, agrees; the verksamhetschef
+korttidsboende vuxna convenes a meeting, the invited socialsekreterare answers, the meeting goes
+through its template's checklist, enforcement happens in an akutlokal so the socialsekreterare
+decides on korttidsboende, and the evaluation ends the case. Wherever the case is read, a
+socialsekreterare of another district or a verksamhetschef of another förvaltning, neither of them
+involved, gets 404 and none of the planted personal values.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def test_r2_from_the_report_to_the_evaluation(site: Site) -> None:
     journey = Journey("akut_verkstallighet")
     sara = site.person("sara.soc", "socialsekreterare", districts=("Nordost",), name="Sara Berg")
     erika = site.person("erika.ec", "enhetschef_myndighet", districts=("Nordost",), name="Erika Ek")
-    site.h.user("vera.vc", "verksamhetschef_myndighet", districts=("Nordost",), display_name="Vera Vik")
+    vera = site.person("vera.vc", "verksamhetschef_myndighet", districts=("Nordost",), name="Vera Vik")
     viktor = site.person("vc.korttid", "verksamhetschef_korttidsboende_vuxna", districts=ALL_DISTRICTS,
                          name="Viktor Korttid")
     # neither is involved: a socialsekreterare of another district, a verksamhetschef of another förvaltning
@@ -111,16 +112,21 @@ def test_r2_from_the_report_to_the_evaluation(site: Site) -> None:
     strangers_see_nothing(strangers, [case, sara.url])
     done(sara, "Kontrollera uttömda möjligheter")
 
-    # the enhetschef myndighet takes the assessment from the lane and records the consultation
+    # the enhetschef myndighet takes the assessment from the lane; the verksamhetschef myndighet consults
     open_task(erika, site, "Bedöm kriterier")
     pick(erika, "Kriterierna uppfyllda", "Ja")
-    type_text(erika, "Samråd med verksamhetschef myndighet", "Vera Vik")
-    type_date(erika, "Datum för samrådet", date(2026, 11, 23))
-    pick(erika, "Verksamhetschefen instämmer", "Ja")
+    pick(erika, "Samråd med verksamhetschef myndighet", "Verksamhetschefen samråder i en egen uppgift")
+    pick(erika, "Verksamhetschef myndighet", "Vera Vik (Nordost)")
     type_text(erika, "Motivering", "Kriterierna är uppfyllda.")
     journey.shot(erika, "kriterier")
     strangers_see_nothing(strangers, [case, erika.url])
     done(erika, "Bedöm kriterier")
+
+    open_task(vera, site, "Samråd om kriterierna")
+    pick(vera, "Jag instämmer i bedömningen", "Ja")
+    journey.shot(vera, "samrad")
+    strangers_see_nothing(strangers, [case, vera.url])
+    done(vera, "Samråd om kriterierna")
 
     # an adult: the verksamhetschef korttidsboende vuxna needs premises and convenes a meeting
     open_task(viktor, site, "Bedöm behov av samverkan")
@@ -152,6 +158,8 @@ def test_r2_from_the_report_to_the_evaluation(site: Site) -> None:
 
     open_task(viktor, site, "Samverkansmöte: dokumentera utfallet")
     type_date(viktor, "Mötesdatum", date(2026, 11, 26))
+    for point in ("Behovet", "Resurser", "Lokal", "Personal", "Ansvarsfördelning", "Beslut", "Nästa möte"):
+        pick(viktor, "Mötesmallen", point)
     type_text(viktor, "Utfall", "Akutlokal ordnad med personal från bemanningsenheten.")
     pick(viktor, "Behövs ytterligare möte", "Nej")
     journey.shot(viktor, "mote")
