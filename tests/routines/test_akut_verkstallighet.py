@@ -106,6 +106,10 @@ EVALUATION = {"utvardering_datum": "2026-12-20", "utvardering_deltagare": ["soci
               "utvardering_vad_fungerade": "Snabb samverkan.", "utvardering_forbattringar": "Tydligare mötesmall."}
 
 
+#: A participant's own evaluation (R2 step 7).
+SYNPUNKTER = {"utvardering_synpunkter": {"vad_fungerade": "Snabba beslut.", "forbattringar": "Tidigare kallelse."}}
+
+
 class Staff(Cast):
     """The routine's users (:data:`PEOPLE`), each signed in with a real API token."""
 
@@ -143,6 +147,15 @@ def through_criteria(s: Staff, data: dict[str, Any]) -> dict[str, Any]:
     do(s["erika.ec"], instance, "bedom_kriterier", CRITERIA)
     do(s["vera.vc"], instance, "samrada_kriterier", {"verksamhetschef_myndighet_instammer": True})
     return instance
+
+
+def participants_evaluate(s: Staff, instance: dict[str, Any]) -> list[str]:
+    """Everyone with an evaluation task of their own answers it; returns who did (sorted)."""
+    open_tasks = [t for t in read(s["sara.soc"], instance)["tasks"]
+                  if t["name"] == "utvardera_deltagare" and t["status"] == "open"]
+    for task in open_tasks:
+        complete(s[task["assignee"]], task, SYNPUNKTER)
+    return sorted(t["assignee"] for t in open_tasks)
 
 
 # --- the stories -------------------------------------------------------------------------------------
@@ -266,8 +279,20 @@ def test_a_child_is_assessed_by_the_korttidsvistelse_chef_convened_by_korttidshe
     assert tasks(s["ec.korttidshem"], instance) == []  # the evaluation waits for the decision
     complete(s["sara.soc"], decision, {**KORTTID, "korttid_insats": "korttidsvistelse"})
 
-    # the convener evaluates the routine within 30 days
+    # each participant evaluates in a task of their own first: here the socialsekreterare (no meeting was held)
+    assert tasks(s["ec.korttidshem"], instance) == []
+    [own] = tasks(s["sara.soc"], instance)
+    assert own["name"] == "utvardera_deltagare" and own["assignee"] == "sara.soc"
+    assert own["title"] == "Utvärdering: dina synpunkter på rutinen – akut verkställighet (barn, Nordost)"
+    refused = s["sara.soc"].post(f"/api/v1/tasks/{own['id']}/complete",
+                                 json={"data": {"utvardering_synpunkter": {"vad_fungerade": "Bra."}}})
+    assert refused.status_code == 422, refused.text
+    complete(s["sara.soc"], own, SYNPUNKTER)
+
+    # the convener compiles what the participants said, within 30 days
     [evaluation] = tasks(s["ec.korttidshem"], instance)
+    compiled = s["ec.korttidshem"].ok("GET", f"/api/v1/tasks/{evaluation['id']}")["data"]["utvarderingar"]
+    assert compiled == [{"anvandarnamn": "sara.soc", "roll": "socialsekreterare", **SYNPUNKTER["utvardering_synpunkter"]}]
     assert evaluation["name"] == "utvardera"
     due_in = datetime.fromisoformat(evaluation["due_at"]) - datetime.fromisoformat(evaluation["created_at"])
     assert abs(due_in - timedelta(days=30)) < timedelta(seconds=1)
@@ -289,9 +314,9 @@ def test_a_short_bmss_evacuation_with_bmss_staff_and_an_unchanged_plan_needs_no_
     assert tasks(s["ec.korttidshem"], exempt) == []
     do(convener, exempt, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
     # BmSS staff deliver the support, the plan is unchanged: the evaluation follows without a decision
-    done = do(convener, exempt, "verkstall", evacuation)
-    assert [t["name"] for t in done["next_tasks"]] == ["utvardera"]
-    assert tasks(s["sara.soc"], exempt) == []
+    do(convener, exempt, "verkstall", evacuation)
+    assert names(s["sara.soc"], exempt) == ["utvardera_deltagare"]
+    assert participants_evaluate(s, exempt) == ["sara.soc"]
     do(convener, exempt, "utvardera", EVALUATION)
     assert read(convener, exempt)["outcome"] == "verkstallt_och_utvarderat"
 
@@ -307,7 +332,7 @@ def test_a_short_bmss_evacuation_with_bmss_staff_and_an_unchanged_plan_needs_no_
     [decision] = tasks(s["sara.soc"], changed)
     assert decision["title"] == "Fatta beslut om korttidsboende – akut verkställighet (vuxen, Nordost)"
     complete(s["sara.soc"], decision, KORTTID)
-    assert names(convener, changed) == ["utvardera"]
+    assert names(s["sara.soc"], changed) == ["utvardera_deltagare"] and names(convener, changed) == []
 
 
 def test_enforcement_in_a_vacant_bmss_flat_needs_no_korttid_decision_and_the_evaluation_is_timed(
@@ -323,7 +348,8 @@ def test_enforcement_in_a_vacant_bmss_flat_needs_no_korttid_decision_and_the_eva
     complete(convener, enforce, {"verkstallighet_form": "bmss_lagenhet", "verkstallighet_plats": "BmSS Vitsippan",
                                  "verkstallighet_beskrivning": "Flytt under renoveringen.",
                                  "verkstallt_datum": "2026-11-30", "evakuering_fran_bmss": False})
-    assert tasks(s["sara.soc"], instance) == []
+    assert names(s["sara.soc"], instance) == ["utvardera_deltagare"]  # her evaluation, not a korttid decision
+    participants_evaluate(s, instance)
     [evaluation] = tasks(convener, instance)
     assert evaluation["name"] == "utvardera"
     [reminder] = read(convener, instance)["timers"]
@@ -559,6 +585,12 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     assert decision["title"] == "Fatta beslut om korttidsboende – akut verkställighet (vuxen, Nordost)"
     complete(sara, decision, KORTTID)
 
+    # everyone who said they would attend a meeting evaluates in a task of their own (Ulf is still away:
+    # his goes to Ulla); the convener compiles and is not asked twice
+    assert tasks(convener, instance) == []
+    assert participants_evaluate(s, instance) == ["bo.bemanning", "erik.fastighet", "fredrik.forste", "sara.soc",
+                                                  "ulla.utforare"]
+
     # the evaluation is not held within 30 days: the convener is reminded, the task stays open and overdue
     evaluation = the_task(convener, instance, "utvardera")
     SYSTEM_CLOCK.advance(days=30, minutes=1)
@@ -585,4 +617,5 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
                          "kalla_till_mote",
                          *["besvara_kallelse"] * 6, "hall_mote", "kalla_till_mote", "lamna_ut_till_annan_forvaltning",
                          "hall_mote", "verkstall",
-                         "fatta_beslut_korttid", "paminn_om_utvardering", "utvardera"]
+                         "fatta_beslut_korttid", *["utvardera_deltagare"] * 5, "paminn_om_utvardering",
+                         "utvardera"]
