@@ -292,7 +292,8 @@ def test_a_child_is_assessed_by_the_korttidsvistelse_chef_convened_by_korttidshe
     # the convener compiles what the participants said, within 30 days
     [evaluation] = tasks(s["ec.korttidshem"], instance)
     compiled = s["ec.korttidshem"].ok("GET", f"/api/v1/tasks/{evaluation['id']}")["data"]["utvarderingar"]
-    assert compiled == [{"anvandarnamn": "sara.soc", "roll": "socialsekreterare", **SYNPUNKTER["utvardering_synpunkter"]}]
+    assert compiled == [{"anvandarnamn": "sara.soc", "roll": "socialsekreterare",
+                         **SYNPUNKTER["utvardering_synpunkter"]}]
     assert evaluation["name"] == "utvardera"
     due_in = datetime.fromisoformat(evaluation["due_at"]) - datetime.fromisoformat(evaluation["created_at"])
     assert abs(due_in - timedelta(days=30)) < timedelta(seconds=1)
