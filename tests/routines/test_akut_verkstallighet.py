@@ -460,6 +460,17 @@ def test_an_invitee_from_another_forvaltning_sees_only_what_the_convener_hands_o
     after = hilda.ok("GET", case)
     assert set(after["data"]) <= SEEN_OUTSIDE and not [v for v in PLANTED if v in json.dumps(after)]
 
+    # after the enforcement her substitute, who attended, evaluates in his own förvaltning: still not the case
+    do(convener, instance, "hall_mote", MEETING_DONE)
+    do(convener, instance, "verkstall", {**IN_AKUTLOKAL, "verkstallighet_form": "befintlig_verksamhet"})
+    [evaluation] = tasks(s["harald.hsl"], instance)
+    assert evaluation["name"] == "utvardera_deltagare" and evaluation["assignee"] == "harald.hsl"
+    assert tasks(hilda, instance) == []  # she sent a substitute: she did not take part
+    for shown in (s["harald.hsl"].ok("GET", case), s["harald.hsl"].ok("GET", f"/api/v1/tasks/{evaluation['id']}")):
+        assert set(shown["data"]) <= SEEN_OUTSIDE | {"utvardering_synpunkter"}, shown["data"]
+        assert not [v for v in PLANTED if v in json.dumps(shown, ensure_ascii=False)]
+    complete(s["harald.hsl"], evaluation, SYNPUNKTER)
+
 
 def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluation(staff: Staff) -> None:
     s = staff
