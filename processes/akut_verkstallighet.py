@@ -28,6 +28,8 @@ __all__ = [
     "r2_korttidsinsats",
     "r2_rubrik",
     "r2_utvardering_frist",
+    "r2_utvarderingsdeltagare",
+    "r2_utvarderingar",
 ]
 
 EVALUATION_DAYS_ENV = "SAMVERKAN_R2_EVALUATION_DAYS"
@@ -186,6 +188,48 @@ def r2_kallelsesvar_med_inbjuden(
         record.setdefault("deltagande", "ej_svar")
         records.append(record)
     return records
+
+
+def r2_utvarderingsdeltagare(
+    alla_kallelsesvar: Sequence[Mapping[str, Any]] | None,
+    alla_inbjudna: Sequence[Mapping[str, Any]] | None,
+    ansvarig_socialsekreterare: str,
+    sammankallande: str,
+) -> list[dict[str, Any]]:
+    """Who gets an evaluation task after the enforcement (R2 step 7: "each participant").
+
+    The responsible socialsekreterare first, then everyone who said they would attend a meeting
+    (``deltagande`` = ``kan_delta``), each once, in the order they answered; the convener, who
+    compiles the findings, is not among them. A participant from another förvaltning keeps their
+    ``organisation``, so their task is offered only there.
+    """
+    organisations = {_username(p): _organisation(p) for p in alla_inbjudna or () if isinstance(p, Mapping)}
+    found: list[dict[str, Any]] = []
+    seen = {str(sammankallande).strip()}
+
+    def add(username: str, role: Any) -> None:
+        if not username or username in seen:
+            return
+        seen.add(username)
+        entry: dict[str, Any] = {"anvandarnamn": username, "roll": role}
+        if organisations.get(username):
+            entry["organisation"] = organisations[username]
+        found.append(entry)
+
+    add(str(ansvarig_socialsekreterare).strip(), "socialsekreterare")
+    for record in alla_kallelsesvar or ():
+        if isinstance(record, Mapping) and record.get("deltagande") == "kan_delta":
+            add(_username(record), record.get("roll"))
+    return found
+
+
+def r2_utvarderingar(
+    deltagare: Sequence[Mapping[str, Any]],
+    synpunkter: Mapping[Any, Any] | Sequence[Any] | None,
+) -> list[dict[str, Any]]:
+    """One record per participant for the convener to compile: who (username, role) and what they said."""
+    return [{"anvandarnamn": _username(person), "roll": person.get("roll"), **_answer_for(synpunkter, index)}
+            for index, person in enumerate(deltagare)]
 
 
 def r2_kraver_korttidsbeslut(verkstallighet_form: str, bmss_evakueringsundantag: bool) -> bool:

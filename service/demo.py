@@ -63,6 +63,7 @@ DEMO_USERS: dict[str, tuple[str, list[str], list[str]]] = {
     "vera.vcmyndighet": ("Vera Qvist", ["verksamhetschef_myndighet"], ["Nordost"]),
     "kurt.korttid": ("Kurt Lund", ["verksamhetschef_korttidsboende_vuxna"], ALL),
     "karin.korttidbarn": ("Karin Ahl", ["enhetschef_korttidshem_barn"], ALL),
+    "vilma.korttidsvistelse": ("Vilma Strand", ["verksamhetschef_korttidsvistelse_barn"], ALL),
     "bo.bistand": ("Bo Falk", ["bistandshandlaggare"], ["Nordost"]),
     "moa.mottagning": ("Moa Rask", ["mottagningsfunktionen"], ["Nordost"]),
     "ulf.utforare": ("Ulf Vik", ["utforare"], ALL),

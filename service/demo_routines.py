@@ -107,10 +107,19 @@ def sip(start: Start, complete: Complete, today: date) -> int:
     return 1
 
 
+def bmss_lokal_vid_renovering(start: Start, complete: Complete, today: date) -> int:
+    # the BmSS is to be renovated: its unit manager asks the district's utvecklingsledare for a vacant flat
+    start("bmss_lokal_vid_renovering", "bengt.bmss", {
+        "stadsomrade": "Nordost", "bmss_enhet": "BmSS Solrosen", "renovering_fran": str(today + timedelta(days=40)),
+        "renovering_till": str(today + timedelta(days=100)), "antal_lagenheter": 2})
+    return 1
+
+
 STORIES: dict[str, Callable[[Start, Complete, date], int]] = {
     "skyddsombudsstopp": skyddsombudsstopp,
     "akut_verkstallighet": akut_verkstallighet,
     "utokat_stod_14_dagar": utokat_stod_14_dagar,
     "klagomal_privat_utforare": klagomal_privat_utforare,
     "sip": sip,
+    "bmss_lokal_vid_renovering": bmss_lokal_vid_renovering,
 }

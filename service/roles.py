@@ -7,6 +7,7 @@ ROLES = frozenset({
     "eku", "utvecklingsledare_formedling_bmss", "enhetschef_bmss", "enhetschef_fastighet",
     "enhetschef_utforaravdelning", "verksamhetschef_utforaravdelning", "verksamhetschef_personligt_stod",
     "enhetschef_bemanning", "verksamhetschef_halso_sjukvard", "fast_vardkontakt",
+    "verksamhetschef_korttidsvistelse_barn",
     "processagare", "chef", "auditor", "admin",
 })
 

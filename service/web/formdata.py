@@ -83,7 +83,8 @@ def _rows(schema: Mapping[str, Any], ui: Mapping[str, Any], form: MultiDict[str,
         count = 0
     items, items_ui = schema.get("items") or {}, ui.get("items") or {}
     rows = [_object(items, items_ui, form, f"{path}.{index}.", keep) for index in range(max(count, 0))]
-    rows = rows if keep else [row for row in rows if row]
+    # an untouched row says nothing, even when its required checkboxes report "none chosen"
+    rows = rows if keep else [row for row in rows if any(v not in ([], {}) for v in row.values())]
     return rows if rows or keep else MISSING
 
 

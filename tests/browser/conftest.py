@@ -57,9 +57,10 @@ class Site:
         self._contexts: list[Any] = []
 
     def person(self, username: str, *roles: str, districts: tuple[str, ...] = ("Sydväst",),
-               organisation: str = "myndighet") -> Page:
-        """Create the user (of ``organisation``) and return a page signed in as them through the sign-in form."""
-        self.h.user(username, *roles, districts=districts, organisation=organisation)
+               organisation: str = "myndighet", name: str | None = None) -> Page:
+        """Create the user (of ``organisation``, called ``name``) and return a page signed in as them
+        through the sign-in form."""
+        self.h.user(username, *roles, districts=districts, organisation=organisation, display_name=name)
         return self.sign_in(username)
 
     def sign_in(self, username: str) -> Page:

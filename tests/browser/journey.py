@@ -11,6 +11,7 @@ Screenshots go through ``look`` (axe-core scan included) as
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from playwright.sync_api import Locator, Page
@@ -33,8 +34,13 @@ class Journey:
         look(page, name)
 
 
+def _name(label: str) -> re.Pattern[str]:
+    """``label`` exactly, as a field's own label or with the form's "(obligatorisk)" after it."""
+    return re.compile(rf"^{re.escape(label)}( \(obligatorisk\))?$")
+
+
 def _field(scope: Page | Locator, label: str) -> Locator:
-    return scope.get_by_label(label, exact=True)
+    return scope.get_by_label(_name(label))
 
 
 def type_text(page: Page, label: str, text: str, *, within: Locator | None = None) -> None:
@@ -71,7 +77,7 @@ def _type_segments(page: Page, field: Locator, segments: list[str]) -> None:
 
 def pick(page: Page, group: str, option: str, *, within: Locator | None = None) -> None:
     """Choose ``option`` among the radio buttons or checkboxes of the fieldset ``group`` with Space."""
-    box = (within or page).get_by_role("group", name=group, exact=True).get_by_label(option, exact=True)
+    box = (within or page).get_by_role("group", name=_name(group)).get_by_label(option, exact=True)
     box.focus()
     if not box.is_checked():
         page.keyboard.press("Space")

@@ -14,7 +14,8 @@ from service.config import ROOT
 from service.engine.specs import LaneRoles, parse_bundle
 from tests.browser.conftest import Site, look
 
-KEYS = ["skyddsombudsstopp", "akut_verkstallighet", "utokat_stod_14_dagar", "klagomal_privat_utforare", "sip"]
+KEYS = ["skyddsombudsstopp", "akut_verkstallighet", "utokat_stod_14_dagar", "klagomal_privat_utforare", "sip",
+        "bmss_lokal_vid_renovering"]
 
 ROUND_TRIP = """async (xml) => {
   const modeler = new window.BpmnJS({ container: document.createElement("div") });

@@ -21,6 +21,8 @@ from processes.akut_verkstallighet import (
     r2_nya_inbjudna,
     r2_rubrik,
     r2_utvardering_frist,
+    r2_utvarderingar,
+    r2_utvarderingsdeltagare,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,3 +214,23 @@ def test_the_meeting_catalogue_is_the_lane_of_meeting_participants() -> None:
                         .read_text(encoding="utf-8"))
     roles = schema["properties"]["motesdeltagare"]["items"]["properties"]["roll"]["enum"]
     assert roles == lanes["Mötesdeltagare"]
+
+
+def test_each_attending_participant_evaluates_once_and_the_convener_compiles() -> None:
+    invited = [{"roll": "socialsekreterare", "anvandarnamn": "sara"},
+               {"roll": "verksamhetschef_halso_sjukvard", "anvandarnamn": "hilda", "organisation": "aldre_vard"},
+               {"roll": "enhetschef_fastighet", "anvandarnamn": "fia"}]
+    answers = [{"anvandarnamn": "sara", "roll": "socialsekreterare", "deltagande": "kan_delta"},
+               {"anvandarnamn": "hilda", "roll": "verksamhetschef_halso_sjukvard", "deltagande": "kan_delta"},
+               {"anvandarnamn": "fia", "roll": "enhetschef_fastighet", "deltagande": "skickar_ersattare"},
+               {"anvandarnamn": "vc", "roll": "verksamhetschef_korttidsboende_vuxna", "deltagande": "kan_delta"}]
+    people = r2_utvarderingsdeltagare(answers, invited, "sara", "vc")
+    assert people == [{"anvandarnamn": "sara", "roll": "socialsekreterare"},
+                      {"anvandarnamn": "hilda", "roll": "verksamhetschef_halso_sjukvard", "organisation": "aldre_vard"}]
+    # no meeting held: the responsible socialsekreterare alone
+    assert r2_utvarderingsdeltagare([], [], "sara", "vc") == [{"anvandarnamn": "sara", "roll": "socialsekreterare"}]
+    said = {"1": {"vad_fungerade": "Snabbt.", "forbattringar": "Inget."}}
+    assert r2_utvarderingar(people, said) == [
+        {"anvandarnamn": "sara", "roll": "socialsekreterare"},
+        {"anvandarnamn": "hilda", "roll": "verksamhetschef_halso_sjukvard", "vad_fungerade": "Snabbt.",
+         "forbattringar": "Inget."}]

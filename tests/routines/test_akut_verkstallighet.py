@@ -1,13 +1,14 @@
 """R2 Verkställighet vid akuta behov (``akut_verkstallighet``), told through the HTTP API.
 
 Each lane acts as its own user: the socialsekreterare fills in the applicability checklist, the
-enhetschef myndighet judges the criteria, the city-wide convener for adults (verksamhetschef
-korttidsboende vuxna) or children (enhetschef korttidshem barn) decides on collaboration, calls
-meetings whose invitations are tasks for each invitee, enforces the decision and evaluates it. The
-BmSS renovation side rule runs as a call activity for the district's enhetschef BmSS and
-utvecklingsledare förmedling BmSS. The verksamhetschef hälso- och sjukvård belongs to another
-förvaltning (another committee): invited, they see only what the convener hands over to them on a
-recorded basis, not the case. The clock is the only thing moved by hand.
+enhetschef myndighet judges the criteria and the verksamhetschef myndighet is consulted in a task of
+their own; the verksamhetschef korttidsboende vuxna (adults) or korttidsvistelse barn (children)
+assesses the need of collaboration, and the convener (for a child an enhetschef korttidshem barn)
+calls meetings whose invitations are tasks for each invitee, enforces the decision and evaluates
+it. The BmSS renovation side rule is a routine of its own (``test_bmss_lokal_vid_renovering.py``).
+The verksamhetschef hälso- och sjukvård belongs to another förvaltning (another committee):
+invited, they see only what the convener hands over to them on a recorded basis, not the case. The
+clock is the only thing moved by hand.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ PEOPLE: People = {
     "vera.vc": (("verksamhetschef_myndighet",), ("Nordost",)),
     "vc.korttid": (("verksamhetschef_korttidsboende_vuxna",), ALL_DISTRICTS),
     "ec.korttidshem": (("enhetschef_korttidshem_barn",), ALL_DISTRICTS),
+    "vc.korttidsvistelse": (("verksamhetschef_korttidsvistelse_barn",), ALL_DISTRICTS),
     "fia.fastighet": (("enhetschef_fastighet",), ("Nordost",)),
     "erik.fastighet": (("enhetschef_fastighet",), ("Nordost",)),
     "ulf.utforare": (("verksamhetschef_utforaravdelning",), ("Nordost",)),
@@ -84,11 +86,12 @@ CHECKLIST = {"utvecklingsledare_formedling": "ja_ingen_ledig",
              "utokning_hos_utforare": "ej_aktuellt", "ovriga_mojligheter_uttomda": True,
              "ovriga_mojligheter_notering": "Direktupphandlade platser saknas.",
              "akut_och_omfattande_behov": True, "akut_behov_motivering": "Kan inte vänta."}
-CRITERIA = {"kriterier_uppfyllda": True, "samrad_verksamhetschef_myndighet": "vera.vc",
-            "samrad_datum": "2026-11-23", "verksamhetschef_myndighet_instammer": True,
+CRITERIA = {"kriterier_uppfyllda": True, "samrad_form": "egen_uppgift", "samrad_verksamhetschef_myndighet": "vera.vc",
             "kriterier_motivering": "Uppfyllda."}
-NO_COLLABORATION = {"behov_av_samverkan": False, "bmss_renovering": False}
-MEETING_DONE = {"mote_genomfort_datum": "2026-12-01", "motesutfall": "Akutlokal ordnad.",
+NO_COLLABORATION = {"behov_av_samverkan": False}
+#: The meeting template's checklist (ROUTINES.md R2 step 4), every point gone through.
+MOTESMALL = ["behov", "resurser", "lokal", "personal", "ansvar", "beslut", "nasta_mote"]
+MEETING_DONE = {"mote_genomfort_datum": "2026-12-01", "motesmall": MOTESMALL, "motesutfall": "Akutlokal ordnad.",
                 "ytterligare_mote_behovs": False}
 IN_AKUTLOKAL = {"verkstallighet_form": "akutlokal", "verkstallighet_plats": "Akutlokal Nordost",
                 "verkstallighet_beskrivning": "Personal från bemanningsenheten.", "verkstallt_datum": "2026-12-02",
@@ -101,6 +104,10 @@ SAMTYCKE_ANNAN_FORVALTNING = {"grund": "samtycke", "samtycke_typ": "uttryckligt"
                               "giltig_fran": "2026-11-23", "giltig_till": "2027-05-23"}
 EVALUATION = {"utvardering_datum": "2026-12-20", "utvardering_deltagare": ["socialsekreterare", "enhetschef_bemanning"],
               "utvardering_vad_fungerade": "Snabb samverkan.", "utvardering_forbattringar": "Tydligare mötesmall."}
+
+
+#: A participant's own evaluation (R2 step 7).
+SYNPUNKTER = {"utvardering_synpunkter": {"vad_fungerade": "Snabba beslut.", "forbattringar": "Tidigare kallelse."}}
 
 
 class Staff(Cast):
@@ -133,11 +140,22 @@ def start(api: Api, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def through_criteria(s: Staff, data: dict[str, Any]) -> dict[str, Any]:
-    """The socialsekreterare reports the need and the checklist; the enhetschef finds the criteria met."""
+    """The socialsekreterare reports the need and the checklist; the enhetschef finds the criteria met and
+    the verksamhetschef myndighet, consulted in a task of her own, agrees."""
     instance = start(s["sara.soc"], data)
     do(s["sara.soc"], instance, "kontrollera_uttomda_mojligheter", CHECKLIST)
     do(s["erika.ec"], instance, "bedom_kriterier", CRITERIA)
+    do(s["vera.vc"], instance, "samrada_kriterier", {"verksamhetschef_myndighet_instammer": True})
     return instance
+
+
+def participants_evaluate(s: Staff, instance: dict[str, Any]) -> list[str]:
+    """Everyone with an evaluation task of their own answers it; returns who did (sorted)."""
+    open_tasks = [t for t in read(s["sara.soc"], instance)["tasks"]
+                  if t["name"] == "utvardera_deltagare" and t["status"] == "open"]
+    for task in open_tasks:
+        complete(s[task["assignee"]], task, SYNPUNKTER)
+    return sorted(t["assignee"] for t in open_tasks)
 
 
 # --- the stories -------------------------------------------------------------------------------------
@@ -193,21 +211,64 @@ def test_each_failed_applicability_condition_ends_as_its_own_ej_tillamplig(staff
     assert final["state"] == "completed" and final["data"]["samrad_verksamhetschef_myndighet"] == "vera.vc"
 
 
-def test_a_child_goes_to_the_korttidshem_convener_and_akutlokal_needs_a_korttidsvistelse_decision(
+def test_the_verksamhetschef_myndighet_consults_as_a_person_and_a_disagreement_stops_the_case(staff: Staff) -> None:
+    s = staff
+    sara, erika, vera = s["sara.soc"], s["erika.ec"], s["vera.vc"]
+    disagreed = start(sara, START)
+    do(sara, disagreed, "kontrollera_uttomda_mojligheter", CHECKLIST)
+    do(erika, disagreed, "bedom_kriterier", CRITERIA)
+    # the criteria are met in the enhetschef's view: the verksamhetschef myndighet has a task of her own
+    [consult] = tasks(vera, disagreed)
+    assert consult["name"] == "samrada_kriterier" and consult["assignee"] == "vera.vc"
+    assert consult["lane"] == "Verksamhetschef myndighet"
+    assert tasks(s["vc.korttid"], disagreed) == [] and tasks(erika, disagreed) == []
+    # she disagrees: she must say why, and the case stops there
+    refused = vera.post(f"/api/v1/tasks/{consult['id']}/complete",
+                        json={"data": {"verksamhetschef_myndighet_instammer": False}})
+    assert refused.status_code == 422 and "samrad_kommentar" in refused.json()["errors"]
+    done = complete(vera, consult, {"verksamhetschef_myndighet_instammer": False,
+                                    "samrad_kommentar": "Behovet kan mötas inom ramavtal."})
+    assert done["instance"]["state"] == "completed"
+    assert done["instance"]["outcome"] == "stoppat_verksamhetschef_instammer_ej"
+    assert tasks(s["vc.korttid"], disagreed) == []
+
+    # she cannot take part: the enhetschef records the reason instead, and the case goes on without her task
+    absent = start(sara, START)
+    do(sara, absent, "kontrollera_uttomda_mojligheter", CHECKLIST)
+    criteria = the_task(erika, absent, "bedom_kriterier")
+    erika.ok("POST", f"/api/v1/tasks/{criteria['id']}/claim")
+    without = {k: v for k, v in CRITERIA.items() if k != "samrad_verksamhetschef_myndighet"} | {
+        "samrad_form": "skal_angivet"}
+    refused = erika.post(f"/api/v1/tasks/{criteria['id']}/complete", json={"data": without})
+    assert refused.status_code == 422 and "samrad_ej_skal" in refused.json()["errors"]
+    complete(erika, criteria, {**without,
+                               "samrad_ej_skal": "Verksamhetschefen är på semester; samråd med ställföreträdaren."})
+    assert tasks(vera, absent) == []
+    assert names(s["vc.korttid"], absent) == ["bedom_samverkan_vuxen"]
+    assert read(sara, absent)["data"]["samrad_ej_skal"].startswith("Verksamhetschefen är på semester")
+
+
+def test_a_child_is_assessed_by_the_korttidsvistelse_chef_convened_by_korttidshem_and_needs_a_decision(
         staff: Staff) -> None:
     s = staff
     instance = through_criteria(s, BARN)
 
-    # a child: the enhetschef korttidshem barn is contacted; the adults' convener sees nothing
-    assert tasks(s["vc.korttid"], instance) == []
-    [assess] = tasks(s["ec.korttidshem"], instance)
-    assert assess["name"] == "bedom_samverkan_barn" and assess["lane"] == "Enhetschef korttidshem barn"
+    # a child: the verksamhetschef korttidsvistelse barn assesses; the adults' convener sees nothing
+    assert tasks(s["vc.korttid"], instance) == [] and tasks(s["ec.korttidshem"], instance) == []
+    [assess] = tasks(s["vc.korttidsvistelse"], instance)
+    assert assess["name"] == "bedom_samverkan_barn" and assess["lane"] == "Verksamhetschef korttidsvistelse barn"
     assert assess["title"] == "Bedöm behov av samverkan – akut verkställighet (barn, Nordost)"
     assert s["vc.korttid"].post(f"/api/v1/tasks/{assess['id']}/claim").status_code == 404  # need to know
 
+    # the convener for a child is an enhetschef korttidshem barn, never the assessor nor the adults' convener
+    s["vc.korttidsvistelse"].ok("POST", f"/api/v1/tasks/{assess['id']}/claim")
+    for wrong in ("vc.korttidsvistelse", "vc.korttid"):
+        response = s["vc.korttidsvistelse"].post(f"/api/v1/tasks/{assess['id']}/complete", json={
+            "data": {"sammankallande": wrong, **NO_COLLABORATION}})
+        assert response.status_code == 422 and "sammankallande" in response.json()["errors"], response.text
     # enforcement in existing operations first; no collaboration needed, so straight to Verkställ
-    done = complete(s["ec.korttidshem"], assess, {"sammankallande": "ec.korttidshem", **NO_COLLABORATION})
-    [enforce] = done["next_tasks"]
+    complete(s["vc.korttidsvistelse"], assess, {"sammankallande": "ec.korttidshem", **NO_COLLABORATION})
+    [enforce] = tasks(s["ec.korttidshem"], instance)
     assert enforce["name"] == "verkstall" and enforce["assignee"] == "ec.korttidshem"
 
     # enforced in an akutlokal: a short-term place, so the socialsekreterare must decide on korttidsvistelse
@@ -218,8 +279,21 @@ def test_a_child_goes_to_the_korttidshem_convener_and_akutlokal_needs_a_korttids
     assert tasks(s["ec.korttidshem"], instance) == []  # the evaluation waits for the decision
     complete(s["sara.soc"], decision, {**KORTTID, "korttid_insats": "korttidsvistelse"})
 
-    # the convener evaluates the routine within 30 days
+    # each participant evaluates in a task of their own first: here the socialsekreterare (no meeting was held)
+    assert tasks(s["ec.korttidshem"], instance) == []
+    [own] = tasks(s["sara.soc"], instance)
+    assert own["name"] == "utvardera_deltagare" and own["assignee"] == "sara.soc"
+    assert own["title"] == "Utvärdering: dina synpunkter på rutinen – akut verkställighet (barn, Nordost)"
+    refused = s["sara.soc"].post(f"/api/v1/tasks/{own['id']}/complete",
+                                 json={"data": {"utvardering_synpunkter": {"vad_fungerade": "Bra."}}})
+    assert refused.status_code == 422, refused.text
+    complete(s["sara.soc"], own, SYNPUNKTER)
+
+    # the convener compiles what the participants said, within 30 days
     [evaluation] = tasks(s["ec.korttidshem"], instance)
+    compiled = s["ec.korttidshem"].ok("GET", f"/api/v1/tasks/{evaluation['id']}")["data"]["utvarderingar"]
+    assert compiled == [{"anvandarnamn": "sara.soc", "roll": "socialsekreterare",
+                         **SYNPUNKTER["utvardering_synpunkter"]}]
     assert evaluation["name"] == "utvardera"
     due_in = datetime.fromisoformat(evaluation["due_at"]) - datetime.fromisoformat(evaluation["created_at"])
     assert abs(due_in - timedelta(days=30)) < timedelta(seconds=1)
@@ -241,9 +315,9 @@ def test_a_short_bmss_evacuation_with_bmss_staff_and_an_unchanged_plan_needs_no_
     assert tasks(s["ec.korttidshem"], exempt) == []
     do(convener, exempt, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
     # BmSS staff deliver the support, the plan is unchanged: the evaluation follows without a decision
-    done = do(convener, exempt, "verkstall", evacuation)
-    assert [t["name"] for t in done["next_tasks"]] == ["utvardera"]
-    assert tasks(s["sara.soc"], exempt) == []
+    do(convener, exempt, "verkstall", evacuation)
+    assert names(s["sara.soc"], exempt) == ["utvardera_deltagare"]
+    assert participants_evaluate(s, exempt) == ["sara.soc"]
     do(convener, exempt, "utvardera", EVALUATION)
     assert read(convener, exempt)["outcome"] == "verkstallt_och_utvarderat"
 
@@ -259,37 +333,15 @@ def test_a_short_bmss_evacuation_with_bmss_staff_and_an_unchanged_plan_needs_no_
     [decision] = tasks(s["sara.soc"], changed)
     assert decision["title"] == "Fatta beslut om korttidsboende – akut verkställighet (vuxen, Nordost)"
     complete(s["sara.soc"], decision, KORTTID)
-    assert names(convener, changed) == ["utvardera"]
+    assert names(s["sara.soc"], changed) == ["utvardera_deltagare"] and names(convener, changed) == []
 
 
-def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(staff: Staff) -> None:
+def test_enforcement_in_a_vacant_bmss_flat_needs_no_korttid_decision_and_the_evaluation_is_timed(
+        staff: Staff) -> None:
     s = staff
     convener = s["vc.korttid"]
     instance = through_criteria(s, START)
-
-    # the BmSS needs other premises during a renovation: the side rule starts (a call activity)
-    done = do(convener, instance, "bedom_samverkan_vuxen",
-              {"sammankallande": "vc.korttid", "behov_av_samverkan": False, "bmss_renovering": True})
-    assert done["next_tasks"] == []  # the BmSS unit manager acts first
-    assert tasks(s["bengt.bmss.hisingen"], instance) == []  # another district's BmSS does not see it
-    [request] = tasks(s["berit.bmss"], instance)
-    assert request["name"] == "begar_ledig_bmss_lagenhet" and request["lane"] == "Enhetschef BmSS"
-    assert request["district"] == "Nordost"
-    assert request["title"] == "Efterfråga ledig BmSS-lägenhet vid renovering (Nordost)"
-    complete(s["berit.bmss"], request, {"bmss_enhet": "BmSS Solrosen", "renovering_fran": "2027-01-10",
-                                        "renovering_till": "2027-03-01", "antal_lagenheter": 1})
-
-    # the district's utvecklingsledare förmedling BmSS answers; Hisingen's does not see the question
-    assert tasks(s["urban.formedling.hisingen"], instance) == []
-    [question] = tasks(s["ulrika.formedling"], instance)
-    assert question["name"] == "besvara_forfragan_ledig_lagenhet"
-    assert question["lane"] == "Utvecklingsledare förmedling BmSS"
-    s["ulrika.formedling"].ok("POST", f"/api/v1/tasks/{question['id']}/claim")
-    refused = s["ulrika.formedling"].post(f"/api/v1/tasks/{question['id']}/complete",
-                                          json={"data": {"ledig_bmss_lagenhet_finns": True}})
-    assert refused.status_code == 422 and "anvisad_lagenhet" in refused.json()["errors"]
-    complete(s["ulrika.formedling"], question, {"ledig_bmss_lagenhet_finns": True,
-                                               "anvisad_lagenhet": "BmSS Vitsippan lgh 3"})
+    do(convener, instance, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
 
     # a vacant flat: enforcement goes ahead there, without a meeting and without a korttid decision
     [enforce] = tasks(convener, instance)
@@ -297,7 +349,8 @@ def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(
     complete(convener, enforce, {"verkstallighet_form": "bmss_lagenhet", "verkstallighet_plats": "BmSS Vitsippan",
                                  "verkstallighet_beskrivning": "Flytt under renoveringen.",
                                  "verkstallt_datum": "2026-11-30", "evakuering_fran_bmss": False})
-    assert tasks(s["sara.soc"], instance) == []
+    assert names(s["sara.soc"], instance) == ["utvardera_deltagare"]  # her evaluation, not a korttid decision
+    participants_evaluate(s, instance)
     [evaluation] = tasks(convener, instance)
     assert evaluation["name"] == "utvardera"
     [reminder] = read(convener, instance)["timers"]
@@ -309,7 +362,6 @@ def test_bmss_renovation_asks_the_districts_utvecklingsledare_for_a_vacant_flat(
     complete(convener, evaluation, EVALUATION)
     final = read(convener, instance)
     assert final["outcome"] == "verkstallt_och_utvarderat" and final["timers"] == []
-    assert final["data"]["ledig_bmss_lagenhet_finns"] is True
     SYSTEM_CLOCK.advance(days=31)
     assert fire_due_timers(s.h.services) == 0
 
@@ -331,8 +383,9 @@ def test_an_invitee_from_another_forvaltning_sees_only_what_the_convener_hands_o
     do(s["sara.soc"], instance, "kontrollera_uttomda_mojligheter",
        {**CHECKLIST, "akut_behov_motivering": f"{KLIENT} kan inte vänta på ordinarie verkställighet."})
     do(s["erika.ec"], instance, "bedom_kriterier", {**CRITERIA, "kriterier_motivering": f"Uppfyllda för {KLIENT}."})
+    do(s["vera.vc"], instance, "samrada_kriterier", {"verksamhetschef_myndighet_instammer": True})
     do(convener, instance, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", "behov_av_samverkan": True,
-                                                     "samverkansbehov": ["lokal"], "bmss_renovering": False})
+                                                     "samverkansbehov": ["lokal"]})
     case = f"/api/v1/instances/{instance['id']}"
     assert hilda.get(case).status_code == 404  # not invited yet: the case does not exist for her
 
@@ -407,22 +460,26 @@ def test_an_invitee_from_another_forvaltning_sees_only_what_the_convener_hands_o
     after = hilda.ok("GET", case)
     assert set(after["data"]) <= SEEN_OUTSIDE and not [v for v in PLANTED if v in json.dumps(after)]
 
+    # after the enforcement her substitute, who attended, evaluates in his own förvaltning: still not the case
+    do(convener, instance, "hall_mote", MEETING_DONE)
+    do(convener, instance, "verkstall", {**IN_AKUTLOKAL, "verkstallighet_form": "befintlig_verksamhet"})
+    [evaluation] = tasks(s["harald.hsl"], instance)
+    assert evaluation["name"] == "utvardera_deltagare" and evaluation["assignee"] == "harald.hsl"
+    assert tasks(hilda, instance) == []  # she sent a substitute: she did not take part
+    for shown in (s["harald.hsl"].ok("GET", case), s["harald.hsl"].ok("GET", f"/api/v1/tasks/{evaluation['id']}")):
+        assert set(shown["data"]) <= SEEN_OUTSIDE | {"utvardering_synpunkter"}, shown["data"]
+        assert not [v for v in PLANTED if v in json.dumps(shown, ensure_ascii=False)]
+    complete(s["harald.hsl"], evaluation, SYNPUNKTER)
+
 
 def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluation(staff: Staff) -> None:
     s = staff
     convener, sara, chef, admin = s["vc.korttid"], s["sara.soc"], s["chef.nordost"], s["adam"]
     instance = through_criteria(s, START)
 
-    # the convener needs premises and staff from other units, and the BmSS is being renovated
+    # the convener needs premises and staff from other units: a meeting; Ulf's out-of-office reply names Ulla
     do(convener, instance, "bedom_samverkan_vuxen",
-       {"sammankallande": "vc.korttid", "behov_av_samverkan": True,
-        "samverkansbehov": ["lokal", "personalresurser"], "bmss_renovering": True})
-    do(s["berit.bmss"], instance, "begar_ledig_bmss_lagenhet",
-       {"bmss_enhet": "BmSS Solrosen", "renovering_fran": "2027-01-10", "antal_lagenheter": 1})
-    do(s["ulrika.formedling"], instance, "besvara_forfragan_ledig_lagenhet",
-       {"ledig_bmss_lagenhet_finns": False, "forfragan_kommentar": "Inga lediga lägenheter i Nordost."})
-
-    # no vacant flat: the convener calls a meeting; Ulf's out-of-office reply names Ulla
+       {"sammankallande": "vc.korttid", "behov_av_samverkan": True, "samverkansbehov": ["lokal", "personalresurser"]})
     s.set_away("ulf.utforare", "ulla.utforare")
     call = the_task(convener, instance, "kalla_till_mote")
     assert call["title"] == "Kalla till samverkansmöte – akut verkställighet (vuxen, Nordost)"
@@ -497,6 +554,11 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
                        "bo.bemanning": "kan_delta", "erik.fastighet": "kan_delta", "fredrik.forste": "kan_delta"}
     assert admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"] == []
 
+    # the meeting form carries the template: a meeting that skipped a point of it is not recorded as held
+    for checklist in ([], MOTESMALL[:-1]):
+        skipped = convener.post(f"/api/v1/tasks/{meeting['id']}/complete",
+                                json={"data": {**MEETING_DONE, "motesmall": checklist}})
+        assert skipped.status_code == 422 and "motesmall" in skipped.json()["errors"], skipped.text
     # the first meeting needs a follow-up: a second meeting, with health care from another förvaltning,
     # which gets the time, the place and what the convener hands over on the recorded consent
     complete(convener, meeting, {**MEETING_DONE, "mote_genomfort_datum": "2026-11-26",
@@ -535,6 +597,12 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     assert decision["title"] == "Fatta beslut om korttidsboende – akut verkställighet (vuxen, Nordost)"
     complete(sara, decision, KORTTID)
 
+    # everyone who said they would attend a meeting evaluates in a task of their own (Ulf is still away:
+    # his goes to Ulla); the convener compiles and is not asked twice
+    assert tasks(convener, instance) == []
+    assert participants_evaluate(s, instance) == ["bo.bemanning", "erik.fastighet", "fredrik.forste", "sara.soc",
+                                                  "ulla.utforare"]
+
     # the evaluation is not held within 30 days: the convener is reminded, the task stays open and overdue
     evaluation = the_task(convener, instance, "utvardera")
     SYSTEM_CLOCK.advance(days=30, minutes=1)
@@ -556,8 +624,10 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     assert [e["detail"]["outcome"] for e in events if e["action"] == "instance_completed"] == \
         ["verkstallt_och_utvarderat"]
     completed = [e["detail"]["task"] for e in events if e["action"] == "task_completed"]
-    assert completed == ["kontrollera_uttomda_mojligheter", "bedom_kriterier", "bedom_samverkan_vuxen",
-                         "begar_ledig_bmss_lagenhet", "besvara_forfragan_ledig_lagenhet", "kalla_till_mote",
+    assert completed == ["kontrollera_uttomda_mojligheter", "bedom_kriterier", "samrada_kriterier",
+                         "bedom_samverkan_vuxen",
+                         "kalla_till_mote",
                          *["besvara_kallelse"] * 6, "hall_mote", "kalla_till_mote", "lamna_ut_till_annan_forvaltning",
                          "hall_mote", "verkstall",
-                         "fatta_beslut_korttid", "paminn_om_utvardering", "utvardera"]
+                         "fatta_beslut_korttid", *["utvardera_deltagare"] * 5, "paminn_om_utvardering",
+                         "utvardera"]

@@ -112,7 +112,10 @@ def start_form(key: str) -> Any:
                     return redirect(url_for("tasks.task_page", task_id=mine[0].id))
                 return redirect(url_for("instances.instance_page", instance_id=instance.id))
     view = build_form(schema, ui, values, errors)
+    form_has_case_ref = any(isinstance(field, dict) and field.get("x-case-ref")
+                            for field in ((schema or {}).get("properties") or {}).values())
     return render_template("instances/start_form.html", definition=definition, view=view, case_ref=case_ref,
+                           form_has_case_ref=form_has_case_ref,
                            case_ref_error=[field_message(m) for m in (errors or {}).get("case_ref", [])]), status
 
 
