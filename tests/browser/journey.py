@@ -39,13 +39,17 @@ def _name(label: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(label)}( \(obligatorisk\))?$")
 
 
-def _field(scope: Page | Locator, label: str) -> Locator:
-    return scope.get_by_label(_name(label))
+def _field(scope: Page | Locator, label: str, *, exact: bool = False) -> Locator:
+    return scope.get_by_label(label, exact=True) if exact else scope.get_by_label(_name(label))
 
 
-def type_text(page: Page, label: str, text: str, *, within: Locator | None = None) -> None:
-    """Click the field labelled ``label``, clear what is there and type ``text``."""
-    field = _field(within or page, label)
+def type_text(page: Page, label: str, text: str, *, within: Locator | None = None, exact: bool = False) -> None:
+    """Click the field labelled ``label``, clear what is there and type ``text``.
+
+    ``exact``: only the field named ``label`` itself, not a required one of the same name (whose
+    label ends in "(obligatorisk)"), e.g. the optional case reference beside a list's own references.
+    """
+    field = _field(within or page, label, exact=exact)
     field.click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")

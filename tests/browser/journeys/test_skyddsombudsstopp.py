@@ -94,7 +94,7 @@ def test_r1_from_the_report_to_the_end_in_the_browser(site: Site) -> None:
     # 1. Anmälan: the unit manager reports the stop, naming both clients
     eva.get_by_role("link", name="Starta").click()
     eva.get_by_role("link", name="Skyddsombudsstopp – samverkan kring berörda brukares insatser").click()
-    type_text(eva, "Ärendereferens", "AML-2026-17")
+    type_text(eva, "Ärendereferens", "AML-2026-17", exact=True)
     pick(eva, req("Utförare"), "Omsorg Nordost AB")
     type_text(eva, req("Utförarenhet"), "Hemtjänst Nordost 3")
     pick(eva, req("Enhetens stadsområde"), "Nordost")
