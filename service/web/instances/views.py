@@ -111,7 +111,12 @@ def start_form(key: str) -> Any:
                     return redirect(url_for("tasks.task_page", task_id=mine[0].id))
                 return redirect(url_for("instances.instance_page", instance_id=instance.id))
     view = build_form(schema, ui, values, errors)
+    # a start form with its own x-case-ref field (R4's "Ärendereferens") is where the reference is typed:
+    # a second field of the same name beside it would leave a person guessing which one counts
+    own_case_ref = any(isinstance(f, dict) and f.get("x-case-ref")
+                       for f in ((schema or {}).get("properties") or {}).values())
     return render_template("instances/start_form.html", definition=definition, view=view, case_ref=case_ref,
+                           own_case_ref=own_case_ref,
                            case_ref_error=[field_message(m) for m in (errors or {}).get("case_ref", [])]), status
 
 

@@ -14,7 +14,7 @@ def open_task(page: Page, base_url: str, title: str) -> str:
         page.keyboard.press("Enter")
     else:
         page.get_by_role("link", name=title, exact=True).first.click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    expect(page.get_by_role("heading", level=1)).to_have_text(title, timeout=30_000)
     return page.url.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -28,3 +28,8 @@ def sees_nothing(page: Page, base_url: str, paths: list[str], planted: tuple[str
     page.goto(f"{base_url}/inkorg")
     body = page.content()
     assert not any(value in body for value in planted), "inkorg"
+
+
+def says(page: Page, text: str) -> None:
+    """The page's status message (after a submit, which a loaded machine may take a while to answer) says ``text``."""
+    expect(page.get_by_role("status")).to_contain_text(text, timeout=30_000)

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from service.directory import add_organisation
 from tests.browser.conftest import Site
 from tests.browser.journey import Journey, pick, press, tick, type_date, type_text
-from tests.browser.journeys._people import open_task, sees_nothing
+from tests.browser.journeys._people import open_task, says, sees_nothing
 from tests.routines.test_utokat_stod_14_dagar import KONKURRENT, START, SUFFIX, UTOKA
 
 KEY = "utokat_stod_14_dagar"
@@ -45,7 +45,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     pick(kim, "Nytt omvårdnadsbehov (obligatorisk)", "Ja")
     j.shot(kim, "start")
     press(kim, "Starta")
-    expect(kim.get_by_role("status")).to_contain_text("Tillfälligt utökat stöd i 14 dagar startades")
+    says(kim, "Tillfälligt utökat stöd i 14 dagar startades")
 
     # day 0: she increases the care at once
     utoka = open_task(kim, url, "Utöka insatser akut – tillfälligt utökat stöd i 14 dagar")
@@ -58,7 +58,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     type_text(kim, "Anteckningen skriven av (obligatorisk)", UTOKA["journal_utforare_forfattare"])
     j.shot(kim, "utoka-akut")
     press(kim, "Slutför uppgiften")
-    expect(kim.get_by_role("status")).to_contain_text("Klart: Utöka insatser akut")
+    says(kim, "Klart: Utöka insatser akut")
     instance_id = site.h.as_("adam").ok("GET", "/api/v1/instances", params={"process": KEY})["items"][0]["id"]
     case = f"/arenden/{instance_id}"
     kim.goto(f"{url}{case}")
@@ -72,7 +72,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     type_date(mf, "Meddelad (obligatorisk)", date(2026, 12, 1))
     j.shot(mf, "meddela-handlaggare")
     press(mf, "Slutför uppgiften")
-    expect(mf.get_by_role("status")).to_contain_text("Klart: Meddela")
+    says(mf, "Klart: Meddela")
     sees_nothing(kajsa, url, [case, f"/uppgifter/{meddela}"], PLANTED)
 
     # the handläggare confirms the start under the agreement
@@ -83,7 +83,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     type_text(bo, "Anteckningen skriven av (obligatorisk)", "Bo Handläggare, biståndshandläggare")
     j.shot(bo, "bekrafta-uppstart")
     press(bo, "Slutför uppgiften")
-    expect(bo.get_by_role("status")).to_contain_text("Klart: Bekräfta uppstart")
+    says(bo, "Klart: Bekräfta uppstart")
     bo.goto(f"{url}{case}")
     expect(bo.get_by_role("heading", level=1)).to_be_visible()
     j.shot(bo, "case-waiting-for-day-14")
@@ -96,7 +96,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     expect(adam.get_by_role("heading", name="Lös ut tidsgränsen nu?")).to_be_visible()
     j.shot(adam, "confirm-day-14")
     press(adam, "Lös ut nu")
-    expect(adam.get_by_role("status")).to_contain_text("Tidsgränsen löstes ut")
+    says(adam, "Tidsgränsen löstes ut")
 
     # the follow-up: the need persists
     uppfoljning = open_task(bo, url, "Uppföljning dag 14: övergående eller kvarstående behov?" + SUFFIX)
@@ -105,7 +105,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     type_text(bo, "Anteckning (obligatorisk)", "Behovet kvarstår")
     j.shot(bo, "uppfoljning-dag-14")
     press(bo, "Slutför uppgiften")
-    expect(bo.get_by_role("status")).to_contain_text("Klart: Uppföljning dag 14")
+    says(bo, "Klart: Uppföljning dag 14")
     sees_nothing(kajsa, url, [case, f"/uppgifter/{uppfoljning}"], PLANTED)
 
     # the client applies
@@ -116,7 +116,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     type_text(bo, "Anteckning (obligatorisk)", "Brukaren ansöker om utökad hemtjänst")
     j.shot(bo, "inhamta-ansokan")
     press(bo, "Slutför uppgiften")
-    expect(bo.get_by_role("status")).to_contain_text("Klart")
+    says(bo, "Klart")
 
     # the decision: approval, backdated to day 0
     open_task(bo, url, "Besluta om fortsatta insatser (bifall bakåtdateras till dag 0) – utökat stöd från 2026-12-01")
@@ -127,7 +127,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     type_text(bo, "Motivering (obligatorisk)", "Behovet kvarstår")
     j.shot(bo, "fatta-beslut")
     press(bo, "Slutför uppgiften")
-    expect(bo.get_by_role("status")).to_contain_text("Klart")
+    says(bo, "Klart")
 
     # the case has ended with compensation, and the competitor still sees nothing
     bo.goto(f"{url}{case}")
