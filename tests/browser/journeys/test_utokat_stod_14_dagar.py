@@ -1,7 +1,8 @@
 """R3 Tillfälligt utökat stöd i 14 dagar walked in Chromium by its roles, keyboard only.
 
 The provider's coordinator reports and increases the care, Mottagningsfunktionen tells the
-handläggare, who confirms; the day-14 follow-up (fired from the console by the admin) finds the need
+handläggare, who confirms; within the 14 days the coordinator records on the case that the need will
+last and tells the handläggare; the day-14 follow-up (fired from the console by the admin) finds the need
 persisting, the client applies and the approval is backdated to day 0. At every step where the case
 is read, the competitor's unit manager (same role, same district) gets 404 and none of the client's
 personal data.
@@ -88,6 +89,21 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     expect(bo.get_by_role("heading", level=1)).to_be_visible()
     j.shot(bo, "case-waiting-for-day-14")
     sees_nothing(kajsa, url, [case], PLANTED)
+
+    # within the 14 days the coordinator records on the case that the need will last longer
+    kim.goto(f"{url}{case}")
+    type_text(kim, "Varför behovet bedöms vara varaktigt (obligatorisk)", "Rehabiliteringen tar flera veckor")
+    j.shot(kim, "varaktigt-behov-konstaterat")
+    press(kim, "Skicka: Varaktigt behov konstaterat")
+    says(kim, "Meddelandet skickades")
+    informera = open_task(kim, url, "Informera biståndshandläggaren om varaktigt behov" + SUFFIX)
+    type_text(kim, "Informerad handläggare (obligatorisk)", "Bo Handläggare")
+    type_date(kim, "Handläggaren informerad (obligatorisk)", date(2026, 12, 7))
+    type_text(kim, "Det varaktiga behovet (obligatorisk)", "Lång rehabilitering efter fallet")
+    j.shot(kim, "informera-om-varaktigt-behov")
+    press(kim, "Slutför uppgiften")
+    says(kim, "Klart: Informera")
+    sees_nothing(kajsa, url, [case, f"/uppgifter/{informera}"], PLANTED)
 
     # day 14 comes: the admin fires the follow-up timer from the case's console, after confirming
     adam.goto(f"{url}{case}")
