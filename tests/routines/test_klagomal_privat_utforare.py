@@ -27,7 +27,19 @@ from service.config import ROOT
 from service.operations.timers import fire_due_timers
 
 from ..conftest import Api, Harness
-from .story import ALL_DISTRICTS, Cast, People, complete, deploy_routines, do, read, start_instance, tasks, the_task
+from .story import (
+    ALL_DISTRICTS,
+    Cast,
+    People,
+    complete,
+    deploy_routines,
+    do,
+    read,
+    start_instance,
+    tasks,
+    the_task,
+    timers,
+)
 
 KEY = "klagomal_privat_utforare"
 FORMS = ROOT / "forms" / KEY
@@ -98,7 +110,8 @@ COMPILED = {"utforare": OMSORG, "verksamhetstyp": "hemtjanst",
 EKU_FOLLOW_UP = {"eku_uppfoljningsform": "handelsestyrd",
                  "eku_atgarder": ["dialog_med_utforaren", "begaran_om_atgardsplan"],
                  "eku_bedomning": "brister_atgardas", "eku_uppfoljning_datum": "2026-12-10",
-                 "eku_aterkopplat_till_myndighet": True, "eku_kommentar": "Åtgärdsplan begärd."}
+                 "eku_aterkopplat_till_myndighet": True, "eku_kommentar": "Åtgärdsplan begärd.",
+                 "eku_arendet_avslutat": True}
 
 
 class Staff(Cast):
@@ -481,3 +494,39 @@ def test_the_enhetschef_sees_a_provider_flagged_when_complaints_recur(staff: Sta
     assert s["trygg.ec"].get(f"/api/v1/providers/{OMSORG}/complaints").status_code == 403
     assert s["omsorg.ec"].get(f"/api/v1/providers/{OMSORG}/complaints").status_code == 403
     assert s["erik.ec"].ok("GET", "/api/v1/providers/Ingen Sådan AB/complaints")["total"] == 0
+
+
+def test_eku_follows_up_every_three_months_and_when_another_complaint_reaches_step_3(staff: Staff) -> None:
+    s = staff
+    eku = s["eku.anna"]
+    instance = to_step_3(s)
+    do(s["erik.ec"], instance, "bedom_kvarstaende_brister", REMAINING)
+    do(s["erik.ec"], instance, "sammanstall_infor_eku", COMPILED)
+    bodies = [read(eku, instance)]
+
+    # EKU keeps the matter open: the next regular follow-up is three months on, at office opening
+    do(eku, instance, "eku_uppfoljning", {**EKU_FOLLOW_UP, "eku_arendet_avslutat": False})
+    assert tasks(eku, instance) == [] and read(eku, instance)["state"] != "completed"
+    [regular] = timers(s["adam"], instance, "var_tredje_manad")
+    assert datetime.fromisoformat(regular["due_at"]) == datetime(2027, 2, 23, 8, 0, tzinfo=STOCKHOLM)
+
+    # another complaint about the same provider reaches step 3: EKU gets a follow-up at once
+    other = to_step_3(s)
+    [event_driven] = tasks(eku, instance)
+    assert event_driven["name"] == "eku_uppfoljning" and timers(s["adam"], instance, "var_tredje_manad") == []
+    assert tasks(eku, other) == []  # the new complaint itself is at step 3, not with EKU
+    bodies += [eku.ok("GET", f"/api/v1/tasks/{event_driven['id']}"), read(eku, instance)]
+    do(eku, instance, "eku_uppfoljning", {**EKU_FOLLOW_UP, "eku_arendet_avslutat": False})
+
+    # three months later the regular follow-up comes; EKU closes the matter
+    [regular] = timers(s["adam"], instance, "var_tredje_manad")
+    SYSTEM_CLOCK.set(datetime.fromisoformat(regular["due_at"]) + timedelta(minutes=1))
+    assert fire_due_timers(s.h.services) == 1
+    eku = s["eku.anna"]  # (signed in anew, months later)
+    do(eku, instance, "eku_uppfoljning", {**EKU_FOLLOW_UP, "eku_uppfoljningsform": "regelbunden"})
+    final = read(eku, instance)
+    assert final["state"] == "completed" and final["outcome"] == "eku_uppfoljning_klar"
+    # nothing personal reached EKU on any of it
+    for body in (*bodies, final, eku.ok("GET", "/api/v1/tasks")):
+        assert_nothing_planted(body)
+    assert read(s["erik.ec"], other)["state"] == "running"

@@ -2,9 +2,10 @@
 
 A receiver registers a complaint that the person lets the provider see; the provider answers
 (step 1), the socialsekreterare follows up the individual (step 2), the enhetschef myndighet finds
-recurring deficiencies and compiles provider-level facts for EKU (step 3), and EKU follows up the
-contract (step 4). Wherever the case is read, the competitor's staff get 404 and none of the planted
-personal data; EKU reads the case too and must not see it either.
+recurring deficiencies and compiles provider-level facts for EKU (step 3) — no disclosure basis is
+asked for — and EKU follows up the contract and closes the matter (step 4). Wherever the case is
+read, the competitor's staff get 404 and none of the planted personal data; EKU reads the case too
+and must not see it either.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def test_r4_from_the_complaint_to_eku_follow_up(site: Site) -> None:
     pick(eku, "Bedömning (obligatorisk)", "Brister åtgärdas enligt plan")
     type_date(eku, "Uppföljningsdatum (obligatorisk)", date(2026, 12, 10))
     pick(eku, "Återkopplat till myndighet (obligatorisk)", "Ja")
+    pick(eku, "Avsluta ärendet hos EKU (obligatorisk)", "Ja")
     j.shot(eku, "step-4-eku")
     press(eku, "Slutför uppgiften")
     says(eku, "Klart")
