@@ -485,3 +485,27 @@ def test_missed_steps_escalate_and_the_day_14_follow_up_comes_regardless(story: 
     s.complete("erik", s.only("erik", "eskalera_bekraftelse"), {"eskalering_atgard": "Påmint handläggaren"})
     final = s.instance(instance["id"])
     assert final["state"] == "completed", final["tasks"]
+
+
+def test_a_municipality_without_districts_is_never_offered_goteborgs(story: Story,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    s = story
+
+    def start_form() -> dict[str, Any]:
+        schema: dict[str, Any] = s.as_("kim").ok("GET", f"/api/v1/processes/{KEY}")["start_form"]["schema"]
+        return schema
+
+    # Göteborg (the default configuration): the start form offers its four stadsområden
+    assert start_form()["properties"]["stadsomrade"]["enum"] == ["Centrum", "Hisingen", "Nordost", "Sydväst"]
+
+    # Staffanstorp has no districts (SAMVERKAN_DISTRICTS=""): no district field, and one typed anyway is refused
+    monkeypatch.setattr("service.directory.DISTRICTS", frozenset())
+    schema = start_form()
+    assert "stadsomrade" not in schema["properties"] and "stadsomrade" not in schema["required"]
+    refused = s.as_("kim").post("/api/v1/instances", json={"process": KEY, "data": START})
+    assert refused.status_code == 422 and "stadsomrade" in refused.json()["errors"], refused.text
+    without = {k: v for k, v in START.items() if k != "stadsomrade"}
+    instance = s.report(without)
+    utoka = s.only("kim", "utoka_akut")
+    assert utoka["district"] is None and utoka["instance_id"] == instance["id"]
+    assert s.inbox("kajsa") == []  # still only the client's own provider
