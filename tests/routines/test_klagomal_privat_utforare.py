@@ -510,6 +510,10 @@ def test_eku_follows_up_every_three_months_and_when_another_complaint_reaches_st
     [regular] = timers(s["adam"], instance, "var_tredje_manad")
     assert datetime.fromisoformat(regular["due_at"]) == datetime(2027, 2, 23, 8, 0, tzinfo=STOCKHOLM)
 
+    # only the authority starts an event-driven follow-up, never EKU itself
+    event = {"name": "ny_handelse_eku", "data": {}}
+    assert eku.post(f"/api/v1/instances/{instance['id']}/messages", json=event).status_code == 403
+
     # another complaint about the same provider reaches step 3: EKU gets a follow-up at once
     other = to_step_3(s)
     [event_driven] = tasks(eku, instance)
