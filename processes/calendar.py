@@ -144,3 +144,10 @@ def add_working_hours(start: datetime | str, hours: float) -> str:
 def next_office_opening(at: datetime | str) -> str:
     """The next time the offices open at or after ``at``, as ISO 8601."""
     return default_calendar().next_opening(_aware(at)).isoformat()
+
+
+# The holiday tables are built once, at import: the sandbox's workers fork from a process that has
+# imported this module, and the package's first lookup (a lazy import of its country data) can take
+# longer than a script's time limit on a loaded machine (a day-14 timer failed that way in a journey).
+for _year in range(date.today().year - 1, date.today().year + 3):
+    _swedish_holidays(_year)

@@ -16,6 +16,7 @@ Configuration (all optional):
 
 =========================================  =======  ==============================================
 ``SAMVERKAN_R4_PROVIDER_RESPONSE_DAYS``    14       days the provider has to record its response
+``SAMVERKAN_R4_EKU_FOLLOW_UP_MONTHS``      3        months between EKU's regular follow-ups
 ``SAMVERKAN_R4_WINDOW_DAYS``               365      the summary's time window, back from ``as_of``
 ``SAMVERKAN_R4_RECURRING_MIN``             3        complaints in one category → "återkommande"
 ``SAMVERKAN_R4_SERIOUS_TOTAL_MIN``         5        complaints in the window → "sammantaget allvarliga"
@@ -26,20 +27,27 @@ Configuration (all optional):
 
 from __future__ import annotations
 
+import calendar
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+
+from processes.calendar import next_office_opening
 
 __all__ = [
     "provider_complaint_summary",
     "r4_klagomalspost",
     "r4_ska_kontakta_eku",
     "r4_utforarsvar_frist",
+    "r4_nasta_eku_uppfoljning",
     "r4_rubrik",
 ]
+
+EKU_FOLLOW_UP_MONTHS_ENV = "SAMVERKAN_R4_EKU_FOLLOW_UP_MONTHS"
+DEFAULT_EKU_FOLLOW_UP_MONTHS = 3
 
 PROVIDER_RESPONSE_DAYS_ENV = "SAMVERKAN_R4_PROVIDER_RESPONSE_DAYS"
 DEFAULT_PROVIDER_RESPONSE_DAYS = 14
@@ -117,6 +125,21 @@ def _is_open(complaint: Mapping[str, Any], as_of: date) -> bool:
     if complaint.get("status") == "closed" and closed is None:
         return False
     return closed is None or closed > as_of
+
+
+def r4_nasta_eku_uppfoljning(nu: str) -> str:
+    """When EKU's next regular follow-up of an open matter is due: ``SAMVERKAN_R4_EKU_FOLLOW_UP_MONTHS``
+    (product choice, 3) calendar months after ``nu`` (the last follow-up), at the first office opening
+    on or after that day (the 31st of a shorter month is its last day). An ISO 8601 datetime."""
+    raw = os.environ.get(EKU_FOLLOW_UP_MONTHS_ENV)
+    months = int(raw) if raw else DEFAULT_EKU_FOLLOW_UP_MONTHS
+    if months < 1:
+        raise ValueError(f"{EKU_FOLLOW_UP_MONTHS_ENV} must be a positive integer, got {raw!r}")
+    moment = datetime.fromisoformat(nu)
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return next_office_opening(datetime.combine(date(year, month, day), time(0, 0), moment.tzinfo))
 
 
 def r4_klagomalspost(

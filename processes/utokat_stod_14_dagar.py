@@ -3,9 +3,10 @@
 Under the home care agreement a provider may increase a client's care at once, for up to 14 days,
 without a new needs assessment. Day 0 is the day the provider started the increase. A change
 judged to last longer than 14 days must be reported to the responsible biståndshandläggare within
-a week of being established. At day 14 the handläggare follows up: a need that persists leads to an
-application and, on approval, a decision backdated to day 0 — the provider is compensated for the
-period; a transient need gives no compensation. The outcome is recorded for invoicing.
+a week of being established — at day 0 or whenever it is established within the 14 days. At day 14
+the handläggare follows up: a need that persists leads to an application and, on approval, a
+decision backdated to day 0. The agreement covers the first 14 days in every outcome; only a granted
+decision covers what follows. Both periods are recorded for invoicing.
 
 The 14 days and the week come from the agreement and the routine, not product choices, so they
 are constants here. Dates are ISO 8601 strings (``YYYY-MM-DD``); times are Europe/Stockholm
@@ -20,12 +21,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processes.calendar import next_office_opening
+from processes.calendar import default_calendar, next_office_opening
 
 __all__ = [
     "r3_omfattas_av_rutinen",
     "r3_instruktion_okand_brukare",
     "r3_uppfoljningsdag",
+    "r3_avtalsperiod_slut",
+    "r3_frist_arbetsdagar",
+    "r3_datum",
     "r3_varaktigt_behov_informeras_senast",
     "r3_fakturaunderlag",
     "r3_rubrik",
@@ -80,6 +84,28 @@ def r3_uppfoljningsdag(dag_0: str) -> str:
     return next_office_opening(datetime.combine(day_14, time(0, 0), _zone()))
 
 
+def r3_avtalsperiod_slut(dag_0: str) -> str:
+    """When the agreement's 14 days are over: midnight starting day 14 (local time). Until then the
+    provider may record at any moment that the need will last longer ("Varaktigt behov konstaterat")."""
+    return datetime.combine(_date(dag_0) + timedelta(days=AVTALSPERIOD_DAGAR), time(0, 0), _zone()).isoformat()
+
+
+def r3_frist_arbetsdagar(start: str, arbetsdagar: int) -> str:
+    """The deadline ``arbetsdagar`` working days of office time after ``start`` (a step taken on Friday
+    afternoon with one working day is due on Monday afternoon), to the minute. An ISO 8601 datetime for
+    a task's ``due`` and its escalation timer, which are evaluated a moment apart."""
+    calendar = default_calendar()
+    office_hours = (datetime.combine(date.min, calendar.closes)
+                    - datetime.combine(date.min, calendar.opens)).total_seconds() / 3600
+    moment = datetime.fromisoformat(start).replace(second=0, microsecond=0)
+    return calendar.add_working_hours(moment, arbetsdagar * office_hours).isoformat()
+
+
+def r3_datum(moment: str) -> str:
+    """The local date (``YYYY-MM-DD``) of an ISO 8601 moment, e.g. ``now()`` when something is recorded."""
+    return _date(moment).isoformat()
+
+
 def r3_varaktigt_behov_informeras_senast(behov_konstaterat: str) -> str:
     """The deadline for telling the handläggare about a change judged to last longer than 14 days:
     the end of the seventh day after the changed need was established (midnight starting the
@@ -89,30 +115,39 @@ def r3_varaktigt_behov_informeras_senast(behov_konstaterat: str) -> str:
 
 
 def r3_fakturaunderlag(utfall: str, dag_0: str, period_till: str) -> dict[str, Any]:
-    """The record for invoicing the extended support.
+    """The record for invoicing the extended support: both periods, and what covers each.
 
-    ``utfall``: ``bifall_bakatdaterat`` (the need persisted and the application was approved: the
-    decision is backdated to day 0 and the provider is compensated for ``dag_0 … period_till``),
-    or a reason without compensation: ``overgaende_behov``, ``avslag`` or ``ingen_ansokan``.
-    The period runs from day 0 to ``period_till`` (the decision date, the date the extra support
-    ended, or the date the client was contacted). An end before day 0 is recorded as day 0 with a
-    remark (``anmarkning``) rather than stopping the process.
+    The agreement covers the first 14 days (day 0 … day 13) in every outcome: the provider acts
+    "utan ny biståndsbedömning" for up to 14 days (``avtalsperiod``). What follows, up to
+    ``period_till`` (the decision date, the date the extra support ended, or the date the client was
+    contacted), is covered only by a granted decision backdated to day 0 (``utfall`` =
+    ``bifall_bakatdaterat``); after a transient need, a refusal or no application it is not
+    (``efter_avtalsperioden.ersatts`` false). ``efter_avtalsperioden`` is None when the extra support
+    ended within the 14 days. An end before day 0 is recorded as day 0 with a remark (``anmarkning``)
+    rather than stopping the process.
     """
     if utfall != ERSATTS and utfall not in ORSAKER_UTAN_ERSATTNING:
         raise ValueError(f"unknown outcome {utfall!r}")
-    start, end = _date(dag_0), _date(period_till)
-    ersatts = utfall == ERSATTS
+    start, given_end = _date(dag_0), _date(period_till)
+    end = max(start, given_end)
+    last_agreement_day = start + timedelta(days=AVTALSPERIOD_DAGAR - 1)
+    beviljat = utfall == ERSATTS
+
+    def period(first: date, last: date, ersatts: bool, grund: str) -> dict[str, Any]:
+        return {"fran": first.isoformat(), "till": last.isoformat(), "antal_dagar": (last - first).days + 1,
+                "ersatts": ersatts, "grund": grund}
+
     record: dict[str, Any] = {
-        "ersatts": ersatts,
         "utfall": utfall,
-        "period_fran": start.isoformat(),
-        "period_till": max(start, end).isoformat(),
-        "antal_dagar": max((end - start).days, 0) + 1,
-        "bakatdaterat_fran": start.isoformat() if ersatts else None,
+        "bakatdaterat_fran": start.isoformat() if beviljat else None,
+        "avtalsperiod": period(start, min(end, last_agreement_day), True, "avtal (14 dagar utan ny biståndsbedömning)"),
+        "efter_avtalsperioden": None if end <= last_agreement_day else period(
+            last_agreement_day + timedelta(days=1), end, beviljat,
+            "beslut bakåtdaterat till dag 0" if beviljat else "inget beviljat beslut"),
     }
-    if end < start:
+    if given_end < start:
         # A date before day 0 is a recording mistake; keep the record usable and say so for invoicing.
-        record["anmarkning"] = f"angivet slutdatum {end.isoformat()} före dag 0; perioden satt till dag 0"
+        record["anmarkning"] = f"angivet slutdatum {given_end.isoformat()} före dag 0; perioden satt till dag 0"
     return record
 
 

@@ -20,6 +20,7 @@ from .actor import SYSTEM, Actor
 from .audit import record
 from .errors import Conflict, Invalid
 from .models import Organisation, OrganisationKind, User
+from .roles import DISTRICTS
 from .services import Services
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
@@ -98,7 +99,9 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     An organisation field holds the key of a registered organisation of its kind (for someone of that
     kind outside the authority: their own organisation only); a person field the username of an
     active person the caller may pick (``search_people``), optionally of the roles
-    ``{"x-person": {"roles": [...]}}`` names — or, with ``"kind"``, of organisations of that kind.
+    ``{"x-person": {"roles": [...]}}`` names — or, with ``"kind"``, of organisations of that kind; an
+    ``x-districts`` field one of the municipality's configured districts (``SAMVERKAN_DISTRICTS``),
+    and no field at all where it has none.
     The same enriched schema validates a submission (an unknown key or a mistyped name is refused
     like any wrong choice) and renders each field as a picker showing names, so nobody types
     usernames.
@@ -106,7 +109,7 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     if schema is None:
         return schema
     text = json.dumps(schema)
-    if "x-organisation" not in text and "x-person" not in text:
+    if "x-organisation" not in text and "x-person" not in text and "x-districts" not in text:
         return schema
     by_kind: dict[str, list[Organisation]] = {}
     for organisation in organisations(session):
@@ -129,6 +132,15 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
                     # a provider names itself, never a competitor (nor the region another region)
                     choices = [o for o in choices if o.key == actor.organisation]
                 node["enum"], node["x-enum-labels"] = [o.key for o in choices], [o.name for o in choices]
+            if node.get("x-districts") and node.get("type") in ("string", None):
+                node["enum"] = node["x-enum-labels"] = sorted(DISTRICTS)
+            properties = node.get("properties")
+            if not DISTRICTS and isinstance(properties, dict):
+                # a municipality without districts (Staffanstorp) is never asked for one, least of all Göteborg's
+                gone = {k for k, v in properties.items() if isinstance(v, dict) and v.get("x-districts")}
+                node["properties"] = {k: v for k, v in properties.items() if k not in gone}
+                if isinstance(node.get("required"), list):
+                    node["required"] = [name for name in node["required"] if name not in gone]
             wanted = node.get("x-person")
             if wanted and node.get("type") in ("string", None):
                 roles = set(wanted.get("roles") or []) if isinstance(wanted, dict) else set()

@@ -1,5 +1,8 @@
 """The stable role keys (API.md) and the city districts."""
 
+import os
+from collections.abc import Mapping
+
 ROLES = frozenset({
     "enhetschef_utforare", "socialsekreterare", "forste_socialsekreterare", "mottag", "socialjouren",
     "myndighet", "enhetschef_myndighet", "verksamhetschef_myndighet", "verksamhetschef_korttidsboende_vuxna",
@@ -11,4 +14,17 @@ ROLES = frozenset({
     "processagare", "chef", "auditor", "admin",
 })
 
-DISTRICTS = frozenset({"Centrum", "Hisingen", "Nordost", "Sydväst"})
+#: Göteborg's stadsområden: the districts unless ``SAMVERKAN_DISTRICTS`` says otherwise.
+GOTEBORG_DISTRICTS = frozenset({"Centrum", "Hisingen", "Nordost", "Sydväst"})
+
+
+def configured_districts(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The municipality's districts: ``SAMVERKAN_DISTRICTS``, comma-separated — empty for a
+    municipality without districts (Staffanstorp), whose forms then offer none — else Göteborg's."""
+    raw = (os.environ if env is None else env).get("SAMVERKAN_DISTRICTS")
+    if raw is None:
+        return GOTEBORG_DISTRICTS
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+DISTRICTS = configured_districts()

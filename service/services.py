@@ -43,7 +43,11 @@ class Services:
                                       max_data_bytes=config.max_instance_data_bytes)
         engine = BpmnEngine(lanes, script_functions(), clock, script_time_limit=config.script_time_limit,
                             compact_threshold=config.compact_threshold, isolation=isolation)
-        return cls(config=config, db=Database(config.database_url), engine=engine, lanes=lanes, clock=clock)
+        services = cls(config=config, db=Database(config.database_url), engine=engine, lanes=lanes, clock=clock)
+        from .complaints import wake_eku_follow_ups  # R4: a complaint at step 3 wakes EKU's open matters
+
+        services.hooks.tasks_created.append(lambda summaries: wake_eku_follow_ups(services, summaries))
+        return services
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -13,6 +13,7 @@ from processes.klagomal_privat_utforare import (
     CATEGORY_LABELS,
     provider_complaint_summary,
     r4_klagomalspost,
+    r4_nasta_eku_uppfoljning,
     r4_rubrik,
     r4_ska_kontakta_eku,
     r4_utforarsvar_frist,
@@ -195,6 +196,16 @@ def test_provider_response_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r4_utforarsvar_frist() == "P10D"
     with pytest.raises(ValueError):
         r4_utforarsvar_frist({"SAMVERKAN_R4_PROVIDER_RESPONSE_DAYS": "0"})
+
+
+def test_eku_follows_up_every_three_months_at_office_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert r4_nasta_eku_uppfoljning("2026-11-23T09:00:00+01:00") == "2027-02-23T08:00:00+01:00"
+    assert r4_nasta_eku_uppfoljning("2026-11-30T15:00:00+01:00") == "2027-03-01T08:00:00+01:00"  # 28 Feb a Sunday
+    monkeypatch.setenv("SAMVERKAN_R4_EKU_FOLLOW_UP_MONTHS", "1")
+    assert r4_nasta_eku_uppfoljning("2026-12-10T10:00:00+01:00") == "2027-01-11T08:00:00+01:00"  # 10 Jan a Sunday
+    monkeypatch.setenv("SAMVERKAN_R4_EKU_FOLLOW_UP_MONTHS", "0")
+    with pytest.raises(ValueError):
+        r4_nasta_eku_uppfoljning("2026-12-10T10:00:00+01:00")
 
 
 def test_titles_name_the_provider_and_category_only() -> None:

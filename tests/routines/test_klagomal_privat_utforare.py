@@ -3,8 +3,8 @@
 The escalation staircase as its users live it: a receiver registers the complaint, the private
 provider answers it (step 1) within a deadline, the socialsekreterare follows up the individual
 (step 2 — where lex Sarah reports and IVO notifications enter), the enhetschef myndighet judges
-whether deficiencies remain and hands provider-level facts to EKU (step 3) on a recorded basis, and
-EKU follows up the contract (step 4).
+whether deficiencies remain and hands provider-level facts to EKU (step 3) — de-identified by
+construction, so no disclosure basis is asked for — and EKU follows up the contract (step 4).
 
 Need to know (DESIGN.md, "Access to case data"), told as the people outside the authority see it:
 the provider complained about is offered step 1 only when the person agreed, and sees only what the
@@ -27,7 +27,19 @@ from service.config import ROOT
 from service.operations.timers import fire_due_timers
 
 from ..conftest import Api, Harness
-from .story import ALL_DISTRICTS, Cast, People, complete, deploy_routines, do, read, start_instance, tasks, the_task
+from .story import (
+    ALL_DISTRICTS,
+    Cast,
+    People,
+    complete,
+    deploy_routines,
+    do,
+    read,
+    start_instance,
+    tasks,
+    the_task,
+    timers,
+)
 
 KEY = "klagomal_privat_utforare"
 FORMS = ROOT / "forms" / KEY
@@ -86,11 +98,9 @@ FOLLOW_UP = {"individuppfoljning_behovs": True, "behov_tillgodosett": "delvis",
              "kontakt_med_utforaren": True, "mojliga_kvarstaende_brister": True}
 NOTHING_REMAINS = {"individuppfoljning_behovs": False, "bytesonskemal_utrett": "ej_aktuellt",
                    "kontakt_med_utforaren": True, "mojliga_kvarstaende_brister": False}
-BASIS = {"grund": "sekretessbrytande_regel", "regel": "nodvandig_for_verksamheten", "mottagare": ["eku"],
-         "giltig_fran": "2026-11-01", "giltig_till": "2027-11-01"}
 REMAINING = {"brister_kvarstar": True, "aterkommande_ej_atgardade": True, "allvarliga": False,
              "omfattande_systematiska": False,
-             "bedomning_anteckning": f"{NAMN}s dotter Lisa har klagat förut.", "utlamningsgrunder": [BASIS]}
+             "bedomning_anteckning": f"{NAMN}s dotter Lisa har klagat förut."}
 COMPILED = {"utforare": OMSORG, "verksamhetstyp": "hemtjanst",
             "avvikelser_rapporterade_till_utforaren": "ja", "aterkoppling_fran_utforaren": "delvis",
             "antal_avvikelser": 7, "avvikelse_kategorier": ["uteblivna_insatser", "social_dokumentation"],
@@ -100,7 +110,8 @@ COMPILED = {"utforare": OMSORG, "verksamhetstyp": "hemtjanst",
 EKU_FOLLOW_UP = {"eku_uppfoljningsform": "handelsestyrd",
                  "eku_atgarder": ["dialog_med_utforaren", "begaran_om_atgardsplan"],
                  "eku_bedomning": "brister_atgardas", "eku_uppfoljning_datum": "2026-12-10",
-                 "eku_aterkopplat_till_myndighet": True, "eku_kommentar": "Åtgärdsplan begärd."}
+                 "eku_aterkopplat_till_myndighet": True, "eku_kommentar": "Åtgärdsplan begärd.",
+                 "eku_arendet_avslutat": True}
 
 
 class Staff(Cast):
@@ -260,15 +271,13 @@ def test_the_full_staircase_reaches_eku_and_nothing_personal_reaches_eku(staff: 
     assert "individuppfoljning_anteckning" not in provider_case["data"]
     assert_nothing_planted(provider_case)
 
-    # step 3: deficiencies remain and recur; EKU is to be contacted, on a basis that covers EKU
+    # step 3: deficiencies remain and recur; EKU is to be contacted. What reaches EKU is provider-level
+    # by construction, so no disclosure basis is asked for (ROUTINES.md R4) — and none is accepted
     step_3 = the_task(s["erik.ec"], instance, "bedom_kvarstaende_brister")
     s["erik.ec"].ok("POST", f"/api/v1/tasks/{step_3['id']}/claim")
-    refused = s["erik.ec"].post(f"/api/v1/tasks/{step_3['id']}/complete",
-                                json={"data": {k: v for k, v in REMAINING.items() if k != "utlamningsgrunder"}})
-    assert refused.status_code == 422 and "utlamningsgrunder" in refused.json()["errors"]
-    only_region = s["erik.ec"].post(f"/api/v1/tasks/{step_3['id']}/complete", json={"data": {
-        **REMAINING, "utlamningsgrunder": [{**BASIS, "mottagare": ["region"]}]}})
-    assert only_region.status_code == 422
+    with_basis = s["erik.ec"].post(f"/api/v1/tasks/{step_3['id']}/complete", json={"data": {
+        **REMAINING, "utlamningsgrunder": [{"grund": "samtycke", "mottagare": ["eku"]}]}})
+    assert with_basis.status_code == 422 and "utlamningsgrunder" in with_basis.json()["errors"]
     s["erik.ec"].ok("POST", f"/api/v1/tasks/{step_3['id']}/complete", json={"data": REMAINING})
     assert tasks(eku, instance) == []  # nothing is handed over before the compilation
     assert eku.get(f"/api/v1/instances/{instance['id']}").status_code == 404
@@ -462,31 +471,6 @@ def test_remaining_deficiencies_without_any_criterion_do_not_reach_eku(staff: St
     assert s["eku.anna"].ok("GET", "/api/v1/tasks")["items"] == []
 
 
-def test_the_hand_over_to_eku_is_refused_without_a_basis_covering_eku(staff: Staff) -> None:
-    s = staff
-    instance = to_step_3(s)
-
-    # the basis is a consent that runs out at the end of November
-    consent = {"grund": "samtycke", "samtycke_typ": "uttryckligt", "samtycke_form": "skriftligt",
-               "mottagare": ["eku"], "giltig_fran": "2026-11-01", "giltig_till": "2026-11-30"}
-    do(s["erik.ec"], instance, "bedom_kvarstaende_brister", {**REMAINING, "utlamningsgrunder": [consent]})
-
-    # the compilation is finished in December: the service refuses to hand anything to EKU
-    SYSTEM_CLOCK.set(datetime(2026, 12, 2, 9, 0, tzinfo=STOCKHOLM))
-    s.sign_in("erik.ec", "eku.anna")
-    compile_task = the_task(s["erik.ec"], instance, "sammanstall_infor_eku")
-    s["erik.ec"].ok("POST", f"/api/v1/tasks/{compile_task['id']}/claim")
-    refused = s["erik.ec"].post(f"/api/v1/tasks/{compile_task['id']}/complete", json={"data": COMPILED})
-    assert refused.status_code == 422
-    reason = refused.json()
-    assert "utlamningsgrunder" in reason["errors"] and "EKU" in reason["detail"]
-
-    # nothing changed: the compilation is still open and EKU has nothing
-    assert [t["name"] for t in tasks(s["erik.ec"], instance)] == ["sammanstall_infor_eku"]
-    assert s["eku.anna"].ok("GET", "/api/v1/tasks")["items"] == []
-    assert read(s["erik.ec"], instance)["state"] == "running"
-
-
 def test_the_enhetschef_sees_a_provider_flagged_when_complaints_recur(staff: Staff) -> None:
     s = staff
     # three complaints about missed visits at the same provider, from two districts, plus one elsewhere
@@ -510,3 +494,43 @@ def test_the_enhetschef_sees_a_provider_flagged_when_complaints_recur(staff: Sta
     assert s["trygg.ec"].get(f"/api/v1/providers/{OMSORG}/complaints").status_code == 403
     assert s["omsorg.ec"].get(f"/api/v1/providers/{OMSORG}/complaints").status_code == 403
     assert s["erik.ec"].ok("GET", "/api/v1/providers/Ingen Sådan AB/complaints")["total"] == 0
+
+
+def test_eku_follows_up_every_three_months_and_when_another_complaint_reaches_step_3(staff: Staff) -> None:
+    s = staff
+    eku = s["eku.anna"]
+    instance = to_step_3(s)
+    do(s["erik.ec"], instance, "bedom_kvarstaende_brister", REMAINING)
+    do(s["erik.ec"], instance, "sammanstall_infor_eku", COMPILED)
+    bodies = [read(eku, instance)]
+
+    # EKU keeps the matter open: the next regular follow-up is three months on, at office opening
+    do(eku, instance, "eku_uppfoljning", {**EKU_FOLLOW_UP, "eku_arendet_avslutat": False})
+    assert tasks(eku, instance) == [] and read(eku, instance)["state"] != "completed"
+    [regular] = timers(s["adam"], instance, "var_tredje_manad")
+    assert datetime.fromisoformat(regular["due_at"]) == datetime(2027, 2, 23, 8, 0, tzinfo=STOCKHOLM)
+
+    # only the authority starts an event-driven follow-up, never EKU itself
+    event = {"name": "ny_handelse_eku", "data": {}}
+    assert eku.post(f"/api/v1/instances/{instance['id']}/messages", json=event).status_code == 403
+
+    # another complaint about the same provider reaches step 3: EKU gets a follow-up at once
+    other = to_step_3(s)
+    [event_driven] = tasks(eku, instance)
+    assert event_driven["name"] == "eku_uppfoljning" and timers(s["adam"], instance, "var_tredje_manad") == []
+    assert tasks(eku, other) == []  # the new complaint itself is at step 3, not with EKU
+    bodies += [eku.ok("GET", f"/api/v1/tasks/{event_driven['id']}"), read(eku, instance)]
+    do(eku, instance, "eku_uppfoljning", {**EKU_FOLLOW_UP, "eku_arendet_avslutat": False})
+
+    # three months later the regular follow-up comes; EKU closes the matter
+    [regular] = timers(s["adam"], instance, "var_tredje_manad")
+    SYSTEM_CLOCK.set(datetime.fromisoformat(regular["due_at"]) + timedelta(minutes=1))
+    assert fire_due_timers(s.h.services) == 1
+    eku = s["eku.anna"]  # (signed in anew, months later)
+    do(eku, instance, "eku_uppfoljning", {**EKU_FOLLOW_UP, "eku_uppfoljningsform": "regelbunden"})
+    final = read(eku, instance)
+    assert final["state"] == "completed" and final["outcome"] == "eku_uppfoljning_klar"
+    # nothing personal reached EKU on any of it
+    for body in (*bodies, final, eku.ok("GET", "/api/v1/tasks")):
+        assert_nothing_planted(body)
+    assert read(s["erik.ec"], other)["state"] == "running"

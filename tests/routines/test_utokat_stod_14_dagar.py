@@ -38,6 +38,7 @@ UTFORARE, KONKURRENT = "omsorg_syd", "hemtjanst_vast"
 DAY_0 = datetime(2026, 12, 1, 9, 0, tzinfo=STOCKHOLM)
 DAY_14_OPENING = datetime(2026, 12, 15, 8, 0, tzinfo=STOCKHOLM)
 SUFFIX = " – utökat stöd från 2026-12-01"
+AVTAL = "avtal (14 dagar utan ny biståndsbedömning)"
 
 START = {"brukare_namn": "Anna Andersson", "personnummer": "19380512-1234", "stadsomrade": "Sydväst",
          "utforare": UTFORARE, "hemtjanstutforare": "Omsorg Syd AB",
@@ -110,12 +111,14 @@ class Story(Cast):
         self.complete("bo", self.only("bo", "bekrafta_uppstart"), BEKRAFTA)
         return instance
 
-    def day_14(self, instance_id: str, opening: datetime = DAY_14_OPENING) -> dict[str, Any]:
-        """Day 14 at opening time: the follow-up timer is due and the scheduler fires it."""
-        [timer] = self.timers(instance_id, "dag_14")
-        assert local(timer["due_at"]) == opening
+    def day_14(self, instance_id: str, opening: datetime = DAY_14_OPENING, timer: str = "dag_14") -> dict[str, Any]:
+        """Day 14 at opening time: the follow-up timer (``timer``: the one the case waits on) is due and
+        the scheduler fires it."""
+        [pending] = self.timers(instance_id, timer)
+        assert local(pending["due_at"]) == opening
         SYSTEM_CLOCK.set(opening + timedelta(seconds=30))
-        assert fire_due_timers(self.h.services) == 1
+        assert fire_due_timers(self.h.services) >= 1  # (the 14 days' end, at midnight, may be due too)
+        assert self.timers(instance_id, timer) == []
         return self.only("bo", "uppfoljning_dag_14")
 
 
@@ -141,6 +144,7 @@ def story(harness: Harness) -> Iterator[Story]:
     s.user("bo", "bistandshandlaggare")
     s.user("lisa", "bistandshandlaggare")  # bo's colleague in Sydväst
     s.user("sara", "socialsekreterare")  # another role in the same district
+    s.user("erik", "enhetschef_myndighet")  # Mottagningsfunktionen's and the handläggare's chef
     s.user("adam", "admin")
     yield s
 
@@ -209,10 +213,15 @@ def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story
     assert waiting["data"]["journal_myndighet_text"] == BEKRAFTA["journal_myndighet_text"]
     assert waiting["data"]["journal_myndighet_forfattare"] == "Bo Handläggare, biståndshandläggare"
 
-    # the day-14 follow-up waits for the first office opening 14 days after day 0
-    assert [t["task"] for t in s.timers(instance["id"])] == ["dag_14"]
+    # the day-14 follow-up waits for the first office opening 14 days after day 0; until the 14 days are
+    # over (midnight starting day 14) the provider may still record a lasting need
+    assert sorted(t["task"] for t in s.timers(instance["id"])) == ["avtalsperioden_slut", "dag_14"]
     SYSTEM_CLOCK.set(DAY_14_OPENING - timedelta(hours=1))
-    assert fire_due_timers(s.h.services) == 0
+    assert fire_due_timers(s.h.services) == 1
+    assert [t["task"] for t in s.timers(instance["id"])] == ["dag_14"]
+    late = s.as_("kim").post(f"/api/v1/instances/{instance['id']}/messages",
+                             json={"name": "varaktigt_behov_konstaterat", "data": {"bedomning": "För sent"}})
+    assert late.status_code == 409, late.text  # the 14 days are over: no lasting-need report any more
     uppfoljning = s.day_14(instance["id"])
     assert uppfoljning["assignee"] == "bo"
     assert uppfoljning["title"] == "Uppföljning dag 14: övergående eller kvarstående behov?" + SUFFIX
@@ -224,9 +233,11 @@ def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story
     s.complete("bo", uppfoljning, OVERGAENDE)
     final = s.instance(instance["id"])
     assert final["state"] == "completed" and final["outcome"] == "overgaende_ingen_ersattning"
+    # ended within the 14 days: the agreement covers the whole increase
     assert final["data"]["fakturaunderlag"] == {
-        "ersatts": False, "utfall": "overgaende_behov", "period_fran": "2026-12-01", "period_till": "2026-12-10",
-        "antal_dagar": 10, "bakatdaterat_fran": None}
+        "utfall": "overgaende_behov", "bakatdaterat_fran": None, "efter_avtalsperioden": None,
+        "avtalsperiod": {"fran": "2026-12-01", "till": "2026-12-10", "antal_dagar": 10, "ersatts": True,
+                         "grund": AVTAL}}
     assert "beslut_galler_fran" not in final["data"]
     assert s.inbox("bo") == [] and final["timers"] == []
 
@@ -263,9 +274,13 @@ def test_lasting_need_reported_in_time_then_the_application_is_refused(story: St
     s.complete("bo", beslut, AVSLAG)
     final = s.instance(instance["id"])
     assert final["state"] == "completed" and final["outcome"] == "avslag_ingen_ersattning"
+    # refused: the agreement covers the 14 days, nothing covers the days after them
     assert final["data"]["fakturaunderlag"] == {
-        "ersatts": False, "utfall": "avslag", "period_fran": "2026-12-01", "period_till": "2026-12-18",
-        "antal_dagar": 18, "bakatdaterat_fran": None}
+        "utfall": "avslag", "bakatdaterat_fran": None,
+        "avtalsperiod": {"fran": "2026-12-01", "till": "2026-12-14", "antal_dagar": 14, "ersatts": True,
+                         "grund": AVTAL},
+        "efter_avtalsperioden": {"fran": "2026-12-15", "till": "2026-12-18", "antal_dagar": 4, "ersatts": False,
+                                 "grund": "inget beviljat beslut"}}
     assert "beslut_galler_fran" not in final["data"]
     assert final["data"]["informerad_handlaggare"] == "bo"
     assert not any(t["name"] == "eskalera_varaktigt_behov" for t in final["tasks"])
@@ -286,9 +301,11 @@ def test_persisting_need_without_an_application_is_not_compensated(story: Story)
     assert s.inbox("bo") == []
     final = s.instance(instance["id"])
     assert final["state"] == "completed" and final["outcome"] == "ingen_ansokan_ingen_ersattning"
-    assert final["data"]["fakturaunderlag"] == {
-        "ersatts": False, "utfall": "ingen_ansokan", "period_fran": "2026-11-28", "period_till": "2026-12-16",
-        "antal_dagar": 19, "bakatdaterat_fran": None}
+    assert final["data"]["fakturaunderlag"]["avtalsperiod"] == {
+        "fran": "2026-11-28", "till": "2026-12-11", "antal_dagar": 14, "ersatts": True, "grund": AVTAL}
+    assert final["data"]["fakturaunderlag"]["efter_avtalsperioden"] == {
+        "fran": "2026-12-12", "till": "2026-12-16", "antal_dagar": 5, "ersatts": False,
+        "grund": "inget beviljat beslut"}
 
 
 def test_longest_path_missed_report_escalates_and_approval_is_backdated_and_compensated(story: Story) -> None:
@@ -330,9 +347,13 @@ def test_longest_path_missed_report_escalates_and_approval_is_backdated_and_comp
     final = s.instance(instance["id"])
     assert final["state"] == "completed" and final["outcome"] == "ersatt"
     assert final["data"]["beslut_galler_fran"] == "2026-12-01"
+    # the agreement covers the 14 days; the backdated approval covers what follows, to the decision
     assert final["data"]["fakturaunderlag"] == {
-        "ersatts": True, "utfall": "bifall_bakatdaterat", "period_fran": "2026-12-01", "period_till": "2026-12-18",
-        "antal_dagar": 18, "bakatdaterat_fran": "2026-12-01"}
+        "utfall": "bifall_bakatdaterat", "bakatdaterat_fran": "2026-12-01",
+        "avtalsperiod": {"fran": "2026-12-01", "till": "2026-12-14", "antal_dagar": 14, "ersatts": True,
+                         "grund": AVTAL},
+        "efter_avtalsperioden": {"fran": "2026-12-15", "till": "2026-12-18", "antal_dagar": 4, "ersatts": True,
+                                 "grund": "beslut bakåtdaterat till dag 0"}}
     assert final["data"]["eskalering_kontakt_med_utforare"] == ESKALERA["eskalering_kontakt_med_utforare"]
     created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
     # (the report to Mottagningsfunktionen and the lasting-need report start together on day 0)
@@ -391,3 +412,100 @@ def test_only_the_clients_provider_is_offered_its_tasks_and_a_competitor_sees_no
     assert kajsa.get(f"/api/v1/instances/{instance['id']}").status_code == 404
     assert bodies and not any(name in b or personnummer in b or "HT-2026-0815" in b for b in bodies)
     assert s.instance(instance["id"])["data"]["utforare"] == UTFORARE
+
+
+LASTING = {"name": "varaktigt_behov_konstaterat", "data": {"bedomning": "Rehabiliteringen tar flera veckor"}}
+
+
+def test_a_lasting_need_recorded_on_day_5_is_due_with_the_handlaggare_by_day_12(story: Story) -> None:
+    s = story
+    # day 0: the increase is judged to last at most 14 days; no report is due yet
+    instance = s.begin()
+    assert s.inbox("kim") == []
+
+    # day 5 (Sunday 2026-12-06): the coordinator records on the case that the need will last
+    SYSTEM_CLOCK.set(datetime(2026, 12, 6, 10, 0, tzinfo=STOCKHOLM))
+    path = f"/api/v1/instances/{instance['id']}/messages"
+    assert s.as_("kajsa").post(path, json=LASTING).status_code == 404  # the competitor: no such case
+    assert s.as_("bo").post(path, json=LASTING).status_code == 403  # the provider's action, not hers
+    refused = s.as_("kim").post(path, json={**LASTING, "data": {}})
+    assert refused.status_code == 422 and "bedomning" in refused.json()["errors"]
+    steps.message(s.as_("kim"), instance, "varaktigt_behov_konstaterat", LASTING["data"])
+
+    # the week runs from then: the report is due by the end of day 12 (2026-12-13), escalated after it
+    informera = s.only("kim", "informera_om_varaktigt_behov")
+    day_12_ends = datetime(2026, 12, 14, 0, 0, tzinfo=STOCKHOLM)
+    assert local(informera["due_at"]) == day_12_ends
+    [deadline] = s.timers(instance["id"], "varaktigt_behov_tidsgrans")
+    assert local(deadline["due_at"]) == day_12_ends
+    assert s.timers(instance["id"], "avtalsperioden_slut") == []
+    assert s.as_("kim").post(path, json=LASTING).status_code == 409  # recorded once
+    case = s.instance(instance["id"])
+    assert case["data"]["varaktigt_behov_konstaterat"] == "2026-12-06"
+    assert case["data"]["behov_konstaterat"] == UTOKA["behov_konstaterat"]  # what she typed on day 0 stays
+    s.complete("kim", informera, INFORMERA)
+    assert s.timers(instance["id"], "varaktigt_behov_tidsgrans") == []
+
+
+def test_missed_steps_escalate_and_the_day_14_follow_up_comes_regardless(story: Story) -> None:
+    s = story
+    # Tuesday 2026-12-01 09:00: the increase starts; Mottagningsfunktionen has one working day
+    instance = s.report()
+    s.complete("kim", s.only("kim", "utoka_akut"), UTOKA)
+    meddela = s.only("mf", "meddela_handlaggare")
+    assert local(meddela["due_at"]) == datetime(2026, 12, 2, 9, 0, tzinfo=STOCKHOLM)
+    SYSTEM_CLOCK.set(datetime(2026, 12, 2, 8, 59, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 0 and s.inbox("erik") == []
+
+    # missed: the chef is told; the step stays with Mottagningsfunktionen, who does it late
+    SYSTEM_CLOCK.set(datetime(2026, 12, 2, 9, 1, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 1
+    eskalering = s.only("erik", "eskalera_meddela")
+    assert eskalering["title"] == "Eskalering: handläggaren har inte meddelats inom 1 arbetsdag" + SUFFIX
+    assert eskalering["lane"] == "Enhetschef myndighet" and eskalering["district"] == "Sydväst"
+    s.as_("erik").ok("POST", f"/api/v1/tasks/{eskalering['id']}/claim")
+    s.complete("erik", eskalering, {"eskalering_atgard": "Ringde Mottagningsfunktionen"})
+    SYSTEM_CLOCK.set(datetime(2026, 12, 2, 10, 0, tzinfo=STOCKHOLM))
+    s.complete("mf", s.only("mf", "meddela_handlaggare"), MEDDELA)
+
+    # the handläggare has two working days to confirm; she does not, and the chef is told
+    bekrafta = s.only("bo", "bekrafta_uppstart")
+    assert local(bekrafta["due_at"]) == datetime(2026, 12, 4, 10, 0, tzinfo=STOCKHOLM)
+    SYSTEM_CLOCK.set(datetime(2026, 12, 4, 10, 1, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 1
+    eskalering = s.only("erik", "eskalera_bekraftelse")
+    assert eskalering["title"] == "Eskalering: uppstarten har inte bekräftats inom 2 arbetsdagar" + SUFFIX
+    assert s.only("bo", "bekrafta_uppstart")["id"] == bekrafta["id"]  # still hers
+
+    # day 14 comes from day 0 all the same: the unconfirmed start gives way to the follow-up, with her
+    uppfoljning = s.day_14(instance["id"], timer="bekrafta_dag_14")
+    assert uppfoljning["assignee"] == "bo"
+    assert s.inbox("bo", "bekrafta_uppstart") == []
+    s.complete("bo", uppfoljning, OVERGAENDE)
+    s.complete("erik", s.only("erik", "eskalera_bekraftelse"), {"eskalering_atgard": "Påmint handläggaren"})
+    final = s.instance(instance["id"])
+    assert final["state"] == "completed", final["tasks"]
+
+
+def test_a_municipality_without_districts_is_never_offered_goteborgs(story: Story,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    s = story
+
+    def start_form() -> dict[str, Any]:
+        schema: dict[str, Any] = s.as_("kim").ok("GET", f"/api/v1/processes/{KEY}")["start_form"]["schema"]
+        return schema
+
+    # Göteborg (the default configuration): the start form offers its four stadsområden
+    assert start_form()["properties"]["stadsomrade"]["enum"] == ["Centrum", "Hisingen", "Nordost", "Sydväst"]
+
+    # Staffanstorp has no districts (SAMVERKAN_DISTRICTS=""): no district field, and one typed anyway is refused
+    monkeypatch.setattr("service.directory.DISTRICTS", frozenset())
+    schema = start_form()
+    assert "stadsomrade" not in schema["properties"] and "stadsomrade" not in schema["required"]
+    refused = s.as_("kim").post("/api/v1/instances", json={"process": KEY, "data": START})
+    assert refused.status_code == 422 and "stadsomrade" in refused.json()["errors"], refused.text
+    without = {k: v for k, v in START.items() if k != "stadsomrade"}
+    instance = s.report(without)
+    utoka = s.only("kim", "utoka_akut")
+    assert utoka["district"] is None and utoka["instance_id"] == instance["id"]
+    assert s.inbox("kajsa") == []  # still only the client's own provider
