@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processes.disclosure import MISSING_RECIPIENTS, disclosure_basis_problems
+from processes.disclosure import MISSING_RECIPIENTS, RECIPIENTS, disclosure_basis_problems
 
 __all__ = [
     "sip_follow_up_days",
@@ -37,6 +37,7 @@ __all__ = [
     "sip_hemgang_deadline",
     "sip_consent_basis",
     "sip_consent_problems",
+    "sip_invitation_problems",
     "sip_append_basis",
     "sip_replace_basis",
     "sip_consent_reviewed",
@@ -59,6 +60,21 @@ VARIANTS: dict[str, str] = {
 }
 #: Variants where health care (the region) takes part, so the consent must cover the region.
 REGION_VARIANTS = frozenset({"sip", "utskrivning"})
+#: The party an invited official comes from (``sip_deltagare[].organisation``) → the recipient the
+#: consent must name for them; the social services themselves are inside the authority (None).
+INVITED_PARTIES: dict[str, str | None] = {
+    "socialtjansten": None,
+    "regionen_primarvard": "region",
+    "regionen_specialistvard": "region",
+    "regionen_psykiatri": "region",
+    "forsakringskassan": "forsakringskassan",
+    "arbetsformedlingen": "arbetsformedlingen",
+    "skolan": "skolan",
+    "kommunal_halso_sjukvard": "kommunal_halso_sjukvard",
+}
+#: Why a SIP cannot rest on implied or presumed consent (R5a: "måste alltid ge sitt samtycke").
+EXPLICIT_CONSENT_REQUIRED = ("En SIP kräver att den enskilde uttryckligen samtycker, muntligt eller skriftligt: ett "
+                             "konkludent eller presumerat samtycke räcker inte.")
 _BASIS_KEYS = ("samtycke_typ", "samtycke_form", "mottagare", "enheter", "aktiviteter",
                "giltig_fran", "giltig_till", "omprovas_senast", "anteckning")
 
@@ -171,13 +187,16 @@ def sip_consent_basis(samtycke: Mapping[str, Any], registered_at: str) -> dict[s
 def sip_consent_problems(samtycke: Mapping[str, Any], variant: str, at: str) -> list[str]:
     """Why the consent recorded in the form cannot carry this SIP (Swedish; empty when it can).
 
-    The basis must be complete (R5b), valid today, and for ``sip`` and ``utskrivning`` cover the
+    The consent must be explicit (*uttryckligt*: implied or presumed consent is not enough for a SIP),
+    the basis complete (R5b), valid today, and for ``sip`` and ``utskrivning`` cover the
     region (health care takes part). An I-SIP stays inside the administration (inre sekretess): its
     consent may name no outside recipient but must then name the units (``enheter``) it covers,
     since consent is never general.
     """
     basis = sip_consent_basis(samtycke, at)
     problems = disclosure_basis_problems(basis)
+    if basis.get("samtycke_typ") in ("konkludent", "presumerat"):
+        problems.insert(0, EXPLICIT_CONSENT_REQUIRED)
     if variant == "i_sip" and not basis["mottagare"]:
         problems = [p for p in problems if p != MISSING_RECIPIENTS]
         if not basis.get("enheter"):
@@ -197,6 +216,34 @@ def sip_consent_problems(samtycke: Mapping[str, Any], variant: str, at: str) -> 
             problems.append("Datumet för omprövning måste ligga efter i dag.")
     except ValueError:
         pass  # an unreadable date is already among the basis problems
+    return problems
+
+
+def sip_invitation_problems(deltagare: Iterable[Any] | None, consent: Mapping[str, Any]) -> list[str]:
+    """Why the officials called to the SIP meeting (``sip_deltagare``) cannot all be invited (Swedish;
+    empty when they can): each one from outside the social services must come from a party the
+    recorded consent names (``mottagare``). A party the form calls "annan" cannot be checked
+    against the consent, so it is refused too."""
+    named = set(consent.get("mottagare") or [])
+    missing: list[str] = []
+    unknown: list[str] = []
+    for person in deltagare or []:
+        if not isinstance(person, Mapping):
+            continue
+        organisation = person.get("organisation")
+        who = str(person.get("namn") or "").strip() or "en kallad"
+        if organisation not in INVITED_PARTIES:
+            unknown.append(who)
+            continue
+        party = INVITED_PARTIES[organisation]
+        if party is not None and party not in named:
+            label = RECIPIENTS[party]
+            if label not in missing:
+                missing.append(label)
+    problems = [f"Samtycket omfattar inte {label}, som därför inte kan kallas till SIP-mötet."
+                for label in missing]
+    if unknown:
+        problems.append(f"Ange vilken part {', '.join(unknown)} kommer från, så att det kan prövas mot samtycket.")
     return problems
 
 

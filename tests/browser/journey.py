@@ -11,6 +11,7 @@ Screenshots go through ``look`` (axe-core scan included) as
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from playwright.sync_api import Locator, Page
@@ -33,8 +34,18 @@ class Journey:
         look(page, name)
 
 
+def _name(label: str) -> re.Pattern[str]:
+    """``label`` exactly, as a field or group is named — with the mark a required one carries."""
+    return re.compile(rf"^{re.escape(label)}( \(obligatorisk\))?$")
+
+
 def _field(scope: Page | Locator, label: str) -> Locator:
-    return scope.get_by_label(label, exact=True)
+    return scope.get_by_label(_name(label))
+
+
+def fieldset(scope: Page | Locator, name: str) -> Locator:
+    """The fieldset ``name`` (a group of fields, or one row of a list: ``"Insatser 2"``)."""
+    return scope.get_by_role("group", name=_name(name))
 
 
 def type_text(page: Page, label: str, text: str, *, within: Locator | None = None) -> None:
@@ -69,9 +80,9 @@ def _type_segments(page: Page, field: Locator, segments: list[str]) -> None:
     page.keyboard.type("".join(rest))
 
 
-def pick(page: Page, group: str, option: str) -> None:
+def pick(page: Page, group: str, option: str, *, within: Locator | None = None) -> None:
     """Choose ``option`` among the radio buttons or checkboxes of the fieldset ``group`` with Space."""
-    box = page.get_by_role("group", name=group, exact=True).get_by_label(option, exact=True)
+    box = fieldset(within or page, group).get_by_label(option, exact=True)
     box.focus()
     if not box.is_checked():
         page.keyboard.press("Space")
@@ -85,9 +96,9 @@ def tick(page: Page, label: str) -> None:
         page.keyboard.press("Space")
 
 
-def choose(page: Page, label: str, option: str) -> None:
+def choose(page: Page, label: str, option: str, *, within: Locator | None = None) -> None:
     """Pick ``option`` in the drop-down ``label`` with the keyboard: open it, move to the option, Enter."""
-    select = _field(page, label)
+    select = _field(within or page, label)
     options = [text.strip() for text in select.locator("option").all_inner_texts()]
     target = options.index(option)
     select.focus()
