@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -305,11 +306,15 @@ def _lane_of() -> dict[str, str]:
             for ref in lane.iter(f"{{{BPMN}}}flowNodeRef")}
 
 
-def _successors() -> dict[str, set[str]]:
-    """Element → the elements it can lead to: sequence flows, and a task's boundary events."""
+def _successors(skip: Callable[[str], bool] = lambda condition: False) -> dict[str, set[str]]:
+    """Element → the elements it can lead to: sequence flows (but those whose condition ``skip`` names),
+    and a task's boundary events."""
     graph: dict[str, set[str]] = {}
     process = _process()
     for flow in process.iter(f"{{{BPMN}}}sequenceFlow"):
+        condition = flow.find(f"{{{BPMN}}}conditionExpression")
+        if condition is not None and skip((condition.text or "").strip()):
+            continue
         graph.setdefault(flow.get("sourceRef"), set()).add(flow.get("targetRef"))
     for boundary in process.iter(f"{{{BPMN}}}boundaryEvent"):
         graph.setdefault(boundary.get("attachedToRef"), set()).add(boundary.get("id"))
@@ -320,7 +325,9 @@ def test_no_region_task_before_a_consent_is_recorded() -> None:
     # every path from the start to a task of the region's lane passes a step that records the consent
     lanes, graph = _lane_of(), _successors()
     region_tasks = {el.get("id") for el in _process().iter(f"{{{BPMN}}}userTask") if lanes[el.get("id")] == REGION_LANE}
-    assert region_tasks == {"kalla_till_sip_fast_vardkontakt"}
+    # the fast vårdkontakt calls the SIP, and after utskrivning documents and follows it up
+    assert region_tasks == {"kalla_till_sip_fast_vardkontakt", "uppratta_plan_fast_vardkontakt",
+                            "uppfoljning_fast_vardkontakt"}
     seen, todo = set(), ["sip_behovs"]
     while todo:
         node = todo.pop()
@@ -329,13 +336,15 @@ def test_no_region_task_before_a_consent_is_recorded() -> None:
         seen.add(node)
         todo.extend(graph.get(node, ()))
     assert seen & region_tasks == set()
-    # and an I-SIP never reaches the region: its branch leads to no task of the region's lane
+    # and an I-SIP never reaches the region: its branch leads to no task of the region's lane (flows
+    # taken only for another variant left out)
+    i_sip = _successors(skip=lambda condition: condition.startswith("variant == ") and "'i_sip'" not in condition)
     seen, todo = set(), ["kalla_till_i_sip_mote"]
     while todo:
         node = todo.pop()
         if node not in seen:
             seen.add(node)
-            todo.extend(graph.get(node, ()))
+            todo.extend(i_sip.get(node, ()))
     assert seen & region_tasks == set()
 
 
@@ -392,7 +401,15 @@ def test_every_catching_element_names_who_may_send_its_message() -> None:
     for name, per_element in caught.items():
         assert all(roles == MESSAGE_ROLES[name] for roles in per_element), (name, per_element)
         assert MESSAGE_ROLES[name] <= ROLES
-    assert len(caught["samtycke_aterkallat"]) == 4  # every place the withdrawal can arrive
+    # the withdrawal can arrive wherever the case waits once consent is recorded: on every user task and
+    # receive task but the two that ask for the consent in the first place
+    process = _process()
+    withdrawable = {b.get("attachedToRef") for b in process.iter(f"{{{BPMN}}}boundaryEvent")
+                    if any(d.get("messageRef") == "samtycke_aterkallat"
+                           for d in b.iter(f"{{{BPMN}}}messageEventDefinition"))}
+    waits = {el.get("id") for kind in ("userTask", "receiveTask") for el in process.iter(f"{{{BPMN}}}{kind}")}
+    assert waits - withdrawable == {"inhamta_samtycke", "kontakta_patienten"}
+    assert len(caught["samtycke_aterkallat"]) == len(withdrawable)
 
 
 @pytest.mark.parametrize("name", sorted(MESSAGE_FIELDS))
