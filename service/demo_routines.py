@@ -107,10 +107,17 @@ def sip(start: Start, complete: Complete, today: date) -> int:
     return 1
 
 
+def samverkansmoten(start: Start, complete: Complete, today: date) -> int:
+    # this year's arbetsplatsträffar, laid out on working days
+    start("samverkansmoten", "erik.ecmyndighet", {"struktur": "apt", "ar": today.year})
+    return 1
+
+
 STORIES: dict[str, Callable[[Start, Complete, date], int]] = {
     "skyddsombudsstopp": skyddsombudsstopp,
     "akut_verkstallighet": akut_verkstallighet,
     "utokat_stod_14_dagar": utokat_stod_14_dagar,
     "klagomal_privat_utforare": klagomal_privat_utforare,
     "sip": sip,
+    "samverkansmoten": samverkansmoten,
 }
