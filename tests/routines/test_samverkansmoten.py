@@ -9,6 +9,7 @@ business calendar: never a weekend or a Swedish holiday.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime
 
@@ -19,6 +20,7 @@ from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from tests.conftest import start_harness
 from tests.routines import story as steps
 from tests.routines.story import Cast, deploy_routines
+from tests.web.test_pages_http import signed_in_session
 
 KEY = "samverkansmoten"
 T0 = datetime(2030, 12, 2, 9, 0, tzinfo=STOCKHOLM)
@@ -38,6 +40,7 @@ def cast(module_database_url: str) -> Iterator[Cast]:
         c.user("pia", "enhetschef_myndighet", districts=("Hisingen",))
         c.user("sara", "socialsekreterare", districts=("Hisingen",))
         c.user("adam", "admin")
+        h.user("clara", "chef", districts=("Hisingen",))  # reads the monitor page, signed in with a password
         yield c
     finally:
         SYSTEM_CLOCK.reset()
@@ -86,6 +89,12 @@ def test_a_year_of_apt_has_at_least_nine_meetings_none_on_a_holiday(cast: Cast) 
     assert datetime.fromisoformat(next_invite["due_at"]) == datetime(2031, 1, 21, 8, 0, tzinfo=STOCKHOLM)
     # the case is the enhetschef's: a socialsekreterare does not see it
     assert cast["sara"].get(f"/api/v1/instances/{case['id']}").status_code == 404
+    # the monitor shows the chef the year's tally: held against required
+    http, _ = signed_in_session(cast.h, "clara")
+    page = http.get(f"{cast.h.url}/oversikt/{KEY}", timeout=30).text
+    rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>(\w+)</td></tr>',
+                      page.split('data-testid="tally-table"')[1].split("</table>")[0])
+    assert ("Arbetsplatsträff (APT)", "2031", "1", "9", "Nej") in rows
 
 
 def test_fsg_is_invited_at_least_a_week_before_and_every_other_week_is_kept(cast: Cast) -> None:
