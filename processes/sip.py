@@ -1,7 +1,9 @@
 """R5a SIP — samordnad individuell plan: functions the ``sip`` diagram calls.
 
 A SIP is for anyone who needs insatser from both social services and health care; it needs the
-individual's consent, which is recorded as a disclosure basis (R5b, ``processes/disclosure.py``) in
+individual's explicit consent (oral or written; implied or presumed consent is refused), naming each
+outside party that may take part, against which every invited party is checked. The consent is
+recorded as a disclosure basis (R5b, ``processes/disclosure.py``) in
 the instance's ``utlamningsgrunder``. Variants (start-form field ``variant``): ``sip`` (ordinary
 SIP), ``utskrivning`` (utskrivning från sluten vård, Lag 2017:612) and ``i_sip`` (internal SIP
 between the administration's own areas; no region involved).
@@ -39,13 +41,10 @@ __all__ = [
     "sip_consent_problems",
     "sip_invitation_problems",
     "sip_append_basis",
-    "sip_replace_basis",
-    "sip_consent_reviewed",
     "sip_consent_check_at",
     "sip_next_check_at",
     "sip_due_check",
     "sip_consent_withdrawn",
-    "sip_consent_review_deadline",
     "sip_consent_lapse_problems",
     "sip_withdrawal_at",
     "sip_variant_label",
@@ -256,35 +255,6 @@ def sip_append_basis(bases: Iterable[Any] | None, basis: Mapping[str, Any]) -> l
     return result
 
 
-def sip_replace_basis(bases: Iterable[Any] | None, basis: Mapping[str, Any]) -> list[Any]:
-    """``bases`` with the consent recorded at ``basis["registrerad"]`` replaced by ``basis``
-    (added when it is not there yet and names recipients)."""
-    result: list[Any] = []
-    replaced = False
-    for entry in bases or []:
-        if (isinstance(entry, Mapping) and entry.get("grund") == "samtycke"
-                and entry.get("registrerad") == basis.get("registrerad")):
-            entry, replaced = dict(basis), True
-        result.append(entry)
-    return result if replaced else sip_append_basis(result, basis)
-
-
-def sip_consent_reviewed(consent: Mapping[str, Any], new_review_date: str | None, at: str) -> dict[str, Any]:
-    """The consent after a re-review that found it still holds: ``omprovas_senast`` moves on.
-
-    ``new_review_date`` is the case worker's next re-review date; one not after today (or none)
-    becomes today plus :func:`sip_consent_review_days`. ``omprovad`` records when it was reviewed.
-    """
-    today = _local_date(at)
-    try:
-        chosen = date.fromisoformat(new_review_date[:10]) if new_review_date else None
-    except ValueError:
-        chosen = None
-    if chosen is None or chosen <= today:
-        chosen = today + timedelta(days=sip_consent_review_days())
-    return {**consent, "omprovas_senast": chosen.isoformat(), "omprovad": at}
-
-
 def sip_consent_check_at(consent: Mapping[str, Any]) -> str:
     """When the consent next needs attention (a timer date): the start of ``omprovas_senast``
     (implied/presumed consent) or the end of ``giltig_till`` (expiry), whichever comes first."""
@@ -334,12 +304,6 @@ def sip_consent_lapse_problems(consent: Mapping[str, Any], at: str) -> list[str]
         return [f"Samtycket ({kind}) ska omprövas senast {str(review)[:10]}: pröva det på nytt innan uppgifter "
                 "lämnas till regionen."]
     return ["Samtycket behöver ses över innan uppgifter lämnas till regionen."]
-
-
-def sip_consent_review_deadline(consent: Mapping[str, Any]) -> str:
-    """The end of the re-review day (``omprovas_senast``): after it, the consent carries no
-    hand-over (R5b) — the review task's due time and its interrupting timer."""
-    return _end_of(str(consent["omprovas_senast"])).isoformat()
 
 
 def sip_consent_withdrawn(consent: Mapping[str, Any], at: str) -> dict[str, Any]:

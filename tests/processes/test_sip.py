@@ -21,8 +21,6 @@ from processes.sip import (
     sip_consent_lapse_problems,
     sip_consent_problems,
     sip_consent_review_days,
-    sip_consent_review_deadline,
-    sip_consent_reviewed,
     sip_consent_task_title,
     sip_consent_withdrawn,
     sip_due_check,
@@ -31,7 +29,6 @@ from processes.sip import (
     sip_hemgang_days,
     sip_hemgang_deadline,
     sip_next_check_at,
-    sip_replace_basis,
     sip_title,
     sip_variant_label,
     sip_withdrawal_at,
@@ -165,32 +162,13 @@ def test_a_complete_consent_covering_the_region_carries_every_variant(variant: s
     assert sip_consent_problems(form_consent(), variant, NOW) == []
 
 
-def test_bases_are_appended_and_replaced_without_changing_the_input() -> None:
-    first = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
+def test_bases_are_appended_without_changing_the_input() -> None:
+    first = sip_consent_basis(form_consent(), NOW)
     bases = sip_append_basis(None, first)
     assert bases == [first]
     assert sip_append_basis(bases, sip_consent_basis(form_consent(mottagare=[]), NOW)) == [first]
-    reviewed = sip_consent_reviewed(first, "2027-03-01", "2027-02-20T09:00:00+01:00")
-    other = {"grund": "menprovning", "menprovning_utfall": "inget_men", "mottagare": ["andra_utforare"]}
-    replaced = sip_replace_basis([other, *bases, "skräp"], reviewed)
-    assert replaced == [other, reviewed, "skräp"] and bases == [first]
     later = sip_consent_basis(form_consent(), "2027-01-01T09:00:00+01:00")
-    assert sip_replace_basis(bases, later) == [first, later]  # not there yet: added
-
-
-@pytest.mark.parametrize(("chosen", "expected"), [
-    ("2027-03-01", "2027-03-01"),
-    ("2027-02-20", "2027-05-21"),  # not after today: today + 90 days
-    (None, "2027-05-21"),
-    ("", "2027-05-21"),
-    ("snart", "2027-05-21"),
-])
-def test_a_review_that_found_the_consent_holds_moves_the_review_date(chosen: str | None, expected: str) -> None:
-    consent = sip_consent_basis(form_consent(samtycke_typ="konkludent"), NOW)
-    reviewed = sip_consent_reviewed(consent, chosen, "2027-02-20T09:00:00+01:00")
-    assert reviewed["omprovas_senast"] == expected
-    assert reviewed["omprovad"] == "2027-02-20T09:00:00+01:00"
-    assert consent["omprovas_senast"] == "2027-02-22"
+    assert sip_append_basis(bases, later) == [first, later] and bases == [first]
 
 
 # --- watching the plan ---------------------------------------------------------------------------
@@ -203,7 +181,6 @@ def test_the_consent_needs_attention_at_its_review_date_or_when_it_runs_out() ->
     assert sip_consent_check_at(explicit) == "2027-05-25T00:00:00+02:00"
     assert sip_consent_check_at(implied) == "2027-02-22T00:00:00+01:00"
     assert sip_consent_check_at(short) == "2027-01-01T00:00:00+01:00"
-    assert sip_consent_review_deadline(implied) == "2027-02-23T00:00:00+01:00"
 
 
 def test_the_watch_fires_at_the_first_of_follow_up_and_consent() -> None:
