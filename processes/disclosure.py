@@ -57,6 +57,10 @@ RECIPIENTS: dict[str, str] = {
     "annan_namnd": "en annan nämnd eller förvaltning",
     "annan_forvaltning": "en annan förvaltning (en annan nämnd)",
     "fristaende_verksamhet": "en självständig verksamhetsgren (t.ex. familjerådgivningen)",
+    "forsakringskassan": "Försäkringskassan",
+    "arbetsformedlingen": "Arbetsförmedlingen",
+    "skolan": "skolan",
+    "kommunal_halso_sjukvard": "kommunal hälso- och sjukvård (under annan sekretess)",
 }
 GROUNDS = ("samtycke", "sekretessbrytande_regel", "menprovning")
 CONSENT_TYPES = ("uttryckligt", "konkludent", "presumerat")
@@ -69,7 +73,8 @@ HARM_OUTCOMES = ("inget_men", "men")
 #: Rules that only reach some recipients: a duty to disclose runs to another authority; a report
 #: of suspected crimes against children goes to the police or prosecutor.
 RULE_RECIPIENTS: dict[str, frozenset[str]] = {
-    "uppgiftsskyldighet": frozenset({"region", "polis", "annan_namnd", "annan_forvaltning"}),
+    "uppgiftsskyldighet": frozenset({"region", "polis", "annan_namnd", "annan_forvaltning", "forsakringskassan",
+                                     "arbetsformedlingen"}),
     "brott_mot_barn": frozenset({"polis"}),
 }
 #: The problem :func:`disclosure_basis_problems` reports for a basis that names no recipient.

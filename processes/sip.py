@@ -1,7 +1,9 @@
 """R5a SIP — samordnad individuell plan: functions the ``sip`` diagram calls.
 
 A SIP is for anyone who needs insatser from both social services and health care; it needs the
-individual's consent, which is recorded as a disclosure basis (R5b, ``processes/disclosure.py``) in
+individual's explicit consent (oral or written; implied or presumed consent is refused), naming each
+outside party that may take part, against which every invited party is checked. The consent is
+recorded as a disclosure basis (R5b, ``processes/disclosure.py``) in
 the instance's ``utlamningsgrunder``. Variants (start-form field ``variant``): ``sip`` (ordinary
 SIP), ``utskrivning`` (utskrivning från sluten vård, Lag 2017:612) and ``i_sip`` (internal SIP
 between the administration's own areas; no region involved).
@@ -27,7 +29,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from processes.disclosure import MISSING_RECIPIENTS, disclosure_basis_problems
+from processes.disclosure import MISSING_RECIPIENTS, RECIPIENTS, disclosure_basis_problems
 
 __all__ = [
     "sip_follow_up_days",
@@ -37,14 +39,12 @@ __all__ = [
     "sip_hemgang_deadline",
     "sip_consent_basis",
     "sip_consent_problems",
+    "sip_invitation_problems",
     "sip_append_basis",
-    "sip_replace_basis",
-    "sip_consent_reviewed",
     "sip_consent_check_at",
     "sip_next_check_at",
     "sip_due_check",
     "sip_consent_withdrawn",
-    "sip_consent_review_deadline",
     "sip_consent_lapse_problems",
     "sip_withdrawal_at",
     "sip_variant_label",
@@ -59,6 +59,21 @@ VARIANTS: dict[str, str] = {
 }
 #: Variants where health care (the region) takes part, so the consent must cover the region.
 REGION_VARIANTS = frozenset({"sip", "utskrivning"})
+#: The party an invited official comes from (``sip_deltagare[].organisation``) → the recipient the
+#: consent must name for them; the social services themselves are inside the authority (None).
+INVITED_PARTIES: dict[str, str | None] = {
+    "socialtjansten": None,
+    "regionen_primarvard": "region",
+    "regionen_specialistvard": "region",
+    "regionen_psykiatri": "region",
+    "forsakringskassan": "forsakringskassan",
+    "arbetsformedlingen": "arbetsformedlingen",
+    "skolan": "skolan",
+    "kommunal_halso_sjukvard": "kommunal_halso_sjukvard",
+}
+#: Why a SIP cannot rest on implied or presumed consent (R5a: "måste alltid ge sitt samtycke").
+EXPLICIT_CONSENT_REQUIRED = ("En SIP kräver att den enskilde uttryckligen samtycker, muntligt eller skriftligt: ett "
+                             "konkludent eller presumerat samtycke räcker inte.")
 _BASIS_KEYS = ("samtycke_typ", "samtycke_form", "mottagare", "enheter", "aktiviteter",
                "giltig_fran", "giltig_till", "omprovas_senast", "anteckning")
 
@@ -171,13 +186,16 @@ def sip_consent_basis(samtycke: Mapping[str, Any], registered_at: str) -> dict[s
 def sip_consent_problems(samtycke: Mapping[str, Any], variant: str, at: str) -> list[str]:
     """Why the consent recorded in the form cannot carry this SIP (Swedish; empty when it can).
 
-    The basis must be complete (R5b), valid today, and for ``sip`` and ``utskrivning`` cover the
+    The consent must be explicit (*uttryckligt*: implied or presumed consent is not enough for a SIP),
+    the basis complete (R5b), valid today, and for ``sip`` and ``utskrivning`` cover the
     region (health care takes part). An I-SIP stays inside the administration (inre sekretess): its
     consent may name no outside recipient but must then name the units (``enheter``) it covers,
     since consent is never general.
     """
     basis = sip_consent_basis(samtycke, at)
     problems = disclosure_basis_problems(basis)
+    if basis.get("samtycke_typ") in ("konkludent", "presumerat"):
+        problems.insert(0, EXPLICIT_CONSENT_REQUIRED)
     if variant == "i_sip" and not basis["mottagare"]:
         problems = [p for p in problems if p != MISSING_RECIPIENTS]
         if not basis.get("enheter"):
@@ -200,6 +218,34 @@ def sip_consent_problems(samtycke: Mapping[str, Any], variant: str, at: str) -> 
     return problems
 
 
+def sip_invitation_problems(deltagare: Iterable[Any] | None, consent: Mapping[str, Any]) -> list[str]:
+    """Why the officials called to the SIP meeting (``sip_deltagare``) cannot all be invited (Swedish;
+    empty when they can): each one from outside the social services must come from a party the
+    recorded consent names (``mottagare``). A party the form calls "annan" cannot be checked
+    against the consent, so it is refused too."""
+    named = set(consent.get("mottagare") or [])
+    missing: list[str] = []
+    unknown: list[str] = []
+    for person in deltagare or []:
+        if not isinstance(person, Mapping):
+            continue
+        organisation = person.get("organisation")
+        who = str(person.get("namn") or "").strip() or "en kallad"
+        if organisation not in INVITED_PARTIES:
+            unknown.append(who)
+            continue
+        party = INVITED_PARTIES[organisation]
+        if party is not None and party not in named:
+            label = RECIPIENTS[party]
+            if label not in missing:
+                missing.append(label)
+    problems = [f"Samtycket omfattar inte {label}, som därför inte kan kallas till SIP-mötet."
+                for label in missing]
+    if unknown:
+        problems.append(f"Ange vilken part {', '.join(unknown)} kommer från, så att det kan prövas mot samtycket.")
+    return problems
+
+
 def sip_append_basis(bases: Iterable[Any] | None, basis: Mapping[str, Any]) -> list[Any]:
     """``bases`` with ``basis`` added — when it names recipients (an I-SIP consent may name none:
     it allows no hand-over across a confidentiality boundary and is kept as ``sip_samtycke`` only)."""
@@ -207,35 +253,6 @@ def sip_append_basis(bases: Iterable[Any] | None, basis: Mapping[str, Any]) -> l
     if basis.get("mottagare"):
         result.append(dict(basis))
     return result
-
-
-def sip_replace_basis(bases: Iterable[Any] | None, basis: Mapping[str, Any]) -> list[Any]:
-    """``bases`` with the consent recorded at ``basis["registrerad"]`` replaced by ``basis``
-    (added when it is not there yet and names recipients)."""
-    result: list[Any] = []
-    replaced = False
-    for entry in bases or []:
-        if (isinstance(entry, Mapping) and entry.get("grund") == "samtycke"
-                and entry.get("registrerad") == basis.get("registrerad")):
-            entry, replaced = dict(basis), True
-        result.append(entry)
-    return result if replaced else sip_append_basis(result, basis)
-
-
-def sip_consent_reviewed(consent: Mapping[str, Any], new_review_date: str | None, at: str) -> dict[str, Any]:
-    """The consent after a re-review that found it still holds: ``omprovas_senast`` moves on.
-
-    ``new_review_date`` is the case worker's next re-review date; one not after today (or none)
-    becomes today plus :func:`sip_consent_review_days`. ``omprovad`` records when it was reviewed.
-    """
-    today = _local_date(at)
-    try:
-        chosen = date.fromisoformat(new_review_date[:10]) if new_review_date else None
-    except ValueError:
-        chosen = None
-    if chosen is None or chosen <= today:
-        chosen = today + timedelta(days=sip_consent_review_days())
-    return {**consent, "omprovas_senast": chosen.isoformat(), "omprovad": at}
 
 
 def sip_consent_check_at(consent: Mapping[str, Any]) -> str:
@@ -287,12 +304,6 @@ def sip_consent_lapse_problems(consent: Mapping[str, Any], at: str) -> list[str]
         return [f"Samtycket ({kind}) ska omprövas senast {str(review)[:10]}: pröva det på nytt innan uppgifter "
                 "lämnas till regionen."]
     return ["Samtycket behöver ses över innan uppgifter lämnas till regionen."]
-
-
-def sip_consent_review_deadline(consent: Mapping[str, Any]) -> str:
-    """The end of the re-review day (``omprovas_senast``): after it, the consent carries no
-    hand-over (R5b) — the review task's due time and its interrupting timer."""
-    return _end_of(str(consent["omprovas_senast"])).isoformat()
 
 
 def sip_consent_withdrawn(consent: Mapping[str, Any], at: str) -> dict[str, Any]:

@@ -115,6 +115,12 @@ def bmss_lokal_vid_renovering(start: Start, complete: Complete, today: date) -> 
     return 1
 
 
+def samverkansmoten(start: Start, complete: Complete, today: date) -> int:
+    # this year's arbetsplatsträffar, laid out on working days
+    start("samverkansmoten", "erik.ecmyndighet", {"struktur": "apt", "ar": today.year})
+    return 1
+
+
 STORIES: dict[str, Callable[[Start, Complete, date], int]] = {
     "skyddsombudsstopp": skyddsombudsstopp,
     "akut_verkstallighet": akut_verkstallighet,
@@ -122,4 +128,5 @@ STORIES: dict[str, Callable[[Start, Complete, date], int]] = {
     "klagomal_privat_utforare": klagomal_privat_utforare,
     "sip": sip,
     "bmss_lokal_vid_renovering": bmss_lokal_vid_renovering,
+    "samverkansmoten": samverkansmoten,
 }

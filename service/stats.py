@@ -169,3 +169,42 @@ def p90(values: list[float]) -> float:
     """The 90th percentile as the service defines it: the value at index ⌊0.9·n⌋ of the sorted values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
+@dataclass(frozen=True)
+class YearTally:
+    """Meetings of one standing structure in one year: how many were held against how many are required."""
+
+    structure: str
+    year: int
+    held: int
+    required: int
+
+    @property
+    def met(self) -> bool:
+        return self.held >= self.required
+
+
+def year_tallies(db: Session, actor: Actor, process: str) -> list[YearTally]:
+    """Held against required per structure and year, over the instances of ``process`` in ``actor``'s scope.
+
+    A routine that counts obligations keeps a ``sammanstallning`` in its data — ``struktur`` (its
+    Swedish name), ``ar``, ``genomforda`` and ``kravda`` (R5c samverkansmoten, one instance per
+    structure and year); instances of the same structure and year add up. Other routines have none.
+    """
+    totals: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    query = select(ProcessInstance.data).where(ProcessInstance.process_key == process, in_scope(actor))
+    for data in db.scalars(query):
+        tally = data.get("sammanstallning") if isinstance(data, dict) else None
+        if not isinstance(tally, dict):
+            continue
+        try:
+            key = (str(tally["struktur"]), int(tally["ar"]))
+            held, required = int(tally["genomforda"]), int(tally["kravda"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        totals[key][0] += held
+        totals[key][1] += required
+    ordered = sorted(totals.items(), key=lambda item: (item[0][1], item[0][0]))  # by year, then structure
+    return [YearTally(structure, year, held, required) for (structure, year), (held, required) in ordered]
+

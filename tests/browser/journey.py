@@ -35,8 +35,13 @@ class Journey:
 
 
 def _name(label: str) -> re.Pattern[str]:
-    """``label`` exactly, as a field's own label or with the form's "(obligatorisk)" after it."""
+    """``label`` exactly, as a field or group is named — with the mark a required one carries."""
     return re.compile(rf"^{re.escape(label)}( \(obligatorisk\))?$")
+
+
+def fieldset(scope: Page | Locator, name: str) -> Locator:
+    """The fieldset ``name`` (a group of fields, or one row of a list: ``"Insatser 2"``)."""
+    return scope.get_by_role("group", name=_name(name))
 
 
 def _field(scope: Page | Locator, label: str, *, exact: bool = False) -> Locator:
@@ -81,7 +86,7 @@ def _type_segments(page: Page, field: Locator, segments: list[str]) -> None:
 
 def pick(page: Page, group: str, option: str, *, within: Locator | None = None) -> None:
     """Choose ``option`` among the radio buttons or checkboxes of the fieldset ``group`` with Space."""
-    box = (within or page).get_by_role("group", name=_name(group)).get_by_label(option, exact=True)
+    box = fieldset(within or page, group).get_by_label(option, exact=True)
     box.focus()
     if not box.is_checked():
         page.keyboard.press("Space")

@@ -193,7 +193,8 @@ def test_moments_may_be_dates_naive_or_aware(at: Any) -> None:
 
 def test_every_recipient_category_has_a_swedish_phrase() -> None:
     assert set(RECIPIENTS) == {"andra_utforare", "eku", "region", "polis", "annan_namnd", "annan_forvaltning",
-                               "fristaende_verksamhet"}
+                               "fristaende_verksamhet", "forsakringskassan", "arbetsformedlingen", "skolan",
+                               "kommunal_halso_sjukvard"}
     for recipient in RECIPIENTS:
         reason = disclosure_refusal_reason([], recipient, AT)
         assert reason is not None and RECIPIENTS[recipient] in reason

@@ -9,11 +9,14 @@ Variants: utskrivning från sluten vård (the biståndshandläggare contacts the
 going home, the region's fast vårdkontakt calls the SIP, the message *utskrivningsklar* starts the
 homecoming, late homecomings escalate to the enhetschef) and I-SIP (internal, no region).
 
+A SIP takes explicit consent only (implied or presumed consent is refused, saying why); the consent
+names each outside party, and each party invited to the meeting is checked against it. After
+utskrivning the region's fast vårdkontakt documents the plan and follows it up.
+
 R5b (``processes/disclosure.py``): a task with ``disclosureTo`` is refused (422, in Swedish, naming
 why) unless a basis covers the recipient at that moment. Expired consent asks for a new consent;
-implied (konkludent) and presumed consent are re-reviewed on a timer; withdrawal (message
-``samtycke_aterkallat``, while the plan waits or while a hand-over is open) ends the SIP and marks
-every consent withdrawn. A consent that lapses before the plan is in place gives the consent task
+withdrawal (message ``samtycke_aterkallat``, at every stage once consent is recorded) ends the SIP
+at once and marks every consent withdrawn. A consent that lapses before the plan is in place gives the consent task
 back. Every hand-over (to whom, on which basis) and every read of the case is in the audit trail.
 
 Need to know (DESIGN.md, "Access to case data"): the region — a fast vårdkontakt of the region the
@@ -38,6 +41,7 @@ from typing import Any
 import pytest
 
 from processes.disclosure import disclosure_refusal_reason
+from processes.sip import sip_consent_problems
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
 from tests.conftest import Api, start_harness
@@ -392,7 +396,9 @@ def test_an_incomplete_consent_comes_back_to_the_case_worker(story: Story) -> No
     data = case.task_data("sara", mote)
     assert data["samtycke_brister"] == []
     [basis] = data["utlamningsgrunder"]
-    assert basis == {**consent()["samtycke"], "grund": "samtycke", "aterkallad": None, "registrerad": T0.isoformat()}
+    assert minute(basis["registrerad"]) == T0  # the clock runs on at real speed while the story acts
+    assert basis == {**consent()["samtycke"], "grund": "samtycke", "aterkallad": None,
+                     "registrerad": basis["registrerad"]}
     assert data["sip_samtycke"] == basis
     assert case.inbox("sam") == [] and case.inbox("fia") == []
 
@@ -525,8 +531,9 @@ def test_expired_consent_stops_hand_overs_and_asks_for_a_new_consent(story: Stor
     assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
     # the refused attempt handed nothing over: the history has one follow-up, on the new consent
     assert hand_overs(final) == [("kalla_till_sip_mote", "sara"), ("uppratta_plan", "sara"), ("uppfoljning", "sara")]
-    assert [registered for _, registered in bases_used(final)] == [T0.isoformat(), T0.isoformat(),
-                                                                   "2030-04-04T11:00:00+02:00"]
+    # (to the minute: the clock runs on at real speed while the story acts)
+    assert [minute(registered) for _, registered in bases_used(final)] == [
+        T0, T0, datetime(2030, 4, 4, 11, 0, tzinfo=STOCKHOLM)]
 
 
 def test_no_new_consent_ends_the_sip(story: Story) -> None:
@@ -563,34 +570,33 @@ def test_a_consent_that_lapses_before_the_plan_asks_for_a_new_one(story: Story) 
     assert case.only("sara", "inhamta_samtycke")["title"] == (
         "Inhämta samtycke till SIP – komplettera: Samtycket gällde till och med 2030-03-10 och har upphört: "
         "inhämta ett nytt samtycke innan uppgifter lämnas till regionen.")
-    # an implied consent this time, to be reviewed by 2030-03-20; the meeting is called on it
+    # a consent through 2030-03-19 this time; the meeting is called on it
     SYSTEM_CLOCK.set(datetime(2030, 3, 11, 9, 0, tzinfo=STOCKHOLM))
-    case.do("sara", "inhamta_samtycke", consent(kind="konkludent", review="2030-03-20"))
+    case.do("sara", "inhamta_samtycke", consent(days=8))
     case.do("sara", "kalla_till_sip_mote", MEETING)
 
-    # the plan is not set up before the review day: the consent is asked for again, then the plan resumes
+    # the plan is not set up before it ends: the consent is asked for again, then the plan resumes
     plan = case.only("sara", "uppratta_plan")
     assert minute(case.timer("samtycke_upphor_fore_planen")["due_at"]) == datetime(2030, 3, 20, tzinfo=STOCKHOLM)
     case.fire("samtycke_upphor_fore_planen")
     assert case.inbox("sara", "uppratta_plan") == []
     task = case.only("sara", "inhamta_samtycke")
     assert task["title"] == (
-        "Inhämta samtycke till SIP – komplettera: Samtycket (konkludent) ska omprövas senast 2030-03-20: pröva det "
-        "på nytt innan uppgifter lämnas till regionen.")
+        "Inhämta samtycke till SIP – komplettera: Samtycket gällde till och med 2030-03-19 och har upphört: "
+        "inhämta ett nytt samtycke innan uppgifter lämnas till regionen.")
     SYSTEM_CLOCK.set(datetime(2030, 3, 20, 9, 0, tzinfo=STOCKHOLM))
-    case.complete("sara", task, consent(kind="konkludent", review="2030-06-18"))
+    case.complete("sara", task, consent())
     again = case.only("sara", "uppratta_plan")  # straight back to the plan: the meeting was already called
     assert again["id"] != plan["id"] and case.inbox("sara", "kalla_till_sip_mote") == []
     case.complete("sara", again, PLAN)
     final = case.detail("sara")
     assert final["state"] == "waiting"
-    assert [(b["samtycke_typ"], b.get("omprovas_senast")) for b in final["data"]["utlamningsgrunder"]] == [
-        ("uttryckligt", None), ("konkludent", "2030-03-20"), ("konkludent", "2030-06-18")]
-    # one meeting call and one plan were handed over, each on a consent that held then (an implied
-    # consent holds through its review day: the first one that covers the region is named)
+    assert [b["giltig_till"] for b in final["data"]["utlamningsgrunder"]] == ["2030-03-10", "2030-03-19",
+                                                                               "2031-03-20"]
+    # one meeting call and one plan were handed over, each on the consent that held then
     assert hand_overs(final) == [("kalla_till_sip_mote", "sara"), ("uppratta_plan", "sara")]
     assert bases_used(final) == [("kalla_till_sip_mote", "2030-03-11T09:00:00+01:00"),
-                                 ("uppratta_plan", "2030-03-11T09:00:00+01:00")]
+                                 ("uppratta_plan", "2030-03-20T09:00:00+01:00")]
 
 
 def test_withdrawn_consent_ends_the_sip_and_marks_the_bases_withdrawn(story: Story) -> None:
@@ -652,94 +658,61 @@ def test_withdrawal_while_a_hand_over_is_open_stops_it(story: Story) -> None:
         assert s.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": PLAN}).status_code == 409
 
 
-def test_implied_consent_is_re_reviewed_on_its_timer(story: Story) -> None:
+def test_a_sip_takes_explicit_consent_only(story: Story) -> None:
     s = story
-    # implied consent (konkludent) without a date: it is re-reviewed 90 days after it was recorded
+    # implied or presumed consent is not enough for a SIP: refused, saying why, and nothing changes
     case = s.start("sara", START_SIP)
-    case.agree("sara", consent(kind="konkludent"))
-    review_day = datetime(2030, 6, 2, tzinfo=STOCKHOLM)
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == review_day  # before the 09:00 follow-up
-    case.fire("bevakningsdatum_natt")
-    ompreva = case.only("sara", "ompreva_samtycke")
-    assert ompreva["title"] == "Ompröva samtycke" and ompreva["lane"] == "Socialsekreterare"
-    assert local(ompreva["due_at"]) == datetime(2030, 6, 3, tzinfo=STOCKHOLM)  # the end of the review day
-    assert case.inbox("sam") == [] and case.inbox("bea") == []
-    assert case.task_data("sara", ompreva)["sip_samtycke"]["omprovas_senast"] == "2030-06-02"
-
-    # the consent still holds: a new review date is required, and both records move to it
-    SYSTEM_CLOCK.set(datetime(2030, 6, 2, 8, 30, tzinfo=STOCKHOLM))
-    kvarstar = {"omprovning_utfall": "kvarstar", "omprovning_anteckning": "Tar emot hemtjänsten, deltar i planen."}
-    assert "ny_omprovas_senast" in case.refused("sara", ompreva, kvarstar)["errors"]
-    case.complete("sara", ompreva, {**kvarstar, "ny_omprovas_senast": "2030-08-31"})
-    # the follow-up of the day is still due at 09:00
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM)
-    case.fire("bevakningsdatum_natt")
-    uppfoljning = case.only("sara", "uppfoljning")
-    data = case.task_data("sara", uppfoljning)
-    assert data["sip_samtycke"]["omprovas_senast"] == "2030-08-31" and data["sip_samtycke"]["omprovad"]
-    assert [b["omprovas_senast"] for b in data["utlamningsgrunder"]] == ["2030-08-31"]
-    case.complete("sara", uppfoljning, follow_up("fortsatter"))
-
-    # at the next review the individual no longer acts as before: a new consent is needed
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 8, 31, tzinfo=STOCKHOLM)
-    case.fire("bevakningsdatum_natt")
-    case.do("sara", "ompreva_samtycke", {"omprovning_utfall": "nytt_samtycke_behovs",
-                                         "omprovning_anteckning": "Har slutat ta emot hemtjänsten."})
-    nytt = case.only("sara", "inhamta_nytt_samtycke")
-    assert nytt["title"] == "Inhämta nytt samtycke"
-    case.complete("sara", nytt, consent())  # now explicit, for a year
-    # the follow-up of the day comes next, carried by the new consent
-    case.fire("bevakningsdatum_natt")
-    uppfoljning = case.only("sara", "uppfoljning")
-    bases = case.task_data("sara", uppfoljning)["utlamningsgrunder"]
-    assert [b["samtycke_typ"] for b in bases] == ["konkludent", "uttryckligt"]
-    # the old implied consent lapses with its review day; the hand-overs rest on the new one
-    assert disclosure_refusal_reason(bases[:1], "region", datetime(2030, 9, 1, tzinfo=STOCKHOLM)) == (
-        REGION + "samtycket (konkludent) skulle ha omprövats senast 2030-08-31 och har inte omprövats.")
-    assert disclosure_refusal_reason(bases, "region", datetime(2030, 9, 1, tzinfo=STOCKHOLM)) is None
-    case.complete("sara", uppfoljning, follow_up("avslutas", avslut_anledning="behov_upphort"))
-    assert case.detail("sara")["outcome"] == "sip_avslutad"
+    task = case.only("sara", "inhamta_samtycke")
+    for kind in ("konkludent", "presumerat"):
+        problem = case.refused("sara", task, consent(kind=kind, review=day(30)))
+        [reason] = problem["errors"]["samtycke.samtycke_typ"]
+        assert "Uttryckligt" in reason and "det enda som räcker för en SIP" in reason
+    assert case.task_data("sara", task)["utlamningsgrunder"] == [] and case.names("sara") == ["inhamta_samtycke"]
+    # the form says so beside the field, and the routine's own check gives the rule in a sentence
+    field = json.loads((ROOT / "forms" / KEY / "inhamta_samtycke.schema.json").read_text(encoding="utf-8"))[
+        "properties"]["samtycke"]["properties"]["samtycke_typ"]
+    assert field["enum"] == ["uttryckligt"]
+    assert "Konkludent eller presumerat samtycke räcker inte" in field["description"]
+    assert sip_consent_problems(consent(kind="presumerat", review=day(30))["samtycke"], "sip", T0.isoformat())[0] == (
+        "En SIP kräver att den enskilde uttryckligen samtycker, muntligt eller skriftligt: ett konkludent eller "
+        "presumerat samtycke räcker inte.")
+    # explicit consent, oral this time, is recorded and the SIP goes on
+    oral = consent()
+    oral["samtycke"]["samtycke_form"] = "muntligt"
+    case.complete("sara", task, oral)
+    [basis] = case.detail("sara")["data"]["utlamningsgrunder"]
+    assert (basis["samtycke_typ"], basis["samtycke_form"]) == ("uttryckligt", "muntligt")
+    assert case.names("sara") == ["kalla_till_sip_mote"]
 
 
-def test_presumed_consent_withdrawn_at_review_or_review_missed(story: Story) -> None:
+def test_each_invited_party_is_checked_against_the_consent(story: Story) -> None:
     s = story
-    # presumed consent, to be re-reviewed by 2030-04-15: at the review the individual withdraws it
+    # the consent names the region only: Försäkringskassan cannot be called, nor an unnamed "other" party
     case = s.start("sara", START_SIP)
-    case.agree("sara", consent(kind="presumerat", review="2030-04-15"))
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 4, 15, tzinfo=STOCKHOLM)
-    case.fire("bevakningsdatum_natt")
-    SYSTEM_CLOCK.set(datetime(2030, 4, 15, 10, 0, tzinfo=STOCKHOLM))
-    case.do("sara", "ompreva_samtycke", {"omprovning_utfall": "aterkallat",
-                                         "omprovning_anteckning": "Vill inte längre att vi pratar med vården."})
-    final = case.detail("sara")
-    assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_aterkallat_vid_omprovning"
-    [basis] = final["data"]["utlamningsgrunder"]
-    assert basis["aterkallad"] and local(basis["aterkallad"]).date().isoformat() == "2030-04-15"
-    assert final["data"]["sip_samtycke"]["aterkallad"] == basis["aterkallad"]
-    assert "återkallades 2030-04-15" in str(disclosure_refusal_reason([basis], "region", SYSTEM_CLOCK.local_now()))
-    assert final["timers"] == [] and case.inbox("sara") == []
+    case.do("sara", "inhamta_samtycke", consent())
+    fk = {"namn": "Fia Kassa", "funktion": "Handläggare", "organisation": "forsakringskassan"}
+    other = {"namn": "Olle Annan", "organisation": "annan"}
+    case.do("sara", "kalla_till_sip_mote", {**MEETING, "sip_deltagare": [*MEETING["sip_deltagare"], fk, other]})
+    again = case.only("sara", "kalla_till_sip_mote")
+    assert again["title"] == (
+        "Kalla till SIP-möte – komplettera: Samtycket omfattar inte Försäkringskassan, som därför inte kan kallas "
+        "till SIP-mötet. Ange vilken part Olle Annan kommer från, så att det kan prövas mot samtycket.")
+    assert case.inbox("sara", "uppratta_plan") == []
+    # without them the call goes through
+    case.complete("sara", again, MEETING)
+    assert case.names("sara") == ["uppratta_plan"]
 
-    # another SIP with presumed consent: nobody reviews it on its day
-    SYSTEM_CLOCK.set(T0)
+    # a consent that names the region, Försäkringskassan, Arbetsförmedlingen, skolan and the municipal health
+    # care lets each of them be called
     case = s.start("sara", START_SIP)
-    case.agree("sara", consent(kind="presumerat", review="2030-04-15"))
-    case.fire("bevakningsdatum_natt")
-    ompreva = case.only("sara", "ompreva_samtycke")
-    SYSTEM_CLOCK.set(datetime(2030, 4, 15, 23, 0, tzinfo=STOCKHOLM))
-    assert ompreva["overdue"] is False and case.inbox("sara", "ompreva_samtycke")[0]["overdue"] is False
-    SYSTEM_CLOCK.set(datetime(2030, 4, 16, 0, 0, 30, tzinfo=STOCKHOLM))
-    assert case.inbox("sara", "ompreva_samtycke")[0]["overdue"] is True
-    # the unreviewed consent carries no hand-over any more …
-    bases = case.task_data("sara", ompreva)["utlamningsgrunder"]
-    assert disclosure_refusal_reason(bases, "region", SYSTEM_CLOCK.local_now()) == (
-        REGION + "samtycket (presumerat) skulle ha omprövats senast 2030-04-15 och har inte omprövats.")
-    # … and the missed review withdraws the task and asks for a new consent
-    case.fire("omprovning_forsenad")
-    assert case.names("sara") == ["inhamta_nytt_samtycke"]
-    case.do("sara", "inhamta_nytt_samtycke", consent(kind="presumerat", review="2030-07-01"))
-    waiting = case.detail("sara")
-    assert waiting["state"] == "waiting" and case.inbox("sara") == []
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM)
+    parties = ("region", "forsakringskassan", "arbetsformedlingen", "skolan", "kommunal_halso_sjukvard")
+    case.do("sara", "inhamta_samtycke", consent(recipients=parties))
+    invited = [{"namn": f"Person {i}", "organisation": org} for i, org in enumerate(
+        ("forsakringskassan", "arbetsformedlingen", "skolan", "kommunal_halso_sjukvard"))]
+    case.do("sara", "kalla_till_sip_mote", {**MEETING, "sip_deltagare": [*MEETING["sip_deltagare"], *invited]})
+    assert case.names("sara") == ["uppratta_plan"]
+    [basis] = case.detail("sara")["data"]["utlamningsgrunder"]
+    assert basis["mottagare"] == list(parties)
 
 
 def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: Story) -> None:
@@ -823,11 +796,15 @@ def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: S
         k: v for k, v in ESKALERING.items() if k != "betalningsansvar_noterat"})["errors"]
     case.complete("erik", eskalera, ESKALERING)
 
-    # the socialsekreterare sets up the plan with the region
-    plan = case.only("sam", "uppratta_plan")
-    assert case.inbox("sara") == [] and case.inbox("bo") == []
-    case.complete("sam", plan, PLAN)
-    # the plan was handed over to the region, which now sees it too — still nothing planted
+    # after utskrivning the fast vårdkontakt documents the SIP; the municipality takes part with its
+    # insatser in the plan (a SIP has insatser of both), it does not own the task
+    plan = case.only("eva", "uppratta_plan_fast_vardkontakt")
+    assert plan["title"] == "Upprätta plan" and plan["lane"] == "Fast vårdkontakt"
+    for who in ("sam", "sara", "bo", "fia", "hal"):
+        assert case.inbox(who) == [], who
+    assert "plan_insatser" in case.refused("eva", plan, {**PLAN, "plan_insatser": [INSATS_REGION]})["errors"]
+    case.complete("eva", plan, PLAN)
+    # the region now sees the plan it wrote — still nothing planted
     case_view = case.detail("eva")
     assert case_view["data"]["plan_insatser"] == PLAN["plan_insatser"]
     assert set(case_view["data"]) <= seen | form_fields("uppratta_plan")
@@ -839,18 +816,19 @@ def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: S
     assert planted.status_code == 422 and set(planted.json()["errors"]) == {"personnummer"}
     case.message("eva", "sip_uppfoljning_begard", {"anledning": "Uppföljning efter hemkomsten",
                                                    "begard_av": "Vårdcentralen Nordost"})
-    uppfoljning = case.only("sam", "uppfoljning")
+    # the fast vårdkontakt follows the plan up as well; the municipality has no follow-up task of its own
+    uppfoljning = case.only("eva", "uppfoljning_fast_vardkontakt")
     assert uppfoljning["title"] == "Följ upp planen – SIP vid utskrivning från sluten vård"
-    assert case.task_data("sam", uppfoljning)["uppfoljning_begaran"]["begard_av"] == "Vårdcentralen Nordost"
-    assert "uppfoljning_begaran" not in case.detail("eva")["data"]  # no form of the region's declares it
-    case.complete("sam", uppfoljning, follow_up("avslutas", avslut_anledning="mal_uppnatt"))
+    assert uppfoljning["lane"] == "Fast vårdkontakt" and case.inbox("sam") == [] and case.inbox("bo") == []
+    assert_nothing_planted(steps.task_detail(s.as_("eva"), uppfoljning), CASE_REF)
+    case.complete("eva", uppfoljning, follow_up("avslutas", avslut_anledning="mal_uppnatt"))
     final = case.detail("sam")
     assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
     assert final["data"]["hemkomst_at"] == "2030-03-08T10:00:00+01:00"
     assert final["data"]["utskrivningsklar"]["utskrivningsklar_at"] == UTSKRIVNINGSKLAR["utskrivningsklar_at"]
 
     # the audit trail: the hand-overs to the region, and who read the case — the fast vårdkontakt too
-    assert hand_overs(final) == [("planera_hemgang_och_sip", "bo"), ("uppratta_plan", "sam"), ("uppfoljning", "sam")]
+    assert hand_overs(final) == [("planera_hemgang_och_sip", "bo")]
     reads = {(e["actor"], e["task_id"]) for e in case.audit() if e["action"] == "case_read"}
     assert {("bo", planera["id"]), ("eva", kalla["id"]), ("sam", None)} <= reads
     assert {actor for actor, _ in reads} == {"bo", "eva", "sam", "erik"}  # erik's inbox showed the escalation
@@ -859,7 +837,7 @@ def test_utskrivning_from_inskrivningsmeddelande_to_the_patient_at_home(story: S
 def test_utskrivning_home_in_time_needs_no_escalation(story: Story) -> None:
     s = story
     case = s.start("sam", START_UTSKRIVNING)
-    case.do("bo", "kontakta_patienten", contact(consent(kind="konkludent", units=NORDOST)))
+    case.do("bo", "kontakta_patienten", contact(consent(units=NORDOST)))
     # the hospital's message can come before the planning is done — before the region holds any task in
     # the case, so the biståndshandläggare who receives it passes it on
     assert s.as_("eva").post(f"/api/v1/instances/{case.id}/messages", json={
@@ -873,20 +851,19 @@ def test_utskrivning_home_in_time_needs_no_escalation(story: Story) -> None:
     assert case.inbox("sam") == []  # the plan waits for the SIP call
     case.do("eva", "kalla_till_sip_fast_vardkontakt", MEETING_FVK)
     assert case.inbox("erik") == []
-    case.do("sam", "uppratta_plan", PLAN)
+    case.do("eva", "uppratta_plan_fast_vardkontakt", PLAN)
     detail = case.detail("sam")
     assert detail["state"] == "waiting"
     assert "eskalera_forsenad_hemgang" not in {t["name"] for t in detail["tasks"]}
-    # the implied consent is re-reviewed 90 days after it was recorded, before the follow-up that day
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, tzinfo=STOCKHOLM)
+    # the plan is followed up 90 days after it was set up
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 4, 15, 0, tzinfo=STOCKHOLM)
 
 
 def test_i_sip_stays_inside_the_administration(story: Story) -> None:
     s = story
     # a client with home care and an addiction: the socialsekreterare in Centrum starts an internal SIP
     case = s.start("cilla", START_I_SIP)
-    samtycke = consent(kind="presumerat", recipients=(), units=("Hemtjänst Centrum", "Beroendeenheten"),
-                       review="2030-05-03")
+    samtycke = consent(recipients=(), units=("Hemtjänst Centrum", "Beroendeenheten"))
     # an I-SIP consent may name no recipient outside the committee (inre sekretess), but names its units
     case.do("cilla", "inhamta_samtycke", samtycke)
     mote = case.only("cilla", "kalla_till_i_sip_mote")
@@ -902,16 +879,12 @@ def test_i_sip_stays_inside_the_administration(story: Story) -> None:
     assert "plan_insatser" in problem["errors"]
     case.complete("cilla", plan, PLAN_I_SIP)
 
-    # the presumed consent is reviewed first, then the plan is followed up internally and closed
-    case.fire("bevakningsdatum_natt")
-    SYSTEM_CLOCK.set(datetime(2030, 5, 3, 9, 0, tzinfo=STOCKHOLM))
-    case.do("cilla", "ompreva_samtycke", {"omprovning_utfall": "kvarstar", "ny_omprovas_senast": "2030-08-01",
-                                          "omprovning_anteckning": "Deltar i insatserna."})
+    # the plan is followed up internally and closed
     assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM)
     case.fire("bevakningsdatum_natt")
     uppfoljning = case.only("cilla", "i_sip_uppfoljning")
     assert uppfoljning["title"] == "Följ upp planen – I-SIP (intern SIP)"
-    assert case.timers() == []  # no hand-over to interrupt
+    assert [t["task"] for t in case.timers()] == []  # no hand-over to interrupt
     case.complete("cilla", uppfoljning, follow_up("avslutas", avslut_anledning="behov_upphort",
                                                   uppfoljning_insatser=[{"insats": "Hemtjänst",
                                                                          "status": "genomford"}]))
@@ -919,18 +892,74 @@ def test_i_sip_stays_inside_the_administration(story: Story) -> None:
     assert final["state"] == "completed" and final["outcome"] == "sip_avslutad"
     # nothing crossed a confidentiality boundary, and the region's people never saw the case
     assert hand_overs(final) == [] and final["data"]["utlamningsgrunder"] == []
-    assert final["data"]["sip_samtycke"]["omprovas_senast"] == "2030-08-01"
     for who in ("eva", "fia", "hal", "sara", "sam"):
         assert_never_sees(s.as_(who), case, mote["id"], plan["id"], uppfoljning["id"],
                           also=(CASE_REF,) if who in REGION_PEOPLE else ())
     assert {e["actor"] for e in case.audit() if e["action"] == "case_read"} == {"cilla"}
 
 
+def test_withdrawal_is_accepted_at_every_stage_and_stops_hand_overs(story: Story) -> None:
+    s = story
+
+    def withdrawn(case: Case, who: str, *open_tasks: dict[str, Any]) -> None:
+        """The withdrawal ended the SIP at once, every consent is marked, and no open task can be handed over."""
+        case.message(who, "samtycke_aterkallat", {})
+        final = case.detail(who)
+        assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_aterkallat"
+        assert final["timers"] == [] and all(t["status"] != "open" for t in final["tasks"])
+        assert final["data"]["sip_samtycke"]["aterkallad"]
+        assert all(b["aterkallad"] for b in final["data"]["utlamningsgrunder"])
+        for task in open_tasks:
+            assert s.as_(task["_who"]).post(f"/api/v1/tasks/{task['id']}/complete",
+                                            json={"data": {}}).status_code == 409
+
+    def task(case: Case, who: str, name: str) -> dict[str, Any]:
+        return {**case.only(who, name), "_who": who}
+
+    # utskrivning: while home and SIP are planned and the hospital's message is awaited
+    case = s.start("sam", START_UTSKRIVNING)
+    case.do("bo", "kontakta_patienten", contact(consent(units=NORDOST)))
+    withdrawn(case, "bo", task(case, "bo", "planera_hemgang_och_sip"))
+    assert hand_overs(case.detail("bo")) == []  # nothing reached the region
+    # … while the fast vårdkontakt calls the SIP and the patient is being taken home
+    case = s.start("sam", START_UTSKRIVNING)
+    case.do("bo", "kontakta_patienten", contact(consent(units=NORDOST)))
+    case.do("bo", "planera_hemgang_och_sip", HEMGANG)
+    case.message("bo", "utskrivningsklar", UTSKRIVNINGSKLAR)
+    withdrawn(case, "sam", task(case, "eva", "kalla_till_sip_fast_vardkontakt"), task(case, "bo", "ta_hem_patienten"))
+    # … while the fast vårdkontakt documents the plan
+    case = s.start("sam", START_UTSKRIVNING)
+    case.do("bo", "kontakta_patienten", contact(consent(units=NORDOST)))
+    case.message("bo", "utskrivningsklar", UTSKRIVNINGSKLAR)
+    case.do("bo", "planera_hemgang_och_sip", HEMGANG)
+    case.do("bo", "ta_hem_patienten", {"hemkomst_at": "2030-03-04T15:00:00+01:00", "insatser_vid_hemkomst": []})
+    case.do("eva", "kalla_till_sip_fast_vardkontakt", MEETING_FVK)
+    withdrawn(case, "bo", task(case, "eva", "uppratta_plan_fast_vardkontakt"))
+
+    # I-SIP: while the meeting is called, while the plan is set up, during a follow-up
+    samtycke = consent(recipients=(), units=("Hemtjänst Centrum", "Beroendeenheten"))
+    for stage in ("kalla_till_i_sip_mote", "uppratta_i_sip_plan", "i_sip_uppfoljning"):
+        case = s.start("cilla", START_I_SIP)
+        case.do("cilla", "inhamta_samtycke", samtycke)
+        if stage != "kalla_till_i_sip_mote":
+            case.do("cilla", "kalla_till_i_sip_mote", MEETING_I_SIP)
+        if stage == "i_sip_uppfoljning":
+            case.do("cilla", "uppratta_i_sip_plan", PLAN_I_SIP)
+            case.message("cilla", "sip_uppfoljning_begard", {"anledning": "Oro"})
+        withdrawn(case, "cilla", task(case, "cilla", stage))
+
+    # while a new consent is asked for, after the first one ended
+    case = s.start("sara", START_SIP)
+    case.agree("sara", consent(days=30))
+    case.fire("bevakningsdatum_natt")
+    withdrawn(case, "sara", task(case, "sara", "inhamta_nytt_samtycke"))
+
+
 def test_longest_path(story: Story) -> None:
     """Utskrivning with every loop: consent sent back, the hospital's message before the planning, a late
-    homecoming, implied consent reviewed, follow-ups by timer and by request, the review date reached
-    during an open follow-up and then missed, a new consent sent back, the plan revised, the consent's
-    end, a third consent, and finally the individual withdraws it."""
+    homecoming, the invitation sent back, follow-ups by timer and by request, the consent's end during an
+    open follow-up, a new consent sent back, the plan revised, a third consent, and finally the individual
+    withdraws it."""
     s = story
     case = s.start("sam", START_UTSKRIVNING)
     # the patient's consent must cover the region (the form says so), and hold from today: back to the
@@ -944,92 +973,83 @@ def test_longest_path(story: Story) -> None:
     kontakta = case.only("bo", "kontakta_patienten")
     assert kontakta["title"] == ("Kontakta patienten och inhämta samtycke – komplettera: Samtycket måste gälla "
                                  "från i dag för att SIP-arbetet ska kunna börja.")
-    # implied consent through 2030-07-31, to be reviewed 90 days on (2030-06-02)
-    case.complete("bo", kontakta, contact(consent(kind="konkludent", days=149, units=NORDOST)))
+    # explicit consent through 2030-07-31
+    case.complete("bo", kontakta, contact(consent(days=149, units=NORDOST)))
     SYSTEM_CLOCK.set(datetime(2030, 3, 4, 10, 0, tzinfo=STOCKHOLM))
     case.message("bo", "utskrivningsklar", {"utskrivningsklar_at": "2030-03-04T10:00:00+01:00"})
     case.do("bo", "planera_hemgang_och_sip", HEMGANG)
+    # the fast vårdkontakt would call the school too, which the consent does not name
+    skolan = {"namn": "Sven Skola", "organisation": "skolan"}
+    case.do("eva", "kalla_till_sip_fast_vardkontakt",
+            {**MEETING_FVK, "sip_deltagare": [*MEETING_FVK["sip_deltagare"], skolan]})
+    assert case.only("eva", "kalla_till_sip_fast_vardkontakt")["title"].endswith(
+        "Samtycket omfattar inte skolan, som därför inte kan kallas till SIP-mötet.")
     case.do("eva", "kalla_till_sip_fast_vardkontakt", MEETING_FVK)
     case.fire("hemgang_forsenad")
     case.do("erik", "eskalera_forsenad_hemgang", ESKALERING)
     SYSTEM_CLOCK.set(datetime(2030, 3, 8, 9, 0, tzinfo=STOCKHOLM))
     case.do("bo", "ta_hem_patienten", {"hemkomst_at": "2030-03-08T08:30:00+01:00", "insatser_vid_hemkomst": []})
-    plan = case.only("sam", "uppratta_plan")
-    assert "plan_insatser" in case.refused("sam", plan, {**PLAN, "plan_insatser": [INSATS_REGION]})["errors"]
-    case.complete("sam", plan, PLAN)
+    case.do("eva", "uppratta_plan_fast_vardkontakt", PLAN)
 
-    # 2030-06-02: the implied consent is reviewed — it holds, next review 2030-06-20
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 2, tzinfo=STOCKHOLM)
-    case.fire("bevakningsdatum_natt")
-    SYSTEM_CLOCK.set(datetime(2030, 6, 2, 9, 0, tzinfo=STOCKHOLM))
-    assert case.inbox("sam", "ompreva_samtycke")[0]["overdue"] is False
-    case.do("sam", "ompreva_samtycke", {"omprovning_utfall": "kvarstar", "ny_omprovas_senast": "2030-06-20",
-                                        "omprovning_anteckning": "Tar emot hemtjänsten."})
-    # 2030-06-06: the planned follow-up (90 days after the plan)
+    # 2030-06-06: the planned follow-up (90 days after the plan), by the fast vårdkontakt
     assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 6, 6, 9, 0, tzinfo=STOCKHOLM)
     case.fire("bevakningsdatum_natt")
-    case.do("sam", "uppfoljning", follow_up("fortsatter"))
+    case.do("eva", "uppfoljning_fast_vardkontakt", follow_up("fortsatter"))
 
-    # 2030-06-10: a follow-up on request, still open when the review date starts
+    # 2030-06-10: a follow-up on request, still open when the consent ends
     SYSTEM_CLOCK.set(datetime(2030, 6, 10, 13, 0, tzinfo=STOCKHOLM))
     case.message("bo", "sip_uppfoljning_begard", {"anledning": "Hemtjänsten ser försämring"})
-    interrupted = case.only("sam", "uppfoljning")
-    case.fire("samtycke_kraver_atgard")
-    assert case.inbox("sam") == []
-    case.fire("bevakningsdatum_natt")  # the consent goes first …
-    ompreva = case.only("sam", "ompreva_samtycke")
-    assert local(ompreva["due_at"]) == datetime(2030, 6, 21, tzinfo=STOCKHOLM)
-    # … but nobody reviews it in time: a new consent is needed
-    case.fire("omprovning_forsenad")
-    SYSTEM_CLOCK.set(datetime(2030, 6, 21, 9, 0, tzinfo=STOCKHOLM))
+    interrupted = case.only("eva", "uppfoljning_fast_vardkontakt")
+    case.fire("samtycke_kraver_atgard_fast_vardkontakt")
+    assert case.inbox("eva") == []
+    case.fire("bevakningsdatum_natt")  # the consent goes first: a new one is needed
+    SYSTEM_CLOCK.set(datetime(2030, 8, 1, 9, 0, tzinfo=STOCKHOLM))
     nytt = case.only("sam", "inhamta_nytt_samtycke")
     stale = consent(units=NORDOST)
-    stale["samtycke"] |= {"giltig_fran": "2030-01-01", "giltig_till": "2030-06-20"}
+    stale["samtycke"] |= {"giltig_fran": "2030-01-01", "giltig_till": "2030-07-31"}
     case.complete("sam", nytt, stale)
     assert case.only("sam", "inhamta_nytt_samtycke")["title"].endswith("Samtyckets giltighetstid har redan löpt ut.")
-    # an explicit consent for 40 days (through 2030-07-31); the interrupted follow-up comes back at once
+    # an explicit consent for 40 days (through 2030-09-10); the interrupted follow-up comes back at once
     case.do("sam", "inhamta_nytt_samtycke", consent(days=40, units=NORDOST))
     case.fire("bevakningsdatum_natt")
-    uppfoljning = case.only("sam", "uppfoljning")
+    uppfoljning = case.only("eva", "uppfoljning_fast_vardkontakt")
     assert uppfoljning["id"] != interrupted["id"]
     revised = {**INSATS_KOMMUN, "insats": "Hemtjänst tre gånger om dagen"}
-    case.complete("sam", uppfoljning, follow_up("revideras", plan_insatser=[revised, INSATS_REGION],
-                                                huvudansvarig={**HUVUDANSVARIG, "namn": "Sam Berg"}))
+    case.complete("eva", uppfoljning, follow_up("revideras", plan_insatser=[revised, INSATS_REGION],
+                                                huvudansvarig={**HUVUDANSVARIG, "namn": "Eva Lind"}))
 
-    # the consent ends before the next follow-up: a third consent, and the follow-up on 2030-09-19
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 8, 1, tzinfo=STOCKHOLM)
+    # the consent ends before the next follow-up: a third consent, and the follow-up 90 days after the last
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 9, 11, tzinfo=STOCKHOLM)
     case.fire("bevakningsdatum_natt")
-    SYSTEM_CLOCK.set(datetime(2030, 8, 1, 10, 0, tzinfo=STOCKHOLM))
+    SYSTEM_CLOCK.set(datetime(2030, 9, 11, 10, 0, tzinfo=STOCKHOLM))
     case.do("sam", "inhamta_nytt_samtycke", consent(units=NORDOST))
-    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 9, 19, 9, 0, tzinfo=STOCKHOLM)
+    assert minute(case.timer("bevakningsdatum_natt")["due_at"]) == datetime(2030, 10, 30, 9, 0, tzinfo=STOCKHOLM)
     case.fire("bevakningsdatum_natt")
-    case.do("sam", "uppfoljning", follow_up("fortsatter"))
+    case.do("eva", "uppfoljning_fast_vardkontakt", follow_up("fortsatter"))
 
-    # 2030-10-01: the individual withdraws the consent; every consent on record is marked withdrawn
-    SYSTEM_CLOCK.set(datetime(2030, 10, 1, 11, 0, tzinfo=STOCKHOLM))
+    # 2030-11-03: the individual withdraws the consent; every consent on record is marked withdrawn
+    SYSTEM_CLOCK.set(datetime(2030, 11, 3, 11, 0, tzinfo=STOCKHOLM))
     case.message("sam", "samtycke_aterkallat", {})
     final = case.detail("sam")
     assert final["state"] == "completed" and final["outcome"] == "sip_avslutad_samtycke_aterkallat"
     bases = final["data"]["utlamningsgrunder"]
-    assert [(b["samtycke_typ"], b["giltig_till"]) for b in bases] == [
-        ("konkludent", "2030-07-31"), ("uttryckligt", "2030-07-31"), ("uttryckligt", "2031-08-01")]
-    assert all(local(b["aterkallad"]).date().isoformat() == "2030-10-01" for b in bases)
-    assert "återkallades 2030-10-01" in str(disclosure_refusal_reason(bases, "region", SYSTEM_CLOCK.local_now()))
+    assert [b["giltig_till"] for b in bases] == ["2030-07-31", "2030-09-10", "2031-09-11"]
+    assert all(local(b["aterkallad"]).date().isoformat() == "2030-11-03" for b in bases)
+    assert "återkallades 2030-11-03" in str(disclosure_refusal_reason(bases, "region", SYSTEM_CLOCK.local_now()))
     assert final["data"]["plan_insatser"] == [revised, INSATS_REGION]
-    assert final["data"]["huvudansvarig"]["namn"] == "Sam Berg"
+    assert final["data"]["huvudansvarig"]["namn"] == "Eva Lind"
     assert final["timers"] == [] and all(t["status"] != "open" for t in final["tasks"])
 
     # every task and hand-over, in order, with who did it
     created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
     assert created == [
         "kontakta_patienten", "kontakta_patienten", "planera_hemgang_och_sip", "ta_hem_patienten",
-        "kalla_till_sip_fast_vardkontakt", "eskalera_forsenad_hemgang", "uppratta_plan", "ompreva_samtycke",
-        "uppfoljning", "uppfoljning", "ompreva_samtycke", "inhamta_nytt_samtycke", "inhamta_nytt_samtycke",
-        "uppfoljning", "inhamta_nytt_samtycke", "uppfoljning"]
+        "kalla_till_sip_fast_vardkontakt", "kalla_till_sip_fast_vardkontakt", "eskalera_forsenad_hemgang",
+        "uppratta_plan_fast_vardkontakt", "uppfoljning_fast_vardkontakt", "uppfoljning_fast_vardkontakt",
+        "inhamta_nytt_samtycke", "inhamta_nytt_samtycke", "uppfoljning_fast_vardkontakt", "inhamta_nytt_samtycke",
+        "uppfoljning_fast_vardkontakt"]
     assert [e["detail"]["task"] for e in final["history"] if e["action"] == "timer_fired"] == [
-        "hemgang_forsenad", "bevakningsdatum_natt", "bevakningsdatum_natt", "samtycke_kraver_atgard",
-        "bevakningsdatum_natt", "omprovning_forsenad", "bevakningsdatum_natt", "bevakningsdatum_natt",
-        "bevakningsdatum_natt"]
-    assert hand_overs(final) == [("planera_hemgang_och_sip", "bo"), ("uppratta_plan", "sam"), ("uppfoljning", "sam"),
-                                 ("uppfoljning", "sam"), ("uppfoljning", "sam")]
+        "hemgang_forsenad", "bevakningsdatum_natt", "samtycke_kraver_atgard_fast_vardkontakt",
+        "bevakningsdatum_natt", "bevakningsdatum_natt", "bevakningsdatum_natt", "bevakningsdatum_natt"]
+    assert hand_overs(final) == [("planera_hemgang_och_sip", "bo")]
     assert [t["status"] for t in final["tasks"] if t["id"] == interrupted["id"]] != ["completed"]

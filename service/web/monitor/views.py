@@ -14,7 +14,7 @@ from service.access import person, record_reads, shows_identity
 from service.errors import NotFound
 from service.models import HumanTask, ProcessInstance, TaskStatus
 from service.operations.instances import latest_definition
-from service.stats import STATS_ROLES, in_scope, one_process, process_stats
+from service.stats import STATS_ROLES, in_scope, one_process, process_stats, year_tallies
 
 from .. import assets
 from ..layout import actor_required, duration, page_blueprint, services, signed_in, state_label
@@ -50,12 +50,14 @@ def routine(key: str) -> Any:
         if definition is None:
             raise NotFound("no such routine")
         stats = routine_view(definition, one_process(db, actor, svc.now(), key))
+        tallies = year_tallies(db, actor, key)
     heat = {w.task: {"level": w.level, "label": _("%(n)s väntar", n=w.open),
                      "title": _("%(n)s väntar, i snitt %(time)s", n=w.open, time=duration(w.mean_wait_hours))}
             for w in stats.waiting}
     diagram = {"xmlUrl": url_for("api.get_bpmn", key=key, version=definition.version), "heat": heat}
     return render_template(
-        "monitor/routine.html", stats=stats, definition=definition, diagram=diagram, has_viewer=assets.available(),
+        "monitor/routine.html", stats=stats, definition=definition, tallies=tallies, diagram=diagram,
+        has_viewer=assets.available(),
         state_chart=count_chart(_("Ärenden per status"), _("Antal ärenden"),
                                 [(state_label(s), stats.instances.get(s, 0), f"bar-{s}") for s in STATES]),
         median_chart=duration_chart(_("Median per steg"),
