@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,20 @@ class Database:
         if not self.is_sqlite:
             query = query.with_for_update(of=ProcessInstance)
         return session.scalars(query).unique().one_or_none()
+
+    def now(self) -> datetime:
+        """The database's clock (UTC): the one clock every node shares, for deciding what is due.
+
+        On PostgreSQL the server's ``clock_timestamp()``; on SQLite (one host) the host's clock,
+        read by SQLite itself, so a service clock offset never moves it.
+        """
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                value = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
+                return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+            moment = conn.exec_driver_sql("SELECT clock_timestamp()").scalar()
+            assert isinstance(moment, datetime)  # psycopg gives an aware datetime
+            return moment.astimezone(UTC)
 
     def dispose(self) -> None:
         self.engine.dispose()
