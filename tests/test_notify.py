@@ -341,3 +341,33 @@ def test_eku_hears_only_of_its_own_lanes_tasks() -> None:
     assert recipients([eku, worker], eku_task) == ["eva@stad.example"]
     # a case-level task never reaches a role without case access, even when named as assignee
     assert recipients([eku, worker], case_task) == []
+
+
+class Crash(BaseException):
+    """The process dies right after a command commits: no after-commit hook runs."""
+
+
+def test_arrival_mail_survives_a_crash_right_after_the_commit(sqlite_url: str) -> None:
+    from service.actor import SYSTEM
+    from service.operations.deploy import deploy_tree
+    from service.operations.instances import start_instance
+    from service.operations.users import create_user
+    from service.services import Services
+
+    from .conftest import FIXTURES, make_config
+
+    services = Services.create(make_config(sqlite_url, smtp_host="127.0.0.1", smtp_port=free_port()))
+    deploy_tree(services, SYSTEM, FIXTURES / "bpmn", FIXTURES / "forms")
+    create_user(services, "sara", roles=["socialsekreterare"], districts=["Nordost"], email="sara@example.se")
+
+    def crash(_: object) -> None:
+        raise Crash
+
+    services.hooks.tasks_created.append(crash)
+    with pytest.raises(Crash):  # committed, then the process died
+        start_instance(services, SYSTEM, "core_demo", {"arende": "Ärende", "handlaggare": "sara",
+                                                       "stadsomrade": "Nordost"})
+    with services.db.read() as session:
+        rows = list(session.scalars(select(Notification)))
+    assert [(n.kind, n.recipient, n.sent_at) for n in rows] == [("new_task", "sara@example.se", None)]
+    services.close()
