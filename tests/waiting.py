@@ -31,8 +31,10 @@ def serving(port: int) -> bool:
         return False
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, *, timeout: float = BOUND) -> None:
-    """Wait until the service ``process`` answers its health check on ``port`` (fail if it exits)."""
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, *, timeout: float = 2 * BOUND) -> None:
+    """Wait until the service ``process`` answers its health check on ``port`` (fail if it exits).
+
+    Twice the usual patience: a service starting on a machine whose cores others keep busy is slow."""
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"the service exited with {process.returncode} before it served")

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(seconds=3)  # with one scheduler round (1 s) a dead node's claims fire within 5 s
 RENEW_EVERY = 1.0  # seconds (monotonic) between renewals of the claims a node still holds
-BATCH = 100
+BATCH = 20  # small: a node re-claims often, so the claims a dead node left are taken up soon
 MAX_CLOCK_SKEW = timedelta(seconds=5)  # service clock vs database clock before a warning
 SKEW_WARNING_EVERY = 600.0  # seconds (monotonic) between repeated warnings while the skew lasts
 _HOST_PID = re.compile(r"^(?P<host>.+):(?P<pid>\d+)$")
@@ -92,7 +92,8 @@ def claim_due(services: Services, now: datetime, *, limit: int = BATCH, timer_id
         if timer_id is not None:
             query = query.where(Timer.id == timer_id)
         else:
-            query = query.where(Timer.due_at <= now).order_by(Timer.due_at).limit(limit)
+            # among timers due alike, those a dead node left (stale claims) first: they waited longest
+            query = query.where(Timer.due_at <= now).order_by(Timer.due_at, Timer.claimed_by.is_(None)).limit(limit)
         if not services.db.is_sqlite:
             query = query.with_for_update(of=Timer, skip_locked=True)
         claimed = list(session.scalars(query))
