@@ -17,11 +17,12 @@ from sqlalchemy import select, update
 
 from service.actor import SYSTEM, Actor
 from service.clock import Clock
+from service.errors import Conflict
 from service.models import Event, ProcessInstance, Timer, TimerState
 from service.operations import timers as timer_operations
 from service.operations.deploy import deploy_tree
 from service.operations.instances import set_state, start_instance
-from service.operations.timers import CLAIM_LEASE, fire_due_timers, next_due
+from service.operations.timers import CLAIM_LEASE, fire_due_timers, fire_timer, next_due
 from service.scheduler import RESYNC_SECONDS, TimerScheduler
 from service.services import Services
 
@@ -185,6 +186,10 @@ def test_a_suspended_instance_with_a_due_timer_does_not_loop_the_scheduler(
     assert len(rounds) <= 2
     # the node goes idle: nothing is due for it until the instance resumes
     assert next_due(services, services.db.now()) is None
+    with services.db.read() as session:
+        waiting = session.scalar(select(Timer.id).where(Timer.instance_id == suspended))
+    with pytest.raises(Conflict):  # an operator's "fire now" says why it does not
+        fire_timer(services, ADMIN, waiting)
     set_state(services, ADMIN, suspended, "resume", "klart")
     assert fire_due_timers(services, services.db.now()) == 1
     with services.db.read() as session:

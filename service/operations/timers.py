@@ -28,7 +28,7 @@ from sqlalchemy import func, or_, select, update
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.engine.adapter import NotWaiting
-from service.errors import Forbidden, NotFound
+from service.errors import Conflict, Forbidden, NotFound
 from service.models import InstanceState, ProcessInstance, Timer, TimerState
 from service.services import Services
 
@@ -216,6 +216,11 @@ def fire_timer(services: Services, actor: Actor, timer_id: str) -> bool:
     if not actor.has("admin"):
         raise Forbidden("firing timers needs the role admin")
     if not claim_due(services, services.now(), timer_id=timer_id):
+        with services.db.read() as session:
+            state = session.scalar(select(ProcessInstance.state).join(Timer, Timer.instance_id == ProcessInstance.id)
+                                   .where(Timer.id == timer_id, Timer.state == TimerState.PENDING))
+        if state == InstanceState.SUSPENDED:
+            raise Conflict("the instance is suspended; its timers wait until it resumes")
         raise NotFound("no pending timer with that id")
     return fire_claimed(services, timer_id, actor)
 
