@@ -21,8 +21,9 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 def _line(label: str, values: Sequence[float]) -> str:
-    return (f"{label}: n={len(values)} p50={_quantile(values, 0.5):.2f} s p99={_quantile(values, 0.99):.2f} s "
-            f"max={max(values, default=float('nan')):.2f} s")
+    low, high = min(values, default=float("nan")), max(values, default=float("nan"))
+    return (f"{label}: n={len(values)} min={low:.2f} s p50={_quantile(values, 0.5):.2f} s "
+            f"p99={_quantile(values, 0.99):.2f} s max={high:.2f} s")
 
 
 def main() -> None:
