@@ -209,9 +209,10 @@ def timers() -> None:
 @timers.command("run-due")
 def timers_run_due() -> None:
     """Fire every due timer once and exit."""
-    from .operations.timers import fire_due_timers
+    from .operations.timers import due_clock, fire_due_timers
 
-    fired = fire_due_timers(_services())
+    services = _services()
+    fired = fire_due_timers(services, due_clock(services))
     click.echo(f"fired {fired} timer(s)")
 
 

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import ProcessInstance
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PROBE_WAIT_MS = 250  # how long the health check's write waits for a lock another command holds
+
+
+def _busy(err: OperationalError) -> bool:
+    """The write lock is held by another command (SQLite ``locked``, PostgreSQL ``lock_timeout``)."""
+    text = str(err.orig)
+    return "database is locked" in text or "lock timeout" in text
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -81,6 +90,47 @@ class Database:
         if not self.is_sqlite:
             query = query.with_for_update(of=ProcessInstance)
         return session.scalars(query).unique().one_or_none()
+
+    def now(self) -> datetime:
+        """The database's clock (UTC): the one clock every node shares, for deciding what is due.
+
+        On PostgreSQL the server's ``clock_timestamp()``; on SQLite (one host) the host's clock,
+        read by SQLite itself, so a service clock offset never moves it.
+        """
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                value = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar()
+                return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+            moment = conn.exec_driver_sql("SELECT clock_timestamp()").scalar()
+            assert isinstance(moment, datetime)  # psycopg gives an aware datetime
+            return moment.astimezone(UTC)
+
+    def check_write(self) -> bool:
+        """Commit a write that changes nothing (``alembic_version`` set to itself) through the whole
+        write path — lock, WAL, commit — so a full disk or a read-only database raises here.
+
+        Returns False without waiting when another command holds the write lock (the write path is
+        in use, which is no failure); the health check must answer at once even then.
+        """
+        engine = self.engine.execution_options(samverkan_write=True)
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None  # a checked-out connection has its driver connection
+            if self.is_sqlite:
+                raw.execute(f"PRAGMA busy_timeout={PROBE_WAIT_MS}")
+            try:
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{PROBE_WAIT_MS}ms'")
+                    conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                return True
+            except OperationalError as err:
+                if _busy(err):
+                    return False
+                raise
+            finally:
+                if self.is_sqlite:
+                    raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,9 +2,10 @@
 
 An outbox (``Notification`` rows) between the commands and the SMTP server:
 
-- ``Notifier.on_tasks_created`` is a ``tasks_created`` hook: after a command has committed it
-  writes one row per recipient in a short transaction of its own and wakes the sender thread. It
-  never talks to SMTP, so a command's request returns whatever the mail server does.
+- ``queue_in_command`` writes one "new task" row per recipient *in the command's own
+  transaction* (``persist.apply_snapshot``, a hand-over), so a crash right after the commit loses
+  no mail. ``Notifier.on_tasks_created`` (a ``tasks_created`` hook, after commit) only wakes the
+  sender thread. Nothing talks to SMTP in a command, so a request returns whatever the mail server does.
 - ``notify_overdue(services, now)`` (the scheduler's sweep calls it) writes rows for open tasks
   whose ``due_at`` has passed and that have had no overdue notice yet — once per task.
 - ``deliver_pending(services, now)`` sends what is due with ``smtplib``; a failure is retried
@@ -68,20 +69,13 @@ TASK_PAGE = "/uppgifter/{task_id}"  # the task's page (service/web/tasks), under
 
 # --- writing the outbox ----------------------------------------------------------------------
 
-def queue_new_tasks(services: Services, summaries: Sequence[dict[str, Any]]) -> int:
-    """Write the "new task" rows for tasks a command has just created (or handed over).
-
-    ``summaries`` are what ``_after_commit`` passes to ``tasks_created`` hooks; the rows are read
-    again, so a task completed in the meantime is skipped and an assignee is the current one.
-    Returns the number of e-mails queued.
-    """
-    if not services.config.smtp_host or not summaries:
+def queue_in_command(services: Services, session: Session, tasks: Sequence[HumanTask]) -> int:
+    """Write the "new task" rows for ``tasks`` a command has just created (or handed over), in the
+    command's transaction: they commit together or not at all. Returns the number of e-mails queued."""
+    if not services.config.smtp_host or not tasks:
         return 0
-    ids = sorted({str(s["id"]) for s in summaries})
-    with services.db.command() as session:
-        tasks = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(ids),
-                                                             HumanTask.status == TaskStatus.OPEN)))
-        return _queue(services, session, tasks, KIND_NEW_TASK, services.now())
+    return _queue(services, session, [t for t in tasks if t.status == TaskStatus.OPEN], KIND_NEW_TASK,
+                  services.now())
 
 
 def notify_overdue(services: Services, now: datetime) -> int:
@@ -367,13 +361,8 @@ class Notifier:
         self._wakeups.put(None)
 
     def on_tasks_created(self, summaries: list[dict[str, Any]]) -> None:
-        """The ``tasks_created`` hook: queue the e-mails, wake the sender; never raises into the command."""
-        try:
-            queue_new_tasks(self.services, summaries)
-        except Exception:  # the command has committed; a lost notice must not turn it into an error
-            logger.exception("could not queue e-mail for tasks %s", [s.get("id") for s in summaries])
-        finally:
-            self.wake()
+        """The ``tasks_created`` hook: the command has committed its e-mails; wake the sender."""
+        self.wake()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

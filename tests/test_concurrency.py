@@ -8,13 +8,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import requests
 
 from .conftest import DEFAULT_PASSWORD, FIXTURES, Api, Harness, make_config
 from .test_lifecycle import START, open_tasks, start
+from .waiting import wait_until, wait_until_serving
 
 
 def test_eight_simultaneous_completions_one_wins(harness: Harness) -> None:
@@ -53,15 +53,12 @@ def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
            "SAMVERKAN_FORMS_DIR": str(FIXTURES / "forms"), "SAMVERKAN_SECRET_KEY": "test"}
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
                                 "--no-scheduler"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the server did not start")
+    try:
+        wait_until_serving(process, port)
+    except AssertionError:
+        process.kill()
+        raise
+    return process
 
 
 def test_kill_9_loses_no_acknowledged_completion(database_url: str, tmp_path: Path) -> None:
@@ -99,8 +96,8 @@ def test_kill_9_loses_no_acknowledged_completion(database_url: str, tmp_path: Pa
 
     writer = threading.Thread(target=stream)
     writer.start()
-    while len(acknowledged) < 10:
-        time.sleep(0.005)
+    wait_until(lambda: len(acknowledged) >= 10 or not writer.is_alive(), what="ten acknowledged completions",
+               interval=0.005)
     server.send_signal(signal.SIGKILL)  # mid-stream, no chance to flush anything
     server.wait()
     stop.set()

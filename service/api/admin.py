@@ -9,12 +9,13 @@ from marshmallow import fields, validate
 from sqlalchemy import func, select, text
 
 from service.models import Event, HumanTask, ProcessInstance, TaskStatus, Timer, TimerState
-from service.operations.timers import fire_timer
+from service.operations.timers import MAX_CLOCK_SKEW, clock_skew, fire_timer
 from service.stats import STATS_ROLES, in_scope, process_stats
 
 from . import api
 from .context import require, services
 from .openapi import openapi_document
+from .problems import RETRY_AFTER_SECONDS
 from .registry import endpoint
 from .schemas import EventSchema, FiredSchema, PageQuerySchema, StatsSchema, TimerSchema, page_of
 
@@ -101,15 +102,41 @@ def openapi() -> Any:
     return jsonify(openapi_document())
 
 
-@endpoint(root, "/healthz", "GET", summary="Liveness and database reachability", tag="meta", auth=False)
+@endpoint(root, "/healthz", "GET", summary="Liveness, the database's read and write path, and the clock",
+          tag="meta", auth=False)
 def healthz() -> Any:
+    """503 unless the database answers a read *and* commits a write (a full disk fails the write).
+
+    The write changes nothing (``Database.check_write``) but goes through the whole write path;
+    "busy" when another command holds the write lock (the check never waits for it). ``clock`` is
+    "ok", or how far this node's clock is off the database's (timers fire by the database's clock,
+    so this is a warning, not a failure).
+    """
     svc = services()
     try:
         with svc.db.read() as session:
             session.execute(text("SELECT 1"))
     except Exception as err:  # the point of the endpoint is to report, not raise
-        return jsonify({"status": "unavailable", "database": str(err)[:200]}), 503
-    return jsonify({"status": "ok", "database": "ok", "node": svc.config.node_name})
+        return _unavailable({"status": "unavailable", "database": _reason(err), "write": "unknown"})
+    try:
+        write = "ok" if svc.db.check_write() else "busy"  # busy: another command is writing right now
+    except Exception as err:
+        return _unavailable({"status": "unavailable", "database": "ok", "write": _reason(err)})
+    _, skew = clock_skew(svc)
+    clock = "ok" if abs(skew) <= MAX_CLOCK_SKEW else f"{skew.total_seconds():+.0f} s off the database clock"
+    return jsonify({"status": "ok" if clock == "ok" else "warning", "database": "ok", "write": write,
+                    "clock": clock, "node": svc.config.node_name})
+
+
+def _reason(err: Exception) -> str:
+    return str(getattr(err, "orig", None) or err).splitlines()[0][:200]
+
+
+def _unavailable(body: dict[str, str]) -> Any:
+    response = jsonify(body)
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @endpoint(root, "/metrics", "GET", summary="Prometheus metrics (text format)", tag="meta", auth=False)

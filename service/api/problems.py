@@ -6,9 +6,25 @@ from typing import Any
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
+from sqlalchemy import exc as db_errors
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.errors import Invalid, ServiceError
+
+RETRY_AFTER_SECONDS = 30  # what a client is told to wait while the database is down or full
+
+# The database is unreachable, restarting, out of space or busy beyond its timeout: the request may
+# work again later, so these are 503 with Retry-After, not the 500 of a bug.
+UNAVAILABLE = (db_errors.OperationalError, db_errors.InterfaceError, db_errors.DisconnectionError,
+               db_errors.TimeoutError)
+
+
+def database_unavailable(err: Exception) -> bool:
+    """Whether ``err`` says the database cannot serve now (rather than that the code is wrong)."""
+    if not isinstance(err, UNAVAILABLE):
+        return False
+    # SQLite reports a missing table or column as an OperationalError too: that is a bug, not an outage
+    return not str(getattr(err, "orig", err)).startswith(("no such table", "no such column"))
 
 
 def problem(status: int, title: str, detail: str, *, errors: dict[str, Any] | None = None,
@@ -67,6 +83,24 @@ def register(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def _unexpected(err: Exception) -> Response:
+    def _unexpected(err: Exception) -> Response | tuple[str, int]:
+        if database_unavailable(err):
+            return _unavailable(err)
         app.logger.exception("unhandled error")
         return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def _unavailable(err: Exception) -> Response:
+    """503 + Retry-After: problem+json for the API, a Swedish page for a person at a browser."""
+    from flask import current_app, make_response
+
+    current_app.logger.warning("database unavailable: %s", str(getattr(err, "orig", err)).splitlines()[0][:200])
+    if _wants_page():
+        from service.web.layout import unavailable_page
+
+        response = make_response(unavailable_page())
+    else:
+        response = problem(503, "Service unavailable",
+                           "the database cannot be reached or is full; try again shortly")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -26,6 +26,7 @@ from service.models import (
     TimerState,
     User,
 )
+from service.notify import queue_in_command
 from service.services import Services
 
 
@@ -71,6 +72,7 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
     _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
+    queue_in_command(services, session, changes.created_tasks)  # arrival mail commits with the tasks
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
         districts.add(instance.data["stadsomrade"])

@@ -15,6 +15,7 @@ from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import read_only_changes, validate_form
 from service.models import Disclosure, HumanTask, InstanceState, ProcessInstance, TaskStatus
+from service.notify import queue_in_command
 from service.services import Services
 
 from .instances import _after_commit, _require_active, _run
@@ -175,5 +176,6 @@ def assign(services: Services, actor: Actor, task_id: str, username: str, reason
         grant_access(session, instance, users={target.username})
         record(session, actor, "task_assigned", instance_id=task.instance_id, task_id=task.id,
                from_user=previous, to_user=target.username, reason=task.assign_reason)
+        queue_in_command(services, session, [task])
     _after_commit(services, Changes(created_tasks=[task]))
     return task

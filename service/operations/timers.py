@@ -3,22 +3,33 @@
 Exactly-once: a node first *claims* due timers (a short transaction; on PostgreSQL
 ``FOR UPDATE SKIP LOCKED`` so nodes take disjoint batches), then fires each claimed timer in the
 instance's command transaction, where the row must still be ``pending`` and claimed by this node.
-A node that dies after claiming leaves a claim that goes stale after ``CLAIM_LEASE`` and is taken
-by another node; the ``pending`` check under the instance lock keeps a late node from firing twice.
+
+Claims are short leases on the database's clock (``CLAIM_LEASE``), renewed while their node works
+through its batch (``RENEW_EVERY``). A node that dies (kill -9, lost database) stops renewing, so
+another node takes its claims within ``CLAIM_LEASE`` plus one scheduler round; a node that starts
+again on the same host first releases the claims its earlier life left (``release_orphaned_claims``).
+A late or duplicate firing is impossible either way: the ``pending``-and-ours check under the
+instance lock lets only one node fire a timer.
+
+Timers of suspended instances are neither claimed nor reported by ``next_due``: they wait, without
+anyone looking at them again, until the instance resumes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.engine.adapter import NotWaiting
-from service.errors import Forbidden, NotFound
-from service.models import InstanceState, Timer, TimerState
+from service.errors import Conflict, Forbidden, NotFound
+from service.models import InstanceState, ProcessInstance, Timer, TimerState
 from service.services import Services
 
 from .instances import _after_commit, _run
@@ -26,27 +37,114 @@ from .persist import Changes
 
 logger = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(seconds=60)
-BATCH = 200
+CLAIM_LEASE = timedelta(seconds=3)  # with one scheduler round (1 s) a dead node's claims fire within 5 s
+RENEW_EVERY = 1.0  # seconds (monotonic) between renewals of the claims a node still holds
+BATCH = 20  # small: a node re-claims often, so the claims a dead node left are taken up soon
+MAX_CLOCK_SKEW = timedelta(seconds=5)  # service clock vs database clock before a warning
+SKEW_WARNING_EVERY = 600.0  # seconds (monotonic) between repeated warnings while the skew lasts
+_HOST_PID = re.compile(r"^(?P<host>.+):(?P<pid>\d+)$")
+
+
+_last_skew_warning: float | None = None
+
+
+def clock_skew(services: Services) -> tuple[datetime, timedelta]:
+    """The database clock, and how far the service clock is ahead of it (negative: behind)."""
+    before = services.now()
+    database_now = services.db.now()
+    after = services.now()
+    return database_now, before + (after - before) / 2 - database_now
+
+
+def due_clock(services: Services) -> datetime:
+    """The moment to decide what is due by: the database's clock, which every node shares.
+
+    A service clock that disagrees by more than ``MAX_CLOCK_SKEW`` fires nothing early or late
+    because of it; it is logged as a warning (and ``/healthz`` shows it).
+    """
+    global _last_skew_warning
+    database_now, skew = clock_skew(services)
+    if abs(skew) > MAX_CLOCK_SKEW:
+        moment = time.monotonic()
+        if _last_skew_warning is None or moment - _last_skew_warning > SKEW_WARNING_EVERY:
+            _last_skew_warning = moment
+            logger.warning("the service clock is %+.0f s off the database clock; timers fire by the database's",
+                           skew.total_seconds())
+    return database_now
+
+
+def _not_suspended():  # type: ignore[no-untyped-def]  # a SQL condition
+    return ~select(ProcessInstance.id).where(ProcessInstance.id == Timer.instance_id,
+                                             ProcessInstance.state == InstanceState.SUSPENDED).exists()
 
 
 def claim_due(services: Services, now: datetime, *, limit: int = BATCH, timer_id: str | None = None) -> list[str]:
-    """Claim up to ``limit`` pending timers due at ``now`` (or one timer by id, due or not)."""
+    """Claim up to ``limit`` pending timers due at ``now`` (or one timer by id, due or not).
+
+    A timer of a suspended instance is never claimed; a claim of another node counts only while
+    its lease (on the database clock) is live.
+    """
     node = services.config.node_name
-    stale = now - CLAIM_LEASE
+    claimed_at = services.db.now()
     with services.db.command() as session:
-        query = select(Timer).where(Timer.state == TimerState.PENDING,
-                                    or_(Timer.claimed_by.is_(None), Timer.claimed_at < stale))
+        query = select(Timer).where(Timer.state == TimerState.PENDING, _not_suspended(),
+                                    or_(Timer.claimed_by.is_(None), Timer.claimed_at < claimed_at - CLAIM_LEASE))
         if timer_id is not None:
             query = query.where(Timer.id == timer_id)
         else:
-            query = query.where(Timer.due_at <= now).order_by(Timer.due_at).limit(limit)
+            # among timers due alike, those a dead node left (stale claims) first: they waited longest
+            query = query.where(Timer.due_at <= now).order_by(Timer.due_at, Timer.claimed_by.is_(None)).limit(limit)
         if not services.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(of=Timer, skip_locked=True)
         claimed = list(session.scalars(query))
         for timer in claimed:
-            timer.claimed_by, timer.claimed_at = node, now
+            timer.claimed_by, timer.claimed_at = node, claimed_at
         return [t.id for t in claimed]
+
+
+def renew_claims(services: Services, timer_ids: list[str]) -> None:
+    """Keep this node's claims on ``timer_ids`` live while it is still working through them."""
+    if not timer_ids:
+        return
+    moment = services.db.now()
+    with services.db.command() as session:
+        session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.claimed_by == services.config.node_name,
+                                            Timer.state == TimerState.PENDING).values(claimed_at=moment))
+
+
+def release_orphaned_claims(services: Services) -> int:
+    """Release the claims an earlier life of this node left: its own name, or ``host:pid`` names of
+    this host whose process is gone. Run at start-up, before the catch-up; returns claims released."""
+    node = services.config.node_name
+    own = _HOST_PID.match(node)
+    with services.db.read() as session:
+        holders = set(session.scalars(select(Timer.claimed_by).distinct().where(
+            Timer.state == TimerState.PENDING, Timer.claimed_by.is_not(None))))
+    orphaned = [name for name in holders if name and (name == node or (
+        own is not None and (match := _HOST_PID.match(name)) is not None
+        and match["host"] == own["host"] and not _process_alive(int(match["pid"]))))]
+    if not orphaned:
+        return 0
+    with services.db.command() as session:
+        result = session.execute(update(Timer).where(Timer.state == TimerState.PENDING,
+                                                     Timer.claimed_by.in_(orphaned))
+                                 .values(claimed_by=None, claimed_at=None))
+        released = int(getattr(result, "rowcount", 0) or 0)
+    if released:
+        logger.info("released %d timer claim(s) left by %s", released, ", ".join(sorted(orphaned)))
+    return released
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own pid in another name's claim: that name is not us, so it is dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fire_claimed(services: Services, timer_id: str, actor: Actor = SYSTEM) -> bool:
@@ -86,14 +184,25 @@ def fire_claimed(services: Services, timer_id: str, actor: Actor = SYSTEM) -> bo
 
 
 def fire_due_timers(services: Services, now: datetime | None = None, *, limit: int | None = None) -> int:
-    """Fire every timer due at ``now``; returns how many fired. Safe to run on several nodes at once."""
+    """Fire every timer due at ``now``; returns how many fired. Safe to run on several nodes at once.
+
+    Each timer is looked at once per call: one that could not be fired (its instance was suspended
+    in the meantime, or it broke) is left for a later call, never claimed again in a loop.
+    """
     fired = 0
+    seen: set[str] = set()
     while True:
         moment = now or services.now()
-        batch = claim_due(services, moment, limit=min(BATCH, limit - fired) if limit else BATCH)
+        batch = [t for t in claim_due(services, moment, limit=min(BATCH, limit - fired) if limit else BATCH)
+                 if t not in seen]
         if not batch:
             return fired
-        for timer_id in batch:
+        seen.update(batch)
+        renewed = time.monotonic()
+        for index, timer_id in enumerate(batch):
+            if time.monotonic() - renewed > RENEW_EVERY:
+                renew_claims(services, batch[index:])
+                renewed = time.monotonic()
             try:
                 fired += fire_claimed(services, timer_id)
             except Exception:  # one broken instance must not stop the others' timers
@@ -107,11 +216,29 @@ def fire_timer(services: Services, actor: Actor, timer_id: str) -> bool:
     if not actor.has("admin"):
         raise Forbidden("firing timers needs the role admin")
     if not claim_due(services, services.now(), timer_id=timer_id):
+        with services.db.read() as session:
+            state = session.scalar(select(ProcessInstance.state).join(Timer, Timer.instance_id == ProcessInstance.id)
+                                   .where(Timer.id == timer_id, Timer.state == TimerState.PENDING))
+        if state == InstanceState.SUSPENDED:
+            raise Conflict("the instance is suspended; its timers wait until it resumes")
         raise NotFound("no pending timer with that id")
     return fire_claimed(services, timer_id, actor)
 
 
-def next_due(services: Services) -> datetime | None:
+def next_due(services: Services, now: datetime) -> datetime | None:
+    """When there may next be a timer for this node to claim (``now`` is the database clock).
+
+    The earliest unclaimed pending timer of an instance that is not suspended; a timer another node
+    holds counts only from the moment its lease runs out, so a node never spins on claims it may
+    not take. One indexed row each, never a workflow.
+    """
     with services.db.read() as session:
-        return session.scalars(select(Timer.due_at).where(Timer.state == TimerState.PENDING)
-                               .order_by(Timer.due_at).limit(1)).first()
+        unclaimed = session.scalars(select(Timer.due_at).where(
+            Timer.state == TimerState.PENDING, Timer.claimed_by.is_(None), _not_suspended())
+            .order_by(Timer.due_at).limit(1)).first()
+        oldest_claim = session.scalar(select(func.min(Timer.claimed_at)).where(
+            Timer.state == TimerState.PENDING, Timer.due_at <= now, Timer.claimed_by.is_not(None),
+            _not_suspended()))
+    lease_ends = oldest_claim + CLAIM_LEASE if oldest_claim is not None else None
+    candidates = [moment for moment in (unclaimed, lease_ends) if moment is not None]
+    return min(candidates) if candidates else None

@@ -109,8 +109,8 @@ def inbox_counts(actor: Actor) -> dict[str, int]:
 
 @bp.app_context_processor
 def _page_globals() -> dict[str, Any]:
-    if request.blueprint in (None, "api", "root", "assets"):
-        return {}
+    if request.blueprint in (None, "api", "root", "assets") or g.get("database_unavailable"):
+        return {}  # (a page about the database being down must not ask the database who is signed in)
     actor = page_actor()
     return {
         "me": actor,
@@ -156,6 +156,14 @@ def http_error_page(err: HTTPException) -> tuple[str, int]:
     if err.code == 404:
         return error_page(404, _("Hittades inte"), _("Sidan finns inte, eller så har du inte tillgång till den."))
     return error_page(err.code or 500, _("Det gick inte"), err.name)
+
+
+def unavailable_page() -> tuple[str, int]:
+    """The database is down or full: say so in plain Swedish, with nothing that needs the database."""
+    g.database_unavailable = True
+    return error_page(503, _("Tjänsten är tillfälligt otillgänglig"),
+                      _("Samverkan når inte sin databas just nu. Vänta en stund och försök igen. Om du skickade "
+                        "ett formulär: se efter om det sparades innan du skickar det igen."))
 
 
 def page_blueprint(name: str, import_name: str) -> Blueprint:

@@ -20,6 +20,7 @@ from service.engine.isolation.cheap import is_cheap
 from service.engine.isolation.pool import acquire_pool, release_collected, release_pool
 from service.engine.isolation.protocol import safe_loads
 from service.engine.sandbox import SandboxedEnvironment, SandboxError, SandboxSyntaxError, SandboxTimeout
+from tests.waiting import wait_until
 
 from .test_sandbox import ESCAPES, FUNCTIONS, SCRIPT_ESCAPES, data
 
@@ -108,10 +109,8 @@ def test_one_long_c_call_is_killed_at_the_time_bound_and_the_worker_replaced(env
     assert env.pool is not None
     env.evaluate("double(1)", {})
     before = set(env.pool.running())
-    started = time.monotonic()
-    with pytest.raises(SandboxTimeout, match="ran longer than its limit of 1 s"):
+    with pytest.raises(SandboxTimeout, match="ran longer than its limit of 1 s"):  # 1 s of CPU time
         env.evaluate(CPU_BOMB, {})
-    assert time.monotonic() - started < 30  # not the 6 s the bomb would take (bounded, not a timing test)
     assert env.evaluate("double(2)", {}) == 4  # the next request is served
     assert before - set(env.pool.running()), "the bomb's worker was not replaced"
 
@@ -159,9 +158,7 @@ def test_a_worker_that_died_is_replaced_before_the_next_request(env: IsolatedEnv
     for pid in env.pool.running():
         os.kill(pid, signal.SIGKILL)
     for pid in list(env.pool.running()):  # a bounded wait for the kill to land
-        deadline = time.monotonic() + 10
-        while pid in env.pool.running() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda pid=pid: pid not in env.pool.running(), what=f"worker {pid} to die", interval=0.01)
     assert [env.evaluate("double(5)", {}) for _ in range(env.pool.size)] == [10] * env.pool.size
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from ..sandbox import SandboxError, SandboxTimeout
@@ -31,7 +32,10 @@ from .protocol import Request, rebuild_error, safe_loads
 
 logger = logging.getLogger(__name__)
 
-KILL_GRACE = 0.25  # seconds past the time limit before a silent worker is killed
+KILL_GRACE = 0.25  # CPU seconds past the time limit before a silent worker is killed
+WALL_FACTOR, WALL_SLACK = 10, 5.0  # wall-clock stop for code that waits instead of computing
+POLL_SECONDS = 0.05
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 START_TIMEOUT = 60.0  # seconds a new worker may take to start (a loaded CI machine imports slowly)
 ACQUIRE_TIMEOUT = 30.0  # seconds a request waits for a free worker before it fails
 ANSWER_MARGIN = 1 << 20  # bytes an answer may exceed the data bound by (the value or error around it)
@@ -78,7 +82,7 @@ class _Worker:
     def call(self, request: Request, time_limit: float) -> Any:
         conn = self._send(request)
         try:
-            if not conn.poll(time_limit + KILL_GRACE):
+            if not self._answered(conn, time_limit):
                 self.stop(kill=True)
                 raise SandboxTimeout(f"The code ran longer than its limit of {time_limit:g} s and was stopped.")
             answer = safe_loads(conn.recv_bytes(request.max_data_bytes + ANSWER_MARGIN))
@@ -94,6 +98,23 @@ class _Worker:
             raise rebuild_error(answer[1], tuple(answer[2]), answer[3])
         self.stop(kill=True)
         raise WorkerCrashed("A worker for diagram code answered out of turn; it was stopped.")
+
+    def _answered(self, conn: Connection, time_limit: float) -> bool:
+        """Wait for the answer while the worker's *CPU time* for this request stays within the limit
+        (a loaded machine slows it, and that is no reason to stop it); code that waits without
+        computing is stopped at ``WALL_FACTOR`` times the limit plus ``WALL_SLACK``. Where the CPU
+        time cannot be read (no /proc), wall time stands in for it."""
+        pid = self.process.pid if self.process is not None else None
+        cpu_start = _cpu_seconds(pid)
+        started = time.monotonic()
+        wall_limit = time_limit * WALL_FACTOR + WALL_SLACK
+        while not conn.poll(POLL_SECONDS):
+            elapsed = time.monotonic() - started
+            cpu_now = _cpu_seconds(pid)
+            used = elapsed if cpu_start is None or cpu_now is None else cpu_now - cpu_start
+            if used > time_limit + KILL_GRACE or elapsed > wall_limit:
+                return False
+        return True
 
     def _send(self, request: Request) -> Connection:
         """Send ``request`` to a live worker; one that died since its last answer (nothing of this
@@ -129,6 +150,17 @@ class _Worker:
         if process.is_alive():
             process.kill()
             process.join(timeout=5.0)
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds process ``pid`` has used (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _with_environ(request: Request) -> Request:
