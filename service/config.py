@@ -65,6 +65,8 @@ class Config:
     # /metrics: the bearer token a scraper sends, and/or host:port of a listener of its own (service.metrics)
     metrics_token: str | None = None
     metrics_address: str | None = None
+    # sign-in through the municipality's identity provider (service.oidc.OidcSettings); None: local only
+    oidc: Any = None
     testing: bool = False
 
     @property
@@ -117,6 +119,9 @@ class Config:
                 values[name] = Path(env[var])
         if env.get("SAMVERKAN_SECURE_COOKIES"):
             values["secure_cookies"] = _flag("SAMVERKAN_SECURE_COOKIES", env["SAMVERKAN_SECURE_COOKIES"])
+        from .oidc import OidcSettings
+
+        values["oidc"] = OidcSettings.from_env(env)
         values.update(overrides)
         return cls(**values)
 
