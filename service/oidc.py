@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from .actor import Actor
 from .audit import record
@@ -132,6 +133,13 @@ def sign_in_with_claims(services: Services, settings: OidcSettings, claims: Mapp
     """Create or refresh the user the claims describe; refuse one they grant no role (who then loses
     every role, session and token)."""
     identity = identity_from_claims(settings, claims)
+    try:
+        return _refresh(services, identity)
+    except IntegrityError:  # a first sign-in in two tabs at once: the other created the user; refresh it
+        return _refresh(services, identity)
+
+
+def _refresh(services: Services, identity: Identity) -> User:
     with services.db.command() as session:
         organisation = session.get(Organisation, identity.organisation)
         if organisation is None:

@@ -33,10 +33,10 @@ def provider() -> Iterator[Provider]:
 
 
 @pytest.fixture
-def sso(provider: Provider, sqlite_url: str) -> Iterator[Harness]:
+def sso(provider: Provider, database_url: str) -> Iterator[Harness]:
     provider.person, provider.fault = dict(ANNA), None
     settings = OidcSettings(issuer=provider.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, role_map=ROLE_MAP)
-    h = start_harness(sqlite_url, oidc=settings)
+    h = start_harness(database_url, oidc=settings)
     yield h
     h.server.stop()
 
@@ -81,6 +81,7 @@ def test_claims_make_the_user_and_each_sign_in_refreshes_them(sso: Harness, prov
     assert token.get("/api/v1/me").status_code == 401
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_local_accounts_stay_and_are_not_taken_over(sso: Harness, provider: Provider) -> None:
     h = sso
     h.user("lars", "admin")  # a local account with a password
@@ -91,6 +92,7 @@ def test_local_accounts_stay_and_are_not_taken_over(sso: Harness, provider: Prov
     assert h.login("lars").ok("GET", "/api/v1/me")["roles"] == ["admin"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("fault", "message"), [
     ("tampered", "svaret från inloggningstjänsten var inte äkta"),
     ("wrong_audience", "utfärdad för en annan tjänst än Samverkan"),

@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_limiter import RateLimitExceeded
-from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 
 from service.actor import Actor
 from service.audit import record
@@ -82,6 +80,9 @@ def sso_start() -> Any:
 @bp.get("/logga-in/sso/klar")
 def sso_done() -> Any:
     """Back from the provider: check the ID token (Authlib), refresh the user from its claims."""
+    from authlib.integrations.flask_client import OAuthError
+    from joserfc.errors import JoseError
+
     client = _sso_client()
     next_url = safe_next(session.pop("sso_next", None), url_for("web.home"))
     svc = services()
@@ -118,6 +119,9 @@ def _refusal(err: SignInRefused) -> str:
 
 def _token_refusal(err: Exception) -> str:
     """What went wrong with the provider's answer, for the person (the details go to the log)."""
+    from authlib.integrations.flask_client import OAuthError
+    from joserfc.errors import ClaimError, ExpiredTokenError
+
     logger.warning("identity provider sign-in refused: %r", err)
     if isinstance(err, ExpiredTokenError):
         return _("Inloggningen har gått ut. Försök igen.")
@@ -132,7 +136,10 @@ def _token_refusal(err: Exception) -> str:
 
 
 def _sso_client() -> Any:
-    """The app's Authlib client for the configured provider (404 when none is)."""
+    """The app's Authlib client for the configured provider (404 when none is). Authlib is imported
+    here, so a service without a provider does not load it."""
+    from authlib.integrations.flask_client import OAuth
+
     settings = services().config.oidc
     if settings is None:
         abort(404)
