@@ -58,9 +58,10 @@ def _start_session(username: str, epoch: int) -> None:
     csrf.rotate()
 
 
-def _form(next_url: str, error: str | None, username: str) -> str:
+def _form(next_url: str, error: str | None, username: str, *, sso_error: bool = False) -> str:
+    """The sign-in page; an error of the provider's sign-in (``sso_error``) marks no field invalid."""
     return render_template("auth/login.html", next=next_url, error=error, username=username,
-                           sso=services().config.oidc is not None)
+                           sso=services().config.oidc is not None, sso_error=sso_error)
 
 
 def _refused(next_url: str, username: str, status: int) -> tuple[str, int]:
@@ -90,9 +91,9 @@ def sso_done() -> Any:
         token = client.authorize_access_token()
         user = sign_in_with_claims(svc, svc.config.oidc, token.get("userinfo") or {})
     except SignInRefused as err:
-        return _form(next_url, _refusal(err), ""), err.status
+        return _form(next_url, _refusal(err), "", sso_error=True), err.status
     except (OAuthError, JoseError) as err:
-        return _form(next_url, _token_refusal(err), ""), 401
+        return _form(next_url, _token_refusal(err), "", sso_error=True), 401
     _start_session(user.username, user.session_epoch)
     return redirect(next_url)
 
