@@ -40,6 +40,9 @@ def create_app(config: Config | None = None, services: Services | None = None) -
                       JSON_SORT_KEYS=False, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.cookies_secure, TESTING=config.testing)
     app.extensions["samverkan"] = services
+    from .metrics import install as install_metrics
+
+    install_metrics(app, services)  # first, so its clock starts before any other hook runs
 
     from .api import register as register_api
     from .api.admin import root

@@ -1,9 +1,11 @@
-"""The ``samverkan`` command (API.md): serve, db upgrade, deploy, users, tokens, demo, timers."""
+"""The ``samverkan`` command (API.md): serve, db upgrade, deploy, users, tokens, demo, timers, backups."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -214,6 +216,41 @@ def timers_run_due() -> None:
     services = _services()
     fired = fire_due_timers(services, due_clock(services))
     click.echo(f"fired {fired} timer(s)")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Copy the SQLite database to PATH (a new file) while the service runs; PostgreSQL: pg_dump."""
+    from .backup import BackupRefused
+    from .backup import backup as backup_database
+
+    try:
+        written = backup_database(Config.from_env().database_url, path)
+    except BackupRefused as err:
+        _refuse(err)
+    click.echo(f"backup written to {written}", err=True)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that holds data (the service must be stopped).")
+def restore(path: Path, force: bool) -> None:
+    """Replace the SQLite database with the backup at PATH; the service must be stopped."""
+    from .backup import BackupRefused
+    from .backup import restore as restore_database
+
+    try:
+        target = restore_database(path, Config.from_env().database_url, force=force)
+    except BackupRefused as err:
+        _refuse(err)
+    click.echo(f"restored {path} into {target}; run `samverkan db upgrade` if the backup is from an "
+               "older version, then start the service", err=True)
+
+
+def _refuse(err: Exception) -> NoReturn:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ class Config:
     login_lock_max_seconds: float = 3600.0
     # Secure cookies and HSTS; None: on unless base_url is a loopback address (or testing)
     secure_cookies: bool | None = None
+    # /metrics: the bearer token a scraper sends, and/or host:port of a listener of its own (service.metrics)
+    metrics_token: str | None = None
+    metrics_address: str | None = None
+    # sign-in through the municipality's identity provider (service.oidc.OidcSettings); None: local only
+    oidc: Any = None
     testing: bool = False
 
     @property
@@ -85,6 +90,8 @@ class Config:
             "password_hash_method": "SAMVERKAN_PASSWORD_HASH_METHOD",
             "login_rate_limit": "SAMVERKAN_LOGIN_RATE_LIMIT",
             "login_account_rate_limit": "SAMVERKAN_LOGIN_ACCOUNT_RATE_LIMIT",
+            "metrics_token": "SAMVERKAN_METRICS_TOKEN",
+            "metrics_address": "SAMVERKAN_METRICS_ADDRESS",
         }
         for name, var in text.items():
             if env.get(var):
@@ -112,6 +119,9 @@ class Config:
                 values[name] = Path(env[var])
         if env.get("SAMVERKAN_SECURE_COOKIES"):
             values["secure_cookies"] = _flag("SAMVERKAN_SECURE_COOKIES", env["SAMVERKAN_SECURE_COOKIES"])
+        from .oidc import OidcSettings
+
+        values["oidc"] = OidcSettings.from_env(env)
         values.update(overrides)
         return cls(**values)
 

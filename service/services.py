@@ -20,10 +20,11 @@ from .engine.specs import LaneRoles
 
 @dataclass
 class Hooks:
-    """Called after a command commits: wake the timer scheduler, notify people."""
+    """Called after a command commits: wake the timer scheduler, notify people, count for metrics."""
 
     timers_changed: list[Callable[[datetime], None]] = field(default_factory=list)
     tasks_created: list[Callable[[list[dict[str, Any]]], None]] = field(default_factory=list)
+    timer_fired: list[Callable[[float], None]] = field(default_factory=list)  # seconds late
 
 
 @dataclass

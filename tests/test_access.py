@@ -187,7 +187,8 @@ ROUTES = [
     Route("GET", "/api/v1/stats", "none", expect(403, chef=200, chef_other_district=200, admin=200)),
     Route("GET", "/api/v1/openapi.json", "none", OPEN),
     Route("GET", "/healthz", "none", OPEN),
-    Route("GET", "/metrics", "none", OPEN),
+    # no scrape token configured here: nobody reads the metrics (tests/test_metrics.py has the token cases)
+    Route("GET", "/metrics", "none", expect(404, anonymous=404)),
 ]
 #: Routes of the table that API.md does not list yet.
 NOT_IN_API_MD = {("POST", "/api/v1/instances/{}/break-glass")}

@@ -523,6 +523,7 @@ SHOWS_NO_CASE = {
     ("GET", "/static/<path:filename>"), ("GET", "/static/samverkan/<path:filename>"),
     ("GET", "/static/vendor/<path:name>"),
     ("POST", "/api/v1/auth/token"), ("GET", "/logga-in"), ("POST", "/logga-in"), ("POST", "/logga-ut"),
+    ("GET", "/logga-in/sso"), ("GET", "/logga-in/sso/klar"),  # the identity provider's sign-in (404 when none)
     ("POST", "/sprak"), ("GET", "/api/v1/me"),
     ("GET", "/api/v1/organisations"), ("GET", "/api/v1/users"),  # the directory: organisations and people
     ("GET", "/api/v1/processes"), ("POST", "/api/v1/processes"), ("GET", "/api/v1/processes/<key>"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from marshmallow import fields, validate
 from sqlalchemy import func, select, text
 
-from service.models import Event, HumanTask, ProcessInstance, TaskStatus, Timer, TimerState
+from service.metrics import metrics_response
+from service.models import Event, Timer, TimerState
 from service.operations.timers import MAX_CLOCK_SKEW, clock_skew, fire_timer
 from service.stats import STATS_ROLES, in_scope, process_stats
 
@@ -139,26 +140,7 @@ def _unavailable(body: dict[str, str]) -> Any:
     return response
 
 
-@endpoint(root, "/metrics", "GET", summary="Prometheus metrics (text format)", tag="meta", auth=False)
+@endpoint(root, "/metrics", "GET", summary="Prometheus metrics (text format); needs the scrape token", tag="meta",
+          auth=False)
 def metrics() -> Any:
-    svc = services()
-    lines = []
-    with svc.db.read() as session:
-        lines += ["# HELP samverkan_instances Process instances by process and state.",
-                  "# TYPE samverkan_instances gauge"]
-        for key, state, count in session.execute(select(ProcessInstance.process_key, ProcessInstance.state,
-                                                        func.count()).group_by(ProcessInstance.process_key,
-                                                                               ProcessInstance.state)):
-            lines.append(f'samverkan_instances{{process="{key}",state="{state}"}} {count}')
-        lines += ["# HELP samverkan_open_tasks Open human tasks by process.", "# TYPE samverkan_open_tasks gauge"]
-        for key, count in session.execute(select(HumanTask.process_key, func.count()).where(
-                HumanTask.status == TaskStatus.OPEN).group_by(HumanTask.process_key)):
-            lines.append(f'samverkan_open_tasks{{process="{key}"}} {count}')
-        pending = session.scalar(select(func.count()).where(Timer.state == TimerState.PENDING))
-        overdue = session.scalar(select(func.count()).where(Timer.state == TimerState.PENDING,
-                                                            Timer.due_at < svc.now()))
-    lines += ["# HELP samverkan_timers_pending Timers waiting to fire.", "# TYPE samverkan_timers_pending gauge",
-              f"samverkan_timers_pending {pending}",
-              "# HELP samverkan_timers_overdue Pending timers past their due time.",
-              "# TYPE samverkan_timers_overdue gauge", f"samverkan_timers_overdue {overdue}"]
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    return metrics_response(current_app)

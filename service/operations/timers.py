@@ -177,9 +177,12 @@ def fire_claimed(services: Services, timer_id: str, actor: Actor = SYSTEM) -> bo
         timer.state, timer.fired_at = TimerState.FIRED, now
         if instance.state == InstanceState.ERROR:
             timer.error = instance.error
+        late = (now - timer.due_at).total_seconds()
         record(session, actor, "timer_fired", instance_id=instance.id, timer_id=timer.id, task=timer.task_name,
-               due_at=timer.due_at.isoformat(), late_seconds=round((now - timer.due_at).total_seconds(), 3))
+               due_at=timer.due_at.isoformat(), late_seconds=round(late, 3))
     _after_commit(services, changes)
+    for hook in services.hooks.timer_fired:
+        hook(late)
     return True
 
 
