@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from service.config import ROOT
 from tests.conftest import DEFAULT_PASSWORD, Harness
@@ -28,6 +28,11 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+#: How long a browser test waits for something a person would wait for (a page after a submit, a
+#: message). Generous: CI is a loaded 2-core machine, and a condition met early ends the wait early.
+PATIENCE_MS = 30_000
+expect.set_options(timeout=PATIENCE_MS)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +71,7 @@ class Site:
     def sign_in(self, username: str) -> Page:
         context = self.browser.new_context(locale="sv-SE", timezone_id="Europe/Stockholm",
                                            viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(PATIENCE_MS)
         # every CSP violation a page causes is collected (look() fails on any)
         context.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
                                 "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))")

@@ -13,7 +13,7 @@ from tests.conftest import Harness, start_harness
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 from tests.test_oidc import ANNA, ROLE_MAP
 
-from .conftest import look
+from .conftest import PATIENCE_MS, look
 
 BUTTON = "Logga in med kommunens konto"
 
@@ -32,7 +32,7 @@ def sso(sqlite_url: str) -> Iterator[tuple[Harness, Provider]]:
 def _sign_in_page(browser: Browser, h: Harness) -> Page:
     context = browser.new_context(locale="sv-SE", timezone_id="Europe/Stockholm",
                                   viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(PATIENCE_MS)
     context.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
                             "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))")
     page = context.new_page()
