@@ -159,7 +159,10 @@ def parse_bundle(
                                       warnings, sorted(set(default_starters)))
     for name, errors in schema_errors.items():
         # the engine read the file although it deviates from the XSD: a warning, unless the file has problems
-        (problems if any(p.file == name for p in problems) else warnings).extend(errors)
+        if any(p.file == name for p in problems):
+            problems.extend(errors)
+        else:
+            warnings.extend(Problem(e.file, f"{e.message} (the engine reads it anyway)", e.element) for e in errors)
     return Bundle(processes, bpmn_files, forms, problems, warnings)
 
 

@@ -280,6 +280,8 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^unsupported file type"),
      lambda m, w, n: "Filen är varken ett diagram (.bpmn) eller ett formulär (.json)."),
     (re.compile(r"^not a BPMN 2\.0 document"), lambda m, w, n: "Filen är inte ett BPMN 2.0-diagram."),
+    (re.compile(r"^line (\d+): .*\(the engine reads it anyway\)$", re.S),
+     lambda m, w, n: f"Diagrammet avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
     (re.compile(r"^line (\d+): "),
      lambda m, w, n: f"Diagrammet följer inte BPMN-standarden på rad {m[1]}."),
     (re.compile(r"^a data association \((\w+)\) refers to no data object"),
@@ -288,6 +290,11 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^a call activity calls the process '(.+?)'"),
      lambda m, w, n: f"Ett anrop (call activity) pekar på processen {_quoted(m[1])}, som inte finns i"
                      " uppladdningen. Ladda upp dess diagram tillsammans med det här."),
+    (re.compile(r"^A multiinstance task must specify a cardinality or a loop input"),
+     lambda m, w, n: f"{w} upprepas (multi-instance) utan att ange hur många gånger. Ange ett antal"
+                     " (loopCardinality) eller listan att gå igenom (loopDataInputRef); camunda:collection läses inte."),
+    (re.compile(r"^Exactly one start event is required in a SubWorkflow"),
+     lambda m, w, n: f"Delprocessen {w} måste ha exakt en startpunkt. Rita en startpunkt i den."),
     (re.compile(r"^the engine cannot read this diagram"),
      lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
                      " ett fel eller en process som inte finns i uppladdningen."),
