@@ -292,7 +292,8 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
                      " uppladdningen. Ladda upp dess diagram tillsammans med det här."),
     (re.compile(r"^A multiinstance task must specify a cardinality or a loop input"),
      lambda m, w, n: f"{w} upprepas (multi-instance) utan att ange hur många gånger. Ange ett antal"
-                     " (loopCardinality) eller listan att gå igenom (loopDataInputRef); camunda:collection läses inte."),
+                     " (loopCardinality) eller listan att gå igenom (loopDataInputRef);"
+                     " camunda:collection läses inte."),
     (re.compile(r"^Exactly one start event is required in a SubWorkflow"),
      lambda m, w, n: f"Delprocessen {w} måste ha exakt en startpunkt. Rita en startpunkt i den."),
     (re.compile(r"^the engine cannot read this diagram"),
