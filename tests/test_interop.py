@@ -318,3 +318,29 @@ def test_plain_juel_and_feel_translate_to_python(foreign: str, python: str | Non
     from service.engine.interop import translate
 
     assert translate(foreign) == python
+
+
+def test_camunda_users_and_assignees_become_the_assignee_property() -> None:
+    from lxml import etree
+
+    from service.engine.interop import SPIFF_NS, adapt
+
+    def task(attributes: str) -> str:
+        return f'<bpmn:userTask id="t" name="Gör" {attributes}/>'
+
+    def adapted(body: str) -> tuple[object, str | None]:
+        root = etree.fromstring(
+            '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+            ' xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">'
+            f'<bpmn:process id="p" isExecutable="true">{body}</bpmn:process></bpmn:definitions>')
+        result = adapt(root, _lanes().mapping)
+        found = root.find(f".//{{{SPIFF_NS}}}property[@name='assignee']")
+        return result, None if found is None else found.get("value")
+
+    assert adapted(task('camunda:candidateUsers="sara"'))[1] == "'sara'"
+    assert adapted(task('camunda:assignee="${handlaggare}"'))[1] == "handlaggare"
+    assert adapted(task('camunda:assignee="kim" camunda:candidateUsers="a,b"'))[1] == "'kim'"
+    several, value = adapted(task('camunda:candidateUsers="a,b"'))
+    assert value is None and "name one user" in several.problems[0][0]  # type: ignore[attr-defined]
+    beyond, value = adapted(task('camunda:assignee="${execution.getVariable(\'x\')}"'))
+    assert value is None and "expressions are Python" in beyond.problems[0][0]  # type: ignore[attr-defined]
