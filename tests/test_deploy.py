@@ -62,7 +62,8 @@ def test_every_problem_is_listed_at_once(sqlite_harness: Harness) -> None:
     swedish = "\n".join(p["text"] for p in problems)
     assert "Lanen ”Okänd lane” motsvarar ingen roll" in swedish
     assert "Formuläret ”saknas.schema.json” som ”Ta över ärendet” använder finns inte" in swedish
-    assert "Villkoret på flödet till" in swedish
+    # the condition is shown as written, with the hint that expressions are Python
+    assert "Villkoret 'beslut == (' på flödet till" in swedish and "Uttryck skrivs i Python" in swedish
     assert "Tiden i ”1 timme utan svar” går inte att använda" in swedish
     assert "granska.schema.json: Formulärfilen är inte ett giltigt JSON Schema" in swedish
     assert all(p["text"] and "Traceback" not in p["text"] for p in problems)

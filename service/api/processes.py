@@ -16,13 +16,15 @@ from service.operations.deploy import Deployment, deploy_files
 from . import api
 from .context import current_actor, require, services
 from .registry import endpoint
-from .schemas import DeployedSchema, ProcessDetailSchema, ProcessSchema, page_of
+from .schemas import DeployedSchema, DeployProblemSchema, ProcessDetailSchema, ProcessSchema, page_of
 
 
 class DeployAnswerSchema(DeployedSchema):
     # The keys whose upload equals their latest version: nothing new was made, ``deployed`` holds that version.
     unchanged = fields.List(fields.String())
     message = fields.String()  # what happened, in Swedish, for a person
+    # what deploy assumed or rewrote (default actors, generated forms, translated conditions), as problems read
+    warnings = fields.List(fields.Nested(DeployProblemSchema))
 
 
 class VersionQuerySchema(Schema):
@@ -101,7 +103,7 @@ def deploy_processes() -> Any:
         files[name] = storage.read(limit + 1)
     result = deploy_files(services(), actor, files, comment=request.form.get("comment"))
     return DeployAnswerSchema().dump({"deployed": result.definitions, "unchanged": sorted(result.unchanged),
-                                      "message": _said(result)}), 201
+                                      "message": _said(result), "warnings": result.warnings}), 201
 
 
 def _said(result: Deployment) -> str:

@@ -32,7 +32,7 @@ from SpiffWorkflow.bpmn.specs.mixins import (
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from . import sandbox
+from . import interop, sandbox
 from .timers import TIMER_CLASSES, inner_definitions, timer_definition, timer_literal
 from .xml import XmlRejected, parse_xml
 
@@ -72,6 +72,7 @@ class Bundle:
     bpmn_files: dict[str, str]
     forms: dict[str, Any]
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)  # what deploy changed or assumed, for the deployer
 
     def checksum(self, key: str) -> str:
         digest = hashlib.sha256()
@@ -113,38 +114,60 @@ def adopt_timers(specs: Iterable[Any]) -> None:
 
 
 def parse_bundle(
-    files: Mapping[str, bytes], lanes: LaneRoles, *, existing_forms: Mapping[str, Mapping[str, Any]] | None = None
+    files: Mapping[str, bytes], lanes: LaneRoles, *, existing_forms: Mapping[str, Mapping[str, Any]] | None = None,
+    default_starters: Iterable[str] = ("processagare",),
 ) -> Bundle:
     """Parse and validate uploaded files. ``files``: filename → content (``.bpmn`` and ``.json``).
 
     Form files may be named ``<key>/<name>.json`` or just ``<name>.json``; forms a diagram names but
     the upload lacks are taken from ``existing_forms[key]`` (the latest deployed version).
+    Diagrams from other modelers are first brought into Samverkan's shape (``interop.adapt``); a
+    start event outside any lane may be started by ``default_starters``.
     """
     problems: list[Problem] = []
+    warnings: list[Problem] = []
+    schema_errors: dict[str, list[Problem]] = {}
     bpmn_files: dict[str, str] = {}
     forms: dict[str, Any] = {}
+    generated: dict[str, Any] = {}
     parser = SpiffBpmnParser(validator=None)
     for name, content in sorted(files.items()):
         if name.endswith(".bpmn") or name.endswith(".bpmn20.xml"):
-            root = _read_bpmn(name, content, problems)
-            if root is not None:
-                try:
-                    parser.add_bpmn_xml(root, filename=name)
-                except Exception as err:  # the library raises arbitrary types on broken diagrams
-                    problems.append(_problem_from(name, err))
-                    continue  # not read: its processes are unknown, so "no executable process" would mislead
-                bpmn_files[name] = content.decode("utf-8", errors="replace")
+            root = _read_bpmn(name, content, problems, schema_errors)
+            if root is None:
+                continue
+            adapted = interop.adapt(root, lanes.mapping)
+            problems.extend(Problem(name, message, element) for message, element in adapted.problems)
+            warnings.extend(Problem(name, message, element) for message, element in adapted.warnings)
+            generated.update(adapted.forms)
+            try:
+                parser.add_bpmn_xml(root, filename=name)
+            except Exception as err:  # the library raises arbitrary types on broken diagrams
+                problems.append(_problem_from(name, err))
+                continue  # not read: its processes are unknown, so "no executable process" would mislead
+            bpmn_files[name] = (etree.tostring(root, encoding="unicode") if adapted.changed
+                                else content.decode("utf-8", errors="replace"))
         elif name.endswith(".json"):
             _read_form(name, content, forms, problems)
         else:
             problems.append(Problem(name, "unsupported file type: upload .bpmn diagrams and .json forms"))
+    for form_name, schema in generated.items():
+        forms.setdefault(form_name, schema)
     if not bpmn_files and not problems:
         problems.append(Problem("", "no BPMN file in the upload"))
-    processes = _executable_processes(parser, bpmn_files, lanes, forms, existing_forms or {}, problems)
-    return Bundle(processes, bpmn_files, forms, problems)
+    processes = _executable_processes(parser, bpmn_files, lanes, forms, existing_forms or {}, problems,
+                                      warnings, sorted(set(default_starters)))
+    for name, errors in schema_errors.items():
+        # the engine read the file although it deviates from the XSD: a warning, unless the file has problems
+        if any(p.file == name for p in problems):
+            problems.extend(errors)
+        else:
+            warnings.extend(Problem(e.file, f"{e.message} (the engine reads it anyway)", e.element) for e in errors)
+    return Bundle(processes, bpmn_files, forms, problems, warnings)
 
 
-def _read_bpmn(name: str, content: bytes, problems: list[Problem]) -> etree._Element | None:
+def _read_bpmn(name: str, content: bytes, problems: list[Problem],
+               schema_errors: dict[str, list[Problem]]) -> etree._Element | None:
     try:
         root = parse_xml(content)
     except XmlRejected as err:
@@ -155,9 +178,7 @@ def _read_bpmn(name: str, content: bytes, problems: list[Problem]) -> etree._Ele
         return None
     schema = VALIDATOR.validator
     if not schema.validate(root):
-        for error in schema.error_log:
-            problems.append(Problem(name, f"line {error.line}: {error.message}"))
-        return None
+        schema_errors[name] = [Problem(name, f"line {error.line}: {error.message}") for error in schema.error_log]
     return root
 
 
@@ -271,6 +292,13 @@ def _parts(op: Any, argument: Any) -> list[Any]:
 # SpiffWorkflow's wording for constructs Samverkan does not run, reworded so a modeler knows what to change.
 _REWORDED = (
     (re.compile(r"^A Service Task must have an operator"), "service tasks are not supported: use a script task"),
+    (re.compile(r"^Cannot resolve (dataInputAssociation|dataOutputAssociation).*$", re.S),
+     r"a data association (\1) refers to no data object of the process: draw the data object or remove the"
+     " association"),
+    (re.compile(r"^The process '(.+?)' was not found.*$", re.S),
+     r"a call activity calls the process '\1', which is not in the upload: upload its diagram"
+     " together with this one"),
+    (re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-f]+>"), r"\1"),
     (re.compile(r"^Data Store with name (.+) has no implementation$", re.S),
      r"data stores are not supported: remove the data store '\1' and keep the data in the process's task data"),
 )
@@ -286,14 +314,15 @@ def _problem_from(filename: str, err: Exception) -> Problem:
         return Problem(filename, f"{text}" + (f" (line {line})" if line else ""), element or None)
     if isinstance(err, UnicodeDecodeError):
         return Problem(filename, "the file is not UTF-8 encoded")
-    logger.info("parser raised %s on %s: %s", type(err).__name__, filename, err)
-    return Problem(filename, f"the diagram could not be read: {type(err).__name__}: {err}"
-                   " (often a reference to a message, signal, error or process that does not exist)")
+    logger.info("parser raised %s on %s: %s", type(err).__name__, filename, err)  # the detail stays in the log
+    return Problem(filename, "the engine cannot read this diagram: most often something refers to a message,"
+                   " signal, error or process that does not exist in the upload")
 
 
 def _executable_processes(parser: SpiffBpmnParser, bpmn_files: dict[str, str], lanes: LaneRoles,
                           forms: dict[str, Any], existing_forms: Mapping[str, Mapping[str, Any]],
-                          problems: list[Problem]) -> list[ParsedProcess]:
+                          problems: list[Problem], warnings: list[Problem],
+                          default_starters: list[str]) -> list[ParsedProcess]:
     executable: dict[str, str] = {}
     called: set[str] = set()
     for process_id, process_parser in parser.process_parsers.items():
@@ -302,8 +331,8 @@ def _executable_processes(parser: SpiffBpmnParser, bpmn_files: dict[str, str], l
         called.update(process_parser.called_element_ids() if hasattr(process_parser, "called_element_ids")
                       else _called_elements(process_parser.node))
     for name in bpmn_files:
-        if name not in executable.values() and not any(p.filename == name for p in parser.process_parsers.values()
-                                                         if p.bpmn_id in called):
+        if name not in executable.values() and (not executable or not any(
+                p.filename == name for p in parser.process_parsers.values() if p.bpmn_id in called)):
             problems.append(Problem(name, 'no executable process (isExecutable="true") in this file'))
     result = []
     for key, filename in sorted(executable.items()):
@@ -315,7 +344,7 @@ def _executable_processes(parser: SpiffBpmnParser, bpmn_files: dict[str, str], l
         parsed = _parse_process(parser, key, filename, problems)
         if parsed is None:
             continue
-        _check_process(parsed, filename, lanes, problems)
+        _check_process(parsed, filename, lanes, problems, warnings, default_starters)
         _resolve_forms(parsed, filename, forms, existing_forms.get(key, {}), problems)
         result.append(parsed)
     return result
@@ -343,16 +372,22 @@ def all_task_specs(parsed: ParsedProcess) -> Iterable[tuple[str, Any]]:
             yield spec.name, task_spec
 
 
-def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, problems: list[Problem]) -> None:
+def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, problems: list[Problem],
+                   warnings: list[Problem], default_starters: list[str]) -> None:
     roles: set[str] = set()
     for _, task_spec in all_task_specs(parsed):
         element = getattr(task_spec, "bpmn_id", None) or task_spec.name
         lane = getattr(task_spec, "lane", None)
-        if isinstance(task_spec, UserTaskMixin) or (
-                isinstance(task_spec, StartEventMixin) and task_spec.name in _top_start_names(parsed)):
+        starts = isinstance(task_spec, StartEventMixin) and task_spec.name in _top_start_names(parsed)
+        if is_human(task_spec) or starts:
             lane_roles = lanes.roles(lane)
-            if lane is None:
-                problems.append(Problem(filename, "lies in no lane: nobody could act on it", element))
+            if lane is None and starts:
+                parsed.starter_roles = sorted(set(parsed.starter_roles) | set(default_starters))
+                warnings.append(Problem(filename, f"start event lies in no lane: started by the roles"
+                                        f" {', '.join(default_starters)}", element))
+            elif lane is None:
+                warnings.append(Problem(filename, "lies in no lane: the task goes to whoever started the case",
+                                        element))
             elif lane_roles is None:
                 problems.append(Problem(filename, f"lane {lane!r} maps to no role (bpmn/lanes.json)", element))
             else:
@@ -368,6 +403,11 @@ def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, probl
     parsed.roles = sorted(roles)
 
 
+def is_human(task_spec: Any) -> bool:
+    """A user or manual task: a person completes it."""
+    return isinstance(task_spec, UserTaskMixin) or bool(getattr(task_spec, "manual", False))
+
+
 def _top_start_names(parsed: ParsedProcess) -> set[str]:
     return {ts.name for ts in parsed.spec.task_specs.values() if isinstance(ts, StartEventMixin)}
 
@@ -379,7 +419,8 @@ def _expression_problems(task_spec: Any) -> list[str]:
         if not source:
             return
         refused = sandbox.check_script(source) if script else sandbox.check_expression(source)
-        found.extend(f"{what}: {message}" for message in refused)
+        shown = "" if script else f" (expressions are Python; the expression is {source.strip()[:200]!r})"
+        found.extend(f"{what}: {message}{shown}" for message in refused)
 
     for condition, target in getattr(task_spec, "cond_task_specs", []) or []:
         source = condition.args[0] if getattr(condition, "args", None) else condition

@@ -30,6 +30,7 @@ class Deployment:
 
     definitions: list[ProcessDefinition] = field(default_factory=list)
     unchanged: set[str] = field(default_factory=set)
+    warnings: list[dict[str, str | None]] = field(default_factory=list)  # what deploy assumed or rewrote
 
 
 def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
@@ -56,13 +57,14 @@ def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *
         raise TooLarge(f"the upload is {total} bytes; the limit is {services.config.max_upload_bytes}")
     with services.db.read() as session:
         existing = _latest_forms(session)
-    bundle = _parse(files, services.lanes, existing)
+    starters = sorted({"processagare", *(r for r in actor.roles if r != "admin")})
+    bundle = _parse(files, services.lanes, existing, starters)
+    names = _element_names(files)
     if bundle.problems:
-        names = _element_names(files)
         problems = [explain(p.as_dict(), names) for p in bundle.problems]
         raise Invalid(f"the diagram has {len(problems)} problem(s)",
                       errors={"files": [_line(p) for p in problems]}, extra={"problems": problems})
-    result = Deployment()
+    result = Deployment(warnings=[explain(p.as_dict(), names) for p in bundle.warnings])
     with services.db.command() as session:
         for process in bundle.processes:
             checksum = bundle.checksum(process.key)
@@ -202,9 +204,47 @@ def _quoted(text: str) -> str:
 # English message (from the parser and the checks in service.engine.specs) → plain Swedish.
 # Each entry: pattern, and a function of (match, where) giving the text; ``where`` names the element.
 _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"^lies in no lane: the task goes to whoever started"),
+     lambda m, w, n: f"{w} ligger inte i någon lane: uppgiften går till den som startade ärendet."
+                     " Lägg den i en lane (eller ange candidateGroups) om en roll ska göra den."),
+    (re.compile(r"^start event lies in no lane: started by the roles (.+)$"),
+     lambda m, w, n: f"Startpunkten {w} ligger inte i någon lane: ärenden kan startas av rollerna {m[1]}."
+                     " Lägg den i en lane om en annan roll ska starta."),
     (re.compile(r"^lies in no lane"),
      lambda m, w, n: f"{w} ligger inte i någon lane, så ingen kan utföra den."
                      " Flytta den till lanen för rollen som ska göra den."),
+    (re.compile(r"^candidate group '(.+)' maps to no role"),
+     lambda m, w, n: f"Gruppen {_quoted(m[1])} (candidateGroups) i {w} motsvarar ingen roll. Ange namnet på en"
+                     " lane eller roll som finns (bpmn/lanes.json)."),
+    (re.compile(r"^candidate group '(.+)' read as the lane '(.+)'"),
+     lambda m, w, n: f"{w} görs av lanen {_quoted(m[2])} (från gruppen {_quoted(m[1])})."),
+    (re.compile(r"^candidate groups (.+) name several lanes"),
+     lambda m, w, n: f"{w} anger flera grupper ({m[1]}). Ange en grupp, eller lägg uppgiften i en lane."),
+    (re.compile(r"^candidate users (.+): name one user"),
+     lambda m, w, n: f"{w} anger flera användare ({m[1]}). Ange en användare (assignee) eller en grupp."),
+    (re.compile(r"^assignee '(.+)' read as the Python expression (.+)$"),
+     lambda m, w, n: f"{w} tilldelas {_quoted(m[1])}, översatt till Python: {m[2]}"),
+    (re.compile(r"^assignee '(.+)' is not an expression"),
+     lambda m, w, n: f"Tilldelningen {_quoted(m[1])} i {w} går inte att läsa. Uttryck skrivs i Python,"
+                     " t.ex. ett användarnamn inom citattecken eller en variabel."),
+    (re.compile(r"^user task form generated from its camunda:formField \((.+)\)"),
+     lambda m, w, n: f"Formuläret för {w} skapades från dess camunda:formField ({m[1]})."),
+    (re.compile(r"^user task form a confirm form .* replaces the form '(.+)'"),
+     lambda m, w, n: f"Formuläret {_quoted(m[1])} i {w} kan inte användas här: uppgiften får ett"
+                     " bekräftelseformulär med en valfri kommentar. Välj ett eget formulär under Egenskaper."),
+    (re.compile(r"^user task form has no form: a confirm form"),
+     lambda m, w, n: f"{w} har inget formulär: den får ett bekräftelseformulär med en valfri kommentar."),
+    (re.compile(r"^a camunda:formField has no id"),
+     lambda m, w, n: f"Ett formulärfält (camunda:formField) i {w} saknar id. Ge varje fält ett id."),
+    (re.compile(r"^data store '(.+)' ignored"),
+     lambda m, w, n: f"Datalagret {_quoted(m[1])} används inte: processen sparar sina uppgifter i ärendet."),
+    (re.compile(r"^condition on the flow to (\S+): '(.+)' translated to the Python expression '(.+)'$"),
+     lambda m, w, n: f"Villkoret {m[2]} på flödet till {_quoted(n.get(m[1], m[1]))} skrivs i Python som {m[3]}."),
+    (re.compile(r"^condition (?:on the flow to (\S+)|of \S+): '(.+)' is JUEL/FEEL"),
+     lambda m, w, n: f"Villkoret {m[2]} på flödet till {_quoted(n.get(m[1] or '', m[1] or ''))} går inte att"
+                     " översätta. Uttryck skrivs i Python, t.ex. beslut == 'bifall' and belopp > 5."),
+    (re.compile(r"^condition of (\S+): '(.+)' translated to the Python expression '(.+)'$"),
+     lambda m, w, n: f"Villkoret {m[2]} i {w} skrivs i Python som {m[3]}."),
     (re.compile(r"^lane '(.+)' maps to no role"),
      lambda m, w, n: f"Lanen {_quoted(m[1])} motsvarar ingen roll. Ge lanen namnet på en roll som finns"
                      " (eller be en administratör lägga till den)."),
@@ -213,14 +253,14 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^form file '(.+)' is missing"),
      lambda m, w, n: f"Formuläret {_quoted(m[1])} som {w} använder finns inte."),
     (re.compile(r"^service tasks are not supported"),
-     lambda m, w, n: f"{w} är en tjänsteuppgift. Sådana stöds inte; använd en skriptuppgift."),
+     lambda m, w, n: f"{w} är en tjänsteuppgift. Sådana stöds inte ännu; använd en skriptuppgift."),
     (re.compile(r"^business rule \(DMN\) tasks are not supported"),
      lambda m, w, n: f"{w} är en affärsregeluppgift (DMN). Sådana stöds inte."),
     (re.compile(r"^data stores are not supported: remove the data store '(.+?)'"),
      lambda m, w, n: f"Datalager stöds inte. Ta bort datalagret {_quoted(m[1])}."),
-    (re.compile(r"^condition on the flow to (\S+): "),
-     lambda m, w, n: f"Villkoret på flödet till {_quoted(n.get(m[1], m[1]))} går inte att använda. Skriv det som ett"
-                     " enkelt uttryck, t.ex. beslut == 'bifall'."),
+    (re.compile(r"^condition on the flow to (\S+): .*?(?:\(expressions are Python; the expression is (.+)\))?$"),
+     lambda m, w, n: f"Villkoret {m[2] + ' ' if m[2] else ''}på flödet till {_quoted(n.get(m[1], m[1]))} går inte"
+                     " att använda. Uttryck skrivs i Python, t.ex. beslut == 'bifall'."),
     (re.compile(r"^timer: "),
      lambda m, w, n: f"Tiden i {w} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D),"
                      " ett datum (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H)."),
@@ -240,8 +280,25 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^unsupported file type"),
      lambda m, w, n: "Filen är varken ett diagram (.bpmn) eller ett formulär (.json)."),
     (re.compile(r"^not a BPMN 2\.0 document"), lambda m, w, n: "Filen är inte ett BPMN 2.0-diagram."),
+    (re.compile(r"^line (\d+): .*\(the engine reads it anyway\)$", re.S),
+     lambda m, w, n: f"Diagrammet avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
     (re.compile(r"^line (\d+): "),
      lambda m, w, n: f"Diagrammet följer inte BPMN-standarden på rad {m[1]}."),
+    (re.compile(r"^a data association \((\w+)\) refers to no data object"),
+     lambda m, w, n: f"En dataassociation i {w} pekar inte på något dataobjekt i processen. Rita dataobjektet"
+                     " eller ta bort associationen."),
+    (re.compile(r"^a call activity calls the process '(.+?)'"),
+     lambda m, w, n: f"Ett anrop (call activity) pekar på processen {_quoted(m[1])}, som inte finns i"
+                     " uppladdningen. Ladda upp dess diagram tillsammans med det här."),
+    (re.compile(r"^A multiinstance task must specify a cardinality or a loop input"),
+     lambda m, w, n: f"{w} upprepas (multi-instance) utan att ange hur många gånger. Ange ett antal"
+                     " (loopCardinality) eller listan att gå igenom (loopDataInputRef);"
+                     " camunda:collection läses inte."),
+    (re.compile(r"^Exactly one start event is required in a SubWorkflow"),
+     lambda m, w, n: f"Delprocessen {w} måste ha exakt en startpunkt. Rita en startpunkt i den."),
+    (re.compile(r"^the engine cannot read this diagram"),
+     lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
+                     " ett fel eller en process som inte finns i uppladdningen."),
     (re.compile(r"^(not well-formed XML|not an XML document|unreadable XML|DOCTYPE|XML nested)"),
      lambda m, w, n: "Filen är inte giltig XML."),
     (re.compile(r"^the file is not UTF-8 encoded"), lambda m, w, n: "Filen är inte sparad som UTF-8."),
@@ -289,7 +346,8 @@ _PARSED_LOCK = threading.Lock()
 _PARSED_MAX = 32
 
 
-def _parse(files: Mapping[str, bytes], lanes: LaneRoles, existing: Mapping[str, Mapping[str, object]]) -> Bundle:
+def _parse(files: Mapping[str, bytes], lanes: LaneRoles, existing: Mapping[str, Mapping[str, object]],
+           starters: list[str]) -> Bundle:
     """Parse a bundle, remembering results by content: the same files parse to the same specs.
 
     Deploying the same routine tree again (every node at start-up, every test) then costs a hash
@@ -300,12 +358,13 @@ def _parse(files: Mapping[str, bytes], lanes: LaneRoles, existing: Mapping[str, 
         digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
     digest.update(json.dumps(lanes.mapping, sort_keys=True).encode())
     digest.update(json.dumps(existing, sort_keys=True, default=str).encode())
+    digest.update(json.dumps(starters).encode())
     key = digest.hexdigest()
     with _PARSED_LOCK:
         if key in _PARSED:
             _PARSED.move_to_end(key)
             return _PARSED[key]
-    bundle = parse_bundle(files, lanes, existing_forms=existing)
+    bundle = parse_bundle(files, lanes, existing_forms=existing, default_starters=starters)
     with _PARSED_LOCK:
         _PARSED[key] = bundle
         while len(_PARSED) > _PARSED_MAX:

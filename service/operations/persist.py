@@ -107,9 +107,13 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
             row.status, row.completed_at = TaskStatus.CANCELLED, now
             record(session, actor, "task_cancelled", instance_id=instance.id, task_id=task_id, task=row.name)
     new = [snapshot.describe(task_id) for task_id in snapshot.ready_ids if task_id not in open_rows]
-    people = _people(session, {t.assignee for t in new if t.assignee})
+    named: set[str | None] = {t.assignee for t in new if t.assignee}
+    people = _people(session, named | {instance.started_by})
     for ready in new:
-        assignee, reason, refused = _assignee(ready.assignee, ready.roles, ready.organisation, people)
+        if ready.lane is None:  # drawn outside any lane (other modelers): the named person, else the starter
+            assignee, reason, refused = _laneless_assignee(ready.assignee, instance.started_by, people)
+        else:
+            assignee, reason, refused = _assignee(ready.assignee, ready.roles, ready.organisation, people)
         if refused:
             record(session, actor, "task_assignee_refused", instance_id=instance.id, task_id=ready.id,
                    task=ready.name, named=ready.assignee, reason=refused)
@@ -168,6 +172,18 @@ def _assignee(named: str | None, roles: list[str], organisation: str | None,
         return named, None, None
     why = "finns inte eller är inaktiv" if person is None or not person.is_active else "saknar mandat i körfältet"
     return None, None, f"{named} {why}: uppgiften går till körfältet"
+
+
+def _laneless_assignee(named: str | None, starter: str,
+                       people: dict[str, User]) -> tuple[str | None, str | None, str | None]:
+    """A task in no lane has no role to offer it to: it goes to the person its diagram names, if active,
+    else to whoever started the case (as SpiffArena does)."""
+    for username in (named, starter):
+        user = people.get(username or "")
+        if user is not None and user.is_active:
+            refused = None if username == named or named is None else f"{named} finns inte eller är inaktiv"
+            return username, None, refused
+    return None, None, f"{named or starter} finns inte eller är inaktiv"
 
 
 def in_organisation(user: User, organisation: str | None) -> bool:
