@@ -58,6 +58,12 @@ def stored(h: Harness, instance_id: str) -> tuple[int, str, dict, list[str]]:
         return row.definition.version, row.workflow_json, dict(row.data), timers
 
 
+def due(h: Harness, instance_id: str) -> object:
+    with h.services.db.read() as session:
+        return session.scalars(select(Timer.due_at).where(Timer.instance_id == instance_id,
+                                                          Timer.state == TimerState.PENDING)).one()
+
+
 def test_a_waiting_case_moves_and_ends_on_the_new_path(harness: Harness) -> None:
     h = harness
     h.user("paula", "processagare")
@@ -77,12 +83,16 @@ def test_a_waiting_case_moves_and_ends_on_the_new_path(harness: Harness) -> None
     assert refused.status_code == 403 and PERSONNUMMER not in refused.text and instance["id"] not in refused.text
     assert stored(h, instance["id"])[0] == 1
 
+    due_before = due(h, instance["id"])
     done = migrate(h, "paula", to_version=2, instances=[instance["id"]], dry_run=False)
     assert done.status_code == 200, done.text
     assert [v["instance_id"] for v in done.json()["moved"]] == [instance["id"]]
     assert "granska" in done.json()["moved"][0]["moved"]
     version, _, data, timers = stored(h, instance["id"])
     assert version == 2 and data["arende"] == f"Brukare {PERSONNUMMER}" and timers == ["granska_timeout"]
+    assert due(h, instance["id"]) == due_before  # the timer keeps its due time: it does not start again
+    again = migrate(h, "paula", to_version=2, instances=[instance["id"]], dry_run=True).json()
+    assert again["refused"][0]["reasons"] == ["Ärendet ligger redan på version 2."]
     # the same task (same id) is still in the inbox, and completing it follows version 2's path
     [same] = open_tasks(h, "sara")
     assert same["id"] == task["id"]

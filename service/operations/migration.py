@@ -137,6 +137,8 @@ def _one(services: Services, actor: Actor, instance_id: str, target: ProcessDefi
         try:
             if instance.state not in MOVABLE:
                 raise Refused([_state_reason(instance.state)])
+            if instance.definition_id == target.id:
+                raise Refused([f"Ärendet ligger redan på version {target.version}."])
             workflow = services.engine.load(instance.definition, instance.workflow_json)
             verdict.moved = _rebuild(services, workflow, instance.definition, target, mapping)
             text = services.engine.dump(workflow)
