@@ -148,3 +148,19 @@ def test_a_removed_step_is_refused_unchanged_until_mapped(sqlite_harness: Harnes
     assert final["state"] == "completed" and final["outcome"] == "avvisad"
     actions = [e["action"] for e in final["history"]]
     assert "instance_migration_refused" in actions and "instance_migrated" in actions
+
+
+def test_a_case_waiting_for_a_message_moves_and_the_message_ends_it(sqlite_harness: Harness) -> None:
+    h = sqlite_harness
+    h.user("paula", "processagare")
+    h.user("sara", "socialsekreterare")
+    instance = start(h)
+    [task] = open_tasks(h, "sara")
+    h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant"}})
+    assert deploy(h, FOLLOW_UP) == 2
+    moved = migrate(h, "paula", to_version=2, instances="all", dry_run=False).json()
+    assert [v["moved"] for v in moved["moved"]] == [["vanta_klart"]]
+    h.as_("sara").ok("POST", f"/api/v1/instances/{instance['id']}/messages",
+                     json={"name": "klart", "data": {"datum": "2026-12-01"}})
+    final = h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")
+    assert final["state"] == "completed" and final["outcome"] == "slut" and final["version"] == 2
