@@ -318,6 +318,11 @@ def _managers(stage: Stage, p: Persona, *, listed: bool | None = None) -> Cell:
     return Cell(200, listed=listed)
 
 
+def _process_owners(stage: Stage, p: Persona) -> Cell:
+    # moving cases to another version (processagare, admin): ids and versions, never what a case says
+    return Cell(200 if _has(p, "processagare", "admin") else 403)
+
+
 def _monitor_cases(stage: Stage, p: Persona) -> Cell:
     return _managers(stage, p, listed=p.key in ("chef", "admin"))
 
@@ -493,6 +498,8 @@ MATRIX: list[Entry] = [
     Entry("POST", "/api/v1/timers/<timer_id>/fire", _fire),
     Entry("GET", "/api/v1/audit", _auditors, reveals=_audit_reveals),
     Entry("GET", "/api/v1/stats", _managers),
+    Entry("POST", "/api/v1/processes/<key>/migrations", _process_owners,
+          {"json": {"to_version": 1, "instances": "all", "dry_run": True}}),
     # -- the staff pages --
     Entry("GET", "/arenden", _instance_list, lists="instance"),
     Entry("GET", "/arenden/<instance_id>", _case_read),
@@ -513,6 +520,8 @@ MATRIX: list[Entry] = [
     Entry("GET", "/oversikt/<key>/uppgifter.csv", _monitor_tasks, lists="task"),
     Entry("GET", "/drift", _console, lists="timer"),
     Entry("POST", "/drift/arenden/<instance_id>/forsok-igen", _page_retry, _form(REASON)),
+    Entry("GET", "/oversikt/<key>/flytta", _process_owners),
+    Entry("POST", "/oversikt/<key>/flytta", _process_owners, _form({"version": "1"})),  # unconfirmed: a dry run
     Entry("GET", "/logg", _auditors, reveals=_audit_reveals),
 ]
 ENTRIES = {(e.method, e.rule): e for e in MATRIX}

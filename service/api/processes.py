@@ -9,12 +9,13 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from service.directory import with_choices
-from service.errors import BadRequest, NotFound, TooLarge
+from service.errors import BadRequest, Invalid, NotFound, TooLarge
 from service.models import ProcessDefinition
 from service.operations.deploy import Deployment, deploy_files
+from service.operations.migration import MAX_INSTANCES, migrate
 
 from . import api
-from .context import current_actor, require, services
+from .context import current_actor, json_body, require, services
 from .registry import endpoint
 from .schemas import DeployedSchema, DeployProblemSchema, ProcessDetailSchema, ProcessSchema, page_of
 
@@ -112,3 +113,43 @@ def _said(result: Deployment) -> str:
     parts += [f"{d.name} är oförändrad: ingen ny version, version {d.version} gäller."
               for d in result.definitions if d.key in result.unchanged]
     return " ".join(parts)
+
+
+class MigrationCreateSchema(Schema):
+    to_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    # the instance ids to move, or "all" (every running instance on another version)
+    instances = fields.Raw(required=True)
+    mapping = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)),
+                          values=fields.String(validate=validate.Length(min=1, max=200)), load_default=dict)
+    dry_run = fields.Boolean(load_default=True)
+
+
+class MigrationVerdictSchema(Schema):
+    instance_id = fields.String()
+    from_version = fields.Integer()
+    movable = fields.Boolean()
+    reasons = fields.List(fields.String())  # why it cannot move, in Swedish
+    moved = fields.List(fields.String())  # the elements its live tasks stand on in the new version
+
+
+class MigrationAnswerSchema(Schema):
+    process = fields.String()
+    to_version = fields.Integer()
+    dry_run = fields.Boolean()
+    moved = fields.List(fields.Nested(MigrationVerdictSchema))  # in a dry run: those that can move
+    refused = fields.List(fields.Nested(MigrationVerdictSchema))
+
+
+@endpoint(api, "/processes/<key>/migrations", "POST", tag="processes", body=MigrationCreateSchema,
+          summary="Move running instances to another version (dry_run: only say which can move and why not)",
+          response=MigrationAnswerSchema, roles=("processagare",))
+def migrate_instances(key: str) -> Any:
+    actor = require("processagare", "admin")
+    body = MigrationCreateSchema().load(json_body())
+    wanted = body["instances"]
+    if wanted != "all" and not (isinstance(wanted, list) and wanted and len(wanted) <= MAX_INSTANCES
+                                and all(isinstance(i, str) and 0 < len(i) <= 36 for i in wanted)):
+        raise Invalid("instances is a list of instance ids or \"all\"",
+                      errors={"instances": ["ange ärendenas id som en lista, eller \"all\""]})
+    result = migrate(services(), actor, key, body["to_version"], wanted, body["mapping"], dry_run=body["dry_run"])
+    return MigrationAnswerSchema().dump(result)

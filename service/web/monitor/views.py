@@ -6,14 +6,15 @@ import csv
 import io
 from typing import Any
 
-from flask import Response, render_template, url_for
+from flask import Response, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from service.access import person, record_reads, shows_identity
-from service.errors import NotFound
-from service.models import HumanTask, ProcessInstance, TaskStatus
+from service.errors import Invalid, NotFound
+from service.models import HumanTask, ProcessDefinition, ProcessInstance, TaskStatus
 from service.operations.instances import latest_definition
+from service.operations.migration import MIGRATION_ROLES, migrate
 from service.stats import STATS_ROLES, in_scope, one_process, process_stats, year_tallies
 
 from .. import assets
@@ -113,3 +114,54 @@ def tasks_csv(key: str) -> Response:
     header = ["id", "arende_id", "steg_id", "steg", "roll", "stadsomrade", "tilldelad", "skapad", "forfaller",
               "forsenad", "vantat_timmar"]
     return _csv(f"{key}-uppgifter.csv", header, rows)
+
+
+MIGRATION_PAGE_ROLES = MIGRATION_ROLES
+
+
+def _mapping_from(text: str) -> tuple[dict[str, str], list[str]]:
+    """``gammalt_id = nytt_id``, one a line, as the process owner types it; the lines it cannot read."""
+    mapping: dict[str, str] = {}
+    bad: list[str] = []
+    for line in text.splitlines()[:200]:
+        if not line.strip():
+            continue
+        old, sep, new = line.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            bad.append(line.strip()[:100])
+        else:
+            mapping[old.strip()[:200]] = new.strip()[:200]
+    return mapping, bad
+
+
+@bp.route("/oversikt/<key>/flytta", methods=["GET", "POST"])
+@signed_in(*MIGRATION_PAGE_ROLES)
+def migration(key: str) -> Any:
+    """Move the routine's running cases to another version: pick it, see the dry run, confirm, move."""
+    actor = actor_required()
+    svc = services()
+    with svc.db.read() as db:
+        versions = list(db.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                                   .order_by(ProcessDefinition.version.desc())))
+    if not versions:
+        raise NotFound("no such routine")
+    form = request.form if request.method == "POST" else request.args
+    chosen = form.get("version", type=int)
+    mapping_text = (form.get("koppling") or "")[:20_000]
+    mapping, bad_lines = _mapping_from(mapping_text)
+    result, done, problem = None, None, None
+    if bad_lines:
+        problem = _("Kopplingen går inte att läsa på raderna: %(lines)s. Skriv gammalt_id = nytt_id, en per rad.",
+                    lines=", ".join(bad_lines))
+    elif chosen is not None:
+        try:
+            if request.method == "POST":
+                if form.get("bekrafta") != "ja":
+                    problem = _("Bekräfta att ärendena ska flyttas genom att kryssa i rutan.")
+                else:
+                    done = migrate(svc, actor, key, chosen, "all", mapping, dry_run=False)
+            result = migrate(svc, actor, key, chosen, "all", mapping, dry_run=True)
+        except Invalid as err:
+            problem = " ".join(m for ms in (err.errors or {}).values() for m in ms) or str(err)
+    return render_template("monitor/migration.html", key=key, name=versions[0].name, versions=versions,
+                           chosen=chosen, mapping_text=mapping_text, result=result, done=done, problem=problem)
