@@ -166,8 +166,11 @@ def r1_lagkrav(lagrum: str) -> str:
 
 def r1_uppgiftstitel(rubrik: str, brukare: Mapping[str, Any]) -> str:
     """The inbox line of a task about one client: the step, the law's requirement and the
-    client's district — never the client's identity (titles appear in lists)."""
-    return f"{rubrik} ({r1_lagkrav(brukare['lagrum'])}, {brukare['stadsomrade']})"
+    client's district (none in a municipality without districts) — never the client's identity
+    (titles appear in lists)."""
+    district = brukare.get("stadsomrade")
+    requirement = r1_lagkrav(brukare["lagrum"])
+    return f"{rubrik} ({requirement}, {district})" if district else f"{rubrik} ({requirement})"
 
 
 def r1_bedom_rubrik(utlamningsgrunder: Iterable[Any] | None, at: str) -> str:
@@ -255,7 +258,7 @@ def r1_brukarutfall(brukare: Mapping[str, Any], handlaggare: str, utfall_ansokan
     return {
         "arendereferens": brukare["arendereferens"],
         "lagrum": brukare["lagrum"],
-        "stadsomrade": brukare["stadsomrade"],
+        "stadsomrade": brukare.get("stadsomrade"),
         "socialsekreterare": brukare["socialsekreterare"],
         "handlaggare": handlaggare,
         "utfall_ansokan": utfall_ansokan,

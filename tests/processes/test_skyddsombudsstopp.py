@@ -117,6 +117,9 @@ def test_the_law_is_shown_on_the_task_without_the_clients_identity() -> None:
     title = r1_uppgiftstitel("Kvittera kontakt", brukare(lagrum="LSS", stadsomrade="Hisingen"))
     assert title == "Kvittera kontakt (LSS – goda levnadsvillkor, Hisingen)"
     assert "SoL-2026-101" not in title
+    # a municipality without districts: the client has none, the title names none
+    without = {k: v for k, v in brukare(lagrum="LSS").items() if k != "stadsomrade"}
+    assert r1_uppgiftstitel("Kvittera kontakt", without) == "Kvittera kontakt (LSS – goda levnadsvillkor)"
     with pytest.raises(ValueError):
         r1_lagkrav("HSL")
 
