@@ -56,6 +56,7 @@ __all__ = [
 SOCIALSEKRETERARE = "socialsekreterare"
 MOTTAG = "mottag"
 SOCIALJOUREN = "socialjouren"
+MYNDIGHET = "myndighet"
 
 BEVILJAD = "beviljad_alternativ_insats"
 EJ_BEHOV = "ej_behov"
@@ -145,13 +146,17 @@ def r1_kontaktvag(brukare: Mapping[str, Any], at: str) -> str:
 def r1_nasta_i_tur(fran: str, at: str) -> str:
     """The next in line when ``fran`` has not acknowledged the contact in time.
 
-    After the socialsekreterare comes the district's Mottag — or Socialjouren when the offices are
-    closed at ``at``; after Mottag comes Socialjouren. Socialjouren is last in line.
+    Whoever is on duty when the deadline passes: after the socialsekreterare comes the district's
+    Mottag — or Socialjouren when the offices are closed at ``at``. After Mottag, while the offices
+    are open, Mottag itself is the one on duty and Socialjouren is not: the contact goes up to
+    Myndighet (the chef), as it does after Socialjouren; when they are closed, to Socialjouren.
     """
     if fran == SOCIALSEKRETERARE:
         return MOTTAG if is_office_hours(at) else SOCIALJOUREN
-    if fran in (MOTTAG, SOCIALJOUREN):
-        return SOCIALJOUREN
+    if fran == MOTTAG:
+        return MYNDIGHET if is_office_hours(at) else SOCIALJOUREN
+    if fran == SOCIALJOUREN:
+        return MYNDIGHET
     raise ValueError(f"unknown step in the contact chain: {fran!r}")
 
 

@@ -62,8 +62,9 @@ def test_contact_goes_to_the_socialsekreterare_mottag_or_socialjouren(nadd: bool
 def test_escalation_goes_to_mottag_in_office_hours_then_socialjouren() -> None:
     assert r1_nasta_i_tur("socialsekreterare", TUESDAY_10) == "mottag"
     assert r1_nasta_i_tur("socialsekreterare", TUESDAY_17) == "socialjouren"
-    assert r1_nasta_i_tur("mottag", TUESDAY_10) == "socialjouren"
-    assert r1_nasta_i_tur("socialjouren", TUESDAY_10) == "socialjouren"
+    assert r1_nasta_i_tur("mottag", TUESDAY_10) == "myndighet"  # Socialjouren is not on duty then
+    assert r1_nasta_i_tur("mottag", TUESDAY_17) == "socialjouren"
+    assert r1_nasta_i_tur("socialjouren", TUESDAY_10) == "myndighet"
     with pytest.raises(ValueError):
         r1_nasta_i_tur("enhetschef", TUESDAY_10)
 
