@@ -4,8 +4,10 @@ Functions the diagram ``bpmn/akut_verkstallighet.bpmn`` calls: the applicability
 socialsekreterare's checklist ("are all enforcement possibilities exhausted?"), the bookkeeping of
 meeting invitations (substitutes and further invitees named by an invitee get an invitation of
 their own; a call that invites someone from another förvaltning goes through a hand-over first),
-the rule that decides whether enforcement in an akutlokal needs a decision on
-korttidsboende/korttidsvistelse, task titles, and the configurable evaluation deadline.
+the reminder of an invitee who has neither answered nor sent a substitute one working day before
+the meeting and the absence recorded when the meeting starts without their answer, the rule that
+decides whether enforcement in an akutlokal needs a decision on korttidsboende/korttidsvistelse,
+task titles, and the configurable evaluation deadline.
 
 Configuration: ``SAMVERKAN_R2_EVALUATION_DAYS`` (default 30) — the evaluation after a completed
 enforcement is due this many days after the evaluation task is created (product choice in
@@ -16,13 +18,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
+
+from processes.calendar import default_calendar
 
 __all__ = [
     "r2_kvarvarande_mojligheter",
     "r2_mojligheter_uttomda",
     "r2_nya_inbjudna",
     "r2_kallelsesvar_med_inbjuden",
+    "r2_paminnelsetid",
+    "r2_franvaro",
+    "r2_paminnelse_registrerad",
+    "r2_kalla_fler",
     "r2_kallar_annan_forvaltning",
     "r2_kraver_korttidsbeslut",
     "r2_korttidsinsats",
@@ -188,6 +197,61 @@ def r2_kallelsesvar_med_inbjuden(
         record.setdefault("deltagande", "ej_svar")
         records.append(record)
     return records
+
+
+def r2_paminnelsetid(motestid: str, nu: str) -> str:
+    """When an invitee who has neither answered nor sent a substitute is reminded (and their chef told).
+
+    R2 step 4 (product choice): one working day before the meeting — the same time of day on the
+    working day before the meeting's day (business calendar: weekends and Swedish holidays skipped),
+    so a meeting on Monday 10:00 reminds on Friday 10:00. An invitation sent later than that (a
+    meeting called at short notice, a substitute invited the day before) is not reminded: the
+    moment returned then lies after the meeting's start, whose timer closes the invitation first.
+    Both arguments and the result are ISO 8601 times with an offset (the boundary timer's ``timeDate``).
+    """
+    calendar = default_calendar()
+    meeting = _aware(motestid).astimezone(calendar.zone)
+    day = meeting.date() - timedelta(days=1)
+    for _ in range(370):  # bounded: a year without a working day is a configuration error
+        if calendar.is_working_day(day):
+            break
+        day -= timedelta(days=1)
+    else:
+        raise ValueError("no working day within a year before the meeting: check SAMVERKAN_OFFICE_DAYS")
+    reminder = datetime.combine(day, meeting.timetz().replace(tzinfo=None), calendar.zone)
+    if reminder <= _aware(nu):
+        return (meeting + timedelta(days=1)).isoformat()
+    return reminder.isoformat()
+
+
+def r2_franvaro(paminnad: bool) -> dict[str, Any]:
+    """The answer recorded for an invitee when the meeting starts without an answer or a substitute.
+
+    R2 step 4: absence is recorded, not silently dropped — ``deltagande`` ``"ej_svar"``, ``franvarande``
+    true, and whether the invitee had been reminded (their chef told) before.
+    """
+    return {"deltagande": "ej_svar", "franvarande": True, "paminnad": paminnad is True}
+
+
+def r2_paminnelse_registrerad(kallelsesvar: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An invitee's answer (or recorded absence) marked as given after a reminder to them and their chef."""
+    return {**(kallelsesvar or {"deltagande": "ej_svar", "franvarande": True}), "paminnad": True}
+
+
+def r2_kalla_fler(att_bjuda_in: Sequence[Any] | None, motestid: str, nu: str) -> bool:
+    """True when substitutes or further persons named in a round still get invitations of their own.
+
+    Not once the meeting has started: an invitation to a meeting already under way could only be
+    recorded as an absence. Those named stay in the round's answers (who named whom).
+    """
+    return bool(att_bjuda_in) and _aware(nu) < _aware(motestid)
+
+
+def _aware(moment: str | datetime) -> datetime:
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if value.tzinfo is None:
+        raise ValueError(f"a time zone is required: {value.isoformat()}")
+    return value
 
 
 def r2_utvarderingsdeltagare(

@@ -145,7 +145,7 @@ def r4_nasta_eku_uppfoljning(nu: str) -> str:
 def r4_klagomalspost(
     utforare: str,
     kategori: str,
-    stadsomrade: str,
+    stadsomrade: str | None,
     inkommen_datum: str,
     kalla: str,
     verksamhetstyp: str,

@@ -56,6 +56,7 @@ __all__ = [
 SOCIALSEKRETERARE = "socialsekreterare"
 MOTTAG = "mottag"
 SOCIALJOUREN = "socialjouren"
+MYNDIGHET = "myndighet"
 
 BEVILJAD = "beviljad_alternativ_insats"
 EJ_BEHOV = "ej_behov"
@@ -145,13 +146,17 @@ def r1_kontaktvag(brukare: Mapping[str, Any], at: str) -> str:
 def r1_nasta_i_tur(fran: str, at: str) -> str:
     """The next in line when ``fran`` has not acknowledged the contact in time.
 
-    After the socialsekreterare comes the district's Mottag — or Socialjouren when the offices are
-    closed at ``at``; after Mottag comes Socialjouren. Socialjouren is last in line.
+    Whoever is on duty when the deadline passes: after the socialsekreterare comes the district's
+    Mottag — or Socialjouren when the offices are closed at ``at``. After Mottag, while the offices
+    are open, Mottag itself is the one on duty and Socialjouren is not: the contact goes up to
+    Myndighet (the chef), as it does after Socialjouren; when they are closed, to Socialjouren.
     """
     if fran == SOCIALSEKRETERARE:
         return MOTTAG if is_office_hours(at) else SOCIALJOUREN
-    if fran in (MOTTAG, SOCIALJOUREN):
-        return SOCIALJOUREN
+    if fran == MOTTAG:
+        return MYNDIGHET if is_office_hours(at) else SOCIALJOUREN
+    if fran == SOCIALJOUREN:
+        return MYNDIGHET
     raise ValueError(f"unknown step in the contact chain: {fran!r}")
 
 
@@ -166,8 +171,11 @@ def r1_lagkrav(lagrum: str) -> str:
 
 def r1_uppgiftstitel(rubrik: str, brukare: Mapping[str, Any]) -> str:
     """The inbox line of a task about one client: the step, the law's requirement and the
-    client's district — never the client's identity (titles appear in lists)."""
-    return f"{rubrik} ({r1_lagkrav(brukare['lagrum'])}, {brukare['stadsomrade']})"
+    client's district (none in a municipality without districts) — never the client's identity
+    (titles appear in lists)."""
+    district = brukare.get("stadsomrade")
+    requirement = r1_lagkrav(brukare["lagrum"])
+    return f"{rubrik} ({requirement}, {district})" if district else f"{rubrik} ({requirement})"
 
 
 def r1_bedom_rubrik(utlamningsgrunder: Iterable[Any] | None, at: str) -> str:
@@ -255,7 +263,7 @@ def r1_brukarutfall(brukare: Mapping[str, Any], handlaggare: str, utfall_ansokan
     return {
         "arendereferens": brukare["arendereferens"],
         "lagrum": brukare["lagrum"],
-        "stadsomrade": brukare["stadsomrade"],
+        "stadsomrade": brukare.get("stadsomrade"),
         "socialsekreterare": brukare["socialsekreterare"],
         "handlaggare": handlaggare,
         "utfall_ansokan": utfall_ansokan,

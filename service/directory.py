@@ -137,7 +137,7 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
             properties = node.get("properties")
             if not DISTRICTS and isinstance(properties, dict):
                 # a municipality without districts (Staffanstorp) is never asked for one, least of all Göteborg's
-                gone = {k for k, v in properties.items() if isinstance(v, dict) and v.get("x-districts")}
+                gone = {k for k, v in properties.items() if _asks_for_district(v)}
                 node["properties"] = {k: v for k, v in properties.items() if k not in gone}
                 if isinstance(node.get("required"), list):
                     node["required"] = [name for name in node["required"] if name not in gone]
@@ -157,6 +157,14 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
 
     closed: Mapping[str, Any] = close(schema)
     return closed
+
+
+def _asks_for_district(field: Any) -> bool:
+    """A field that is a district (``x-districts``) or a list of them (R4's areas of deviations)."""
+    if not isinstance(field, dict):
+        return False
+    items = field.get("items")
+    return bool(field.get("x-districts")) or (isinstance(items, dict) and bool(items.get("x-districts")))
 
 
 def _label(user: User) -> str:

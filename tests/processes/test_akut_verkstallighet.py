@@ -12,6 +12,8 @@ from processes.akut_verkstallighet import (
     __all__ as exported,
 )
 from processes.akut_verkstallighet import (
+    r2_franvaro,
+    r2_kalla_fler,
     r2_kallar_annan_forvaltning,
     r2_kallelsesvar_med_inbjuden,
     r2_korttidsinsats,
@@ -19,6 +21,8 @@ from processes.akut_verkstallighet import (
     r2_kvarvarande_mojligheter,
     r2_mojligheter_uttomda,
     r2_nya_inbjudna,
+    r2_paminnelse_registrerad,
+    r2_paminnelsetid,
     r2_rubrik,
     r2_utvardering_frist,
     r2_utvarderingar,
@@ -234,3 +238,31 @@ def test_each_attending_participant_evaluates_once_and_the_convener_compiles() -
         {"anvandarnamn": "sara", "roll": "socialsekreterare"},
         {"anvandarnamn": "hilda", "roll": "verksamhetschef_halso_sjukvard", "vad_fungerade": "Snabbt.",
          "forbattringar": "Inget."}]
+
+
+@pytest.mark.parametrize(("meeting", "reminder"), [
+    ("2026-11-26T13:00:00+01:00", "2026-11-25T13:00:00+01:00"),  # Thursday → Wednesday, same time
+    ("2026-11-30T10:00:00+01:00", "2026-11-27T10:00:00+01:00"),  # Monday → Friday
+    ("2026-12-28T10:00:00+01:00", "2026-12-23T10:00:00+01:00"),  # past Christmas Eve, Christmas and a weekend
+])
+def test_a_silent_invitee_is_reminded_one_working_day_before_the_meeting(meeting: str, reminder: str) -> None:
+    assert r2_paminnelsetid(meeting, "2026-11-23T09:00:00+01:00") == reminder
+
+
+def test_an_invitation_sent_later_than_a_working_day_before_is_not_reminded() -> None:
+    # called on Monday afternoon for Tuesday morning: the "reminder" would lie after the meeting's start
+    late = r2_paminnelsetid("2026-11-24T09:00:00+01:00", "2026-11-23T14:00:00+01:00")
+    assert late > "2026-11-24T09:00:00+01:00"
+
+
+def test_absence_is_recorded_with_whether_the_invitee_was_reminded() -> None:
+    assert r2_franvaro(False) == {"deltagande": "ej_svar", "franvarande": True, "paminnad": False}
+    assert r2_paminnelse_registrerad({"deltagande": "kan_delta"}) == {"deltagande": "kan_delta", "paminnad": True}
+    assert r2_paminnelse_registrerad(r2_franvaro(True))["franvarande"] is True
+
+
+def test_nobody_is_invited_once_the_meeting_has_started() -> None:
+    named = [{"anvandarnamn": "erik"}]
+    assert r2_kalla_fler(named, "2026-11-30T10:00:00+01:00", "2026-11-30T09:59:00+01:00") is True
+    assert r2_kalla_fler(named, "2026-11-30T10:00:00+01:00", "2026-11-30T10:00:00+01:00") is False
+    assert r2_kalla_fler([], "2026-11-30T10:00:00+01:00", "2026-11-29T10:00:00+01:00") is False

@@ -62,8 +62,9 @@ def test_contact_goes_to_the_socialsekreterare_mottag_or_socialjouren(nadd: bool
 def test_escalation_goes_to_mottag_in_office_hours_then_socialjouren() -> None:
     assert r1_nasta_i_tur("socialsekreterare", TUESDAY_10) == "mottag"
     assert r1_nasta_i_tur("socialsekreterare", TUESDAY_17) == "socialjouren"
-    assert r1_nasta_i_tur("mottag", TUESDAY_10) == "socialjouren"
-    assert r1_nasta_i_tur("socialjouren", TUESDAY_10) == "socialjouren"
+    assert r1_nasta_i_tur("mottag", TUESDAY_10) == "myndighet"  # Socialjouren is not on duty then
+    assert r1_nasta_i_tur("mottag", TUESDAY_17) == "socialjouren"
+    assert r1_nasta_i_tur("socialjouren", TUESDAY_10) == "myndighet"
     with pytest.raises(ValueError):
         r1_nasta_i_tur("enhetschef", TUESDAY_10)
 
@@ -117,6 +118,9 @@ def test_the_law_is_shown_on_the_task_without_the_clients_identity() -> None:
     title = r1_uppgiftstitel("Kvittera kontakt", brukare(lagrum="LSS", stadsomrade="Hisingen"))
     assert title == "Kvittera kontakt (LSS – goda levnadsvillkor, Hisingen)"
     assert "SoL-2026-101" not in title
+    # a municipality without districts: the client has none, the title names none
+    without = {k: v for k, v in brukare(lagrum="LSS").items() if k != "stadsomrade"}
+    assert r1_uppgiftstitel("Kvittera kontakt", without) == "Kvittera kontakt (LSS – goda levnadsvillkor)"
     with pytest.raises(ValueError):
         r1_lagkrav("HSL")
 

@@ -366,6 +366,77 @@ def test_enforcement_in_a_vacant_bmss_flat_needs_no_korttid_decision_and_the_eva
     assert fire_due_timers(s.h.services) == 0
 
 
+def test_a_silent_invitee_is_reminded_a_working_day_before_their_chef_told_and_the_absence_recorded(
+        staff: Staff) -> None:
+    s = staff
+    instance = through_criteria(s, START)
+    do(s["vc.korttid"], instance, "bedom_samverkan_vuxen",
+       {"sammankallande": "vc.korttid", "behov_av_samverkan": True, "samverkansbehov": ["lokal", "personalresurser"]})
+    meeting = "2026-11-30T10:00:00+01:00"  # a Monday: one working day before is Friday 10:00
+    do(s["vc.korttid"], instance, "kalla_till_mote", {
+        "motestid": meeting, "motesplats": "Byalagsgatan, rum 2", "motesdeltagare": [
+            {"roll": "socialsekreterare", "anvandarnamn": "sara.soc"},
+            {"roll": "enhetschef_fastighet", "anvandarnamn": "fia.fastighet", "skal": "lokalfrågor"},
+            {"roll": "enhetschef_bemanning", "anvandarnamn": "bo.bemanning", "skal": "bemanning"},
+            {"roll": "verksamhetschef_utforaravdelning", "anvandarnamn": "ulf.utforare", "skal": "personal"}]})
+    # Sara attends and Fia sends Erik with the same mandate; Bo and Ulf say nothing
+    do(s["sara.soc"], instance, "besvara_kallelse", {"kallelsesvar": {"deltagande": "kan_delta"}})
+    do(s["fia.fastighet"], instance, "besvara_kallelse", {"kallelsesvar": {
+        "deltagande": "skickar_ersattare", "ersattare_anvandarnamn": "erik.fastighet", "ersattare_samma_mandat": True}})
+    reminders = [t for t in s["adam"].ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+                 if t["task"] == "paminnelse_fore_motet"]
+    assert [datetime.fromisoformat(t["due_at"]) for t in reminders] == \
+        [datetime(2026, 11, 27, 10, 0, tzinfo=STOCKHOLM)] * 2
+
+    # Thursday evening nothing happens; Friday at 10:00 Bo and Ulf are reminded and their chef told
+    SYSTEM_CLOCK.set(datetime(2026, 11, 26, 18, 0, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 0
+    SYSTEM_CLOCK.set(datetime(2026, 11, 27, 10, 1, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 2
+    for invitee in ("bo.bemanning", "ulf.utforare"):
+        [reminder] = tasks(s[invitee], instance)
+        assert reminder["name"] == "besvara_kallelse_paminnelse" and reminder["assignee"] == invitee
+        assert reminder["title"] == "Påminnelse: kallelse till samverkansmöte – akut verkställighet (vuxen, Nordost)"
+        assert datetime.fromisoformat(reminder["due_at"]) == datetime.fromisoformat(meeting)
+    assert tasks(s["sara.soc"], instance) == [] and tasks(s["fia.fastighet"], instance) == []
+    notices = [t for t in tasks(s["chef.nordost"], instance) if t["name"] == "kallad_har_inte_svarat"]
+    assert len(notices) == 2 and {(t["lane"], t["assignee"], t["district"]) for t in notices} == {
+        ("Chef", None, "Nordost")}
+    told = {s["chef.nordost"].ok("GET", f"/api/v1/tasks/{t['id']}")["data"]["inbjuden"]["anvandarnamn"]: t
+            for t in notices}
+    assert sorted(told) == ["bo.bemanning", "ulf.utforare"]
+    # need to know: neither a socialsekreterare of another district nor the invitees see the chef's notice
+    for outsider in ("sven.soc", "bo.bemanning", "sara.soc"):
+        assert all(s[outsider].get(f"/api/v1/tasks/{t['id']}").status_code == 404 for t in notices)
+    assert s["sven.soc"].get(f"/api/v1/instances/{instance['id']}").status_code == 404
+
+    # the chef sees to Bo; Ulf answers his reminder, he will attend
+    complete(s["chef.nordost"], told["bo.bemanning"], {"chef_atgard": "kontaktar_medarbetaren"})
+    do(s["ulf.utforare"], instance, "besvara_kallelse_paminnelse", {"kallelsesvar": {"deltagande": "kan_delta"}})
+    assert names(s["vc.korttid"], instance) == []  # Ulf's chef has not answered yet: the round is still open
+
+    # Monday 10:00 the meeting starts without Bo: his invitation closes and his absence is recorded; the
+    # answers given before are kept, and nobody is invited to a meeting already under way (Erik)
+    SYSTEM_CLOCK.set(datetime(2026, 11, 30, 10, 0, 1, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 2  # Bo's reminder, and the notice about Ulf
+    assert tasks(s["bo.bemanning"], instance) == [] and tasks(s["erik.fastighet"], instance) == []
+    assert [t["name"] for t in tasks(s["chef.nordost"], instance)] == ["hall_mote"]  # the chef sees the district
+    meeting_task = the_task(s["vc.korttid"], instance, "hall_mote")
+    answers = {r["anvandarnamn"]: r for r in
+               s["vc.korttid"].ok("GET", f"/api/v1/tasks/{meeting_task['id']}")["data"]["alla_kallelsesvar"]}
+    assert sorted(answers) == ["bo.bemanning", "fia.fastighet", "sara.soc", "ulf.utforare"]
+    assert answers["sara.soc"]["deltagande"] == "kan_delta" and "paminnad" not in answers["sara.soc"]
+    assert answers["fia.fastighet"]["deltagande"] == "skickar_ersattare"
+    assert answers["fia.fastighet"]["ersattare_anvandarnamn"] == "erik.fastighet"
+    assert answers["ulf.utforare"]["deltagande"] == "kan_delta" and answers["ulf.utforare"]["paminnad"] is True
+    assert {k: answers["bo.bemanning"][k] for k in ("deltagande", "franvarande", "paminnad")} == {
+        "deltagande": "ej_svar", "franvarande": True, "paminnad": True}
+    assert s["adam"].ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"] == []
+    cancelled = sorted(t["name"] for t in read(s["vc.korttid"], instance)["tasks"] if t["status"] == "cancelled")
+    assert cancelled == ["besvara_kallelse", "besvara_kallelse", "besvara_kallelse_paminnelse",
+                         "kallad_har_inte_svarat"]
+
+
 #: Personal values planted in the case; none of them may reach anyone outside the authority.
 PERSONNUMMER, KLIENT, DIARIENUMMER = "19121212-1212", "Tolvan Tolvansson", "FFS-2026-4711"
 PLANTED = (PERSONNUMMER, KLIENT, DIARIENUMMER, "Tolvan")
@@ -505,8 +576,9 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     [delegated] = history(convener, instance, "task_delegated")
     assert delegated["detail"]["from_user"] == "ulf.utforare" and delegated["detail"]["to_user"] == "ulla.utforare"
     assert "frånvarande" in delegated["detail"]["reason"]
-    [timer] = admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
-    assert timer["task"] == "motet_borjar"
+    # each invitation has its own clock: a reminder one working day before the meeting, and its start
+    timers = admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+    assert sorted(t["task"] for t in timers) == ["motet_borjar"] * 4 + ["paminnelse_fore_motet"] * 4
 
     # Bo is on sick leave: only he or a chef may hand the invitation on, and only to someone of the lane
     bo_task = invitations["bo.bemanning"]["id"]
@@ -581,14 +653,19 @@ def test_longest_path_meetings_with_substitutes_delegates_and_an_overdue_evaluat
     assert [(e["actor"], e["detail"]["to_user"]) for e in history(convener, instance, "task_assigned")] == \
         [("chef.nordost", "berta.bemanning"), ("berta.bemanning", "bo.bemanning")]
 
-    # nobody answers before the meeting starts: the start closes the open invitations
-    [timer] = admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
-    assert timer["task"] == "motet_borjar" and datetime.fromisoformat(timer["due_at"]) == \
-        datetime.fromisoformat(second_meeting)
-    assert admin.ok("POST", f"/api/v1/timers/{timer['id']}/fire")["fired"] is True
+    # nobody answers before the meeting starts: the start closes the open invitations, recorded as absent
+    starts = [t for t in admin.ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+              if t["task"] == "motet_borjar"]
+    assert len(starts) == 2
+    for timer in starts:
+        assert datetime.fromisoformat(timer["due_at"]) == datetime.fromisoformat(second_meeting)
+        assert admin.ok("POST", f"/api/v1/timers/{timer['id']}/fire")["fired"] is True
     assert tasks(s["hilda.hsl"], instance) == [] and tasks(s["bo.bemanning"], instance) == []
     cancelled = [t for t in read(convener, instance)["tasks"] if t["status"] == "cancelled"]
     assert sorted(t["assignee"] for t in cancelled) == ["bo.bemanning", "hilda.hsl"]
+    absent = [r for r in read(convener, instance)["data"]["alla_kallelsesvar"] if r.get("franvarande")]
+    assert sorted(r["anvandarnamn"] for r in absent) == ["berta.bemanning", "hilda.hsl"]  # as invited
+    assert {(r["deltagande"], r["paminnad"]) for r in absent} == {("ej_svar", False)}
     do(convener, instance, "hall_mote", MEETING_DONE)
 
     # enforced in an akutlokal (no BmSS evacuation): the socialsekreterare decides on korttidsboende

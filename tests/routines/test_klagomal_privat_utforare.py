@@ -534,3 +534,14 @@ def test_eku_follows_up_every_three_months_and_when_another_complaint_reaches_st
     for body in (*bodies, final, eku.ok("GET", "/api/v1/tasks")):
         assert_nothing_planted(body)
     assert read(s["erik.ec"], other)["state"] == "running"
+
+
+def test_a_municipality_without_districts_registers_complaints_without_one(
+        staff: Staff, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = staff
+    # Staffanstorp has no districts (SAMVERKAN_DISTRICTS=""): the form asks for none, the staircase still starts
+    monkeypatch.setattr("service.directory.DISTRICTS", frozenset())
+    without = {k: v for k, v in COMPLAINT.items() if k != "stadsomrade"}
+    instance = start(s["mona.mottagare"], without)
+    step_1 = the_task(s["omsorg.kontakt"], instance, "utforarens_hantering")
+    assert step_1["district"] is None and step_1["assignee"] == "omsorg.kontakt"

@@ -5,7 +5,8 @@ utförare) reports the stop with the affected clients; for each client the conta
 responsible socialsekreterare when reached, otherwise to the client's district Mottag in office
 hours or Socialjouren when the offices are closed; an unacknowledged contact escalates after two
 hours by the clock to whoever is on duty then (Mottag while the offices are open, Socialjouren when
-they are closed), and an unacknowledged Socialjouren task to Myndighet after two more hours. Then
+they are closed; after Mottag in office hours, Myndighet), and an unacknowledged Socialjouren task to
+Myndighet after two more hours. Then
 Dialog om behov, Informera den enskilde och hantera ansökan, Myndighet's decision on informing
 other providers (a disclosure across a confidentiality boundary), a daily follow-up while the
 process waits for ``stopp_havt`` (the socialsekreterare's on working days, Socialjouren's on
@@ -324,7 +325,7 @@ def test_outside_office_hours_the_contact_goes_to_socialjouren(story: Story) -> 
     assert dialog["instance_id"] == instance["id"]
 
 
-def test_an_unacknowledged_contact_escalates_to_mottag_then_socialjouren(story: Story) -> None:
+def test_an_unacknowledged_contact_escalates_to_mottag_then_to_whoever_is_on_duty(story: Story) -> None:
     s = story
     # sara was reached at 10:00 but does not acknowledge
     instance = s.report(brukare("SoL-2026-101", "SoL", "sara", "Nordost", True))
@@ -346,17 +347,16 @@ def test_an_unacknowledged_contact_escalates_to_mottag_then_socialjouren(story: 
     assert any(e["action"] == "task_cancelled" and e["detail"]["task"] == "kvittera_socialsekreterare"
                for e in history)
 
-    # 14:00: Mottag has not acknowledged either: Socialjouren is last in line
+    # 14:00: Mottag has not acknowledged either. The offices are open, so Socialjouren is not on duty:
+    # the contact goes up to Myndighet (the chef of the client's district)
     SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=4))
     s.fire(instance["id"], "kvittens_tidsgrans_mottag")
-    assert s.inbox("mona") == []
-    [jour] = s.inbox("jour", "kvittera_socialjouren")
-    assert jour["district"] == "Nordost" and SOL in jour["title"]
-    assert_due(jour, TUESDAY_10 + timedelta(hours=6))
-    # Socialjouren's own deadline runs beside the daily follow-up
-    assert sorted(t["task"] for t in s.timers(instance["id"])) == ["daglig_uppfoljning",
-                                                                    "kvittens_tidsgrans_socialjouren"]
-    s.complete("jour", jour, {**KVITTERA, "akuta_atgarder": "Inga"})
+    assert s.inbox("mona") == [] and s.inbox("jour") == []
+    [chef] = s.inbox("maja", "kvittera_myndighet")
+    assert chef["district"] == "Nordost" and chef["lane"] == "Myndighet" and SOL in chef["title"]
+    assert_due(chef, TUESDAY_10 + timedelta(hours=6))
+    assert sorted(t["task"] for t in s.timers(instance["id"])) == ["daglig_uppfoljning"]
+    s.complete("maja", chef, {**KVITTERA, "akuta_atgarder": "Inga"})
     assert [t["name"] for t in s.inbox("sara")] == ["dialog_om_behov"]
 
     # a contact acknowledged by nobody until closing time goes straight to Socialjouren:
@@ -365,10 +365,20 @@ def test_an_unacknowledged_contact_escalates_to_mottag_then_socialjouren(story: 
     late = s.report(brukare("LSS-2026-606", "LSS", "olle", "Hisingen", True))
     [kvittens_olle] = s.inbox("olle", "kvittera_socialsekreterare")
     assert_due(kvittens_olle, datetime(2026, 12, 1, 17, 0, tzinfo=STOCKHOLM))
+    # and one that Nordost's Mottag took at 15:00 and has not acknowledged when the offices close
+    evening = s.report(brukare("SoL-2026-707", "SoL", "sara", "Nordost", False))
+    [mottag_evening] = s.inbox("mona", "kvittera_mottag", instance=evening["id"])
     SYSTEM_CLOCK.set(datetime(2026, 12, 1, 17, 0, 30, tzinfo=STOCKHOLM))
-    assert fire_due_timers(s.h.services) == 1  # the scheduler's path: only this deadline is due
+    assert fire_due_timers(s.h.services) == 2  # the scheduler's path: only these two deadlines are due
+    # Mottag's deadline passed after closing time: Socialjouren is on duty then, not Myndighet
+    assert s.inbox("mona", instance=evening["id"]) == [] and s.inbox("maja", instance=evening["id"]) == []
+    [jour] = s.inbox("jour", "kvittera_socialjouren", instance=evening["id"])
+    assert jour["district"] == "Nordost" and SOL in jour["title"]
+    # Socialjouren's own deadline runs beside the daily follow-up
+    assert sorted(t["task"] for t in s.timers(evening["id"])) == ["daglig_uppfoljning",
+                                                                   "kvittens_tidsgrans_socialjouren"]
     assert s.inbox("olle") == [] and s.inbox("hilda") == []
-    [jour_olle] = s.inbox("jour", "kvittera_socialjouren")
+    [jour_olle] = s.inbox("jour", "kvittera_socialjouren", instance=late["id"])
     assert jour_olle["instance_id"] == late["id"] and jour_olle["district"] == "Hisingen" and LSS in jour_olle["title"]
 
 
@@ -554,9 +564,9 @@ def test_longest_path_escalations_grant_disclosure_follow_ups_and_closing(story:
     s.fire(instance["id"], "kvittens_tidsgrans_socialsekreterare")
     SYSTEM_CLOCK.set(TUESDAY_10 + timedelta(hours=4))
     s.fire(instance["id"], "kvittens_tidsgrans_mottag")
-    # Socialjouren acknowledges and hands the client to sven while sara is away
-    jour = s.task("jour", "kvittera_socialjouren", "LSS-2026-707")
-    s.complete("jour", jour, {**KVITTERA, "akuta_atgarder": "Inga", "handlaggare_under_stoppet": "sven",
+    # Mottag neither, in office hours: Myndighet acknowledges and hands the client to sven while sara is away
+    chef = s.task("maja", "kvittera_myndighet", "LSS-2026-707")
+    s.complete("maja", chef, {**KVITTERA, "akuta_atgarder": "Inga", "handlaggare_under_stoppet": "sven",
                               "kvittens_kommentar": "Sara är sjuk"})
     assert s.inbox("sara") == []
     dialog = s.task("sven", "dialog_om_behov", "LSS-2026-707")
@@ -606,7 +616,7 @@ def test_longest_path_escalations_grant_disclosure_follow_ups_and_closing(story:
     assert client["alternativ_insats_avslutad_datum"] == "2026-12-10"
     # what happened, in order, as the case's history shows it
     created = [e["detail"]["task"] for e in final["history"] if e["action"] == "task_created"]
-    assert created == ["kvittera_socialsekreterare", "kvittera_mottag", "kvittera_socialjouren", "dialog_om_behov",
+    assert created == ["kvittera_socialsekreterare", "kvittera_mottag", "kvittera_myndighet", "dialog_om_behov",
                        "bekrafta_behov_tillgodoses", "informera_enskilde_och_hantera_ansokan",
                        "bedom_informera_andra_utforare", "bedom_informera_andra_utforare", "informera_andra_utforare",
                        "bekrafta_behov_tillgodoses", "avsluta_for_brukare", "avsluta_for_brukare"]
@@ -753,7 +763,7 @@ def test_the_acknowledgement_clock_runs_on_the_clock_to_whoever_is_on_duty_then(
     assert s.inbox("jour", instance=instance["id"]) == []
     [chef] = s.inbox("maja", "kvittera_myndighet")
     assert chef["lane"] == "Myndighet" and chef["district"] == "Nordost" and chef["assignee"] is None
-    assert chef["title"] == f"Skyddsombudsstopp: kvittera kontakt – Socialjouren har inte kvitterat ({SOL}, Nordost)"
+    assert chef["title"] == f"Skyddsombudsstopp: kvittera kontakt – inte kvitterad i tid ({SOL}, Nordost)"
     assert s.inbox("mats") == []  # Hisingen's Myndighet has nothing to do with a Nordost client
     assert "akuta_atgarder" in s.refused("maja", chef, KVITTERA)["errors"]
     s.complete("maja", chef, {**KVITTERA, "akuta_atgarder": "Bemanningen gör kvällsbesöket"})
