@@ -5,7 +5,8 @@
 - ``camunda:candidateGroups`` → the task moves into the lane (``bpmn/lanes.json``) the group names;
   ``camunda:assignee`` and a single ``camunda:candidateUsers`` → the task's ``assignee`` property;
 - ``camunda:formField`` → a generated JSON Schema form; a user task with no form at all → a
-  generated confirm form (an optional comment);
+  generated confirm form (an optional comment) — except in Samverkan's own diagrams (exporter
+  "Samverkan"), where a missing form is a mistake in the editor and stays a problem;
 - JUEL/FEEL conditions of the plain shapes (``${a > 5}``, ``${!approved}``, ``=a > 5``) → Python;
 - data stores are dropped (the process keeps its data in the task data).
 
@@ -49,13 +50,14 @@ class Adapted:
 def adapt(root: etree._Element, lane_names: dict[str, list[str]]) -> Adapted:
     """Rewrite ``root`` (a ``bpmn:definitions``) in place; ``lane_names``: the lane → roles mapping."""
     result = Adapted()
+    own = (root.get("exporter") or "").strip().casefold() == "samverkan"
     _drop_data_stores(root, result)
     _unsupported_tasks(root, result)
     for process in root.iter(_b("process")):
         for task in [*process.iter(_b("userTask")), *process.iter(_b("manualTask"))]:
             _camunda_actors(process, task, lane_names, result)
             if etree.QName(task).localname == "userTask":
-                _form(task, result)
+                _form(task, result, own=own)
     _conditions(root, result)
     return result
 
@@ -225,7 +227,7 @@ _TYPES: dict[str, dict[str, Any]] = {
 }
 
 
-def _form(task: etree._Element, result: Adapted) -> None:
+def _form(task: etree._Element, result: Adapted, *, own: bool) -> None:
     if _spiff_property(task, "formJsonSchemaFilename"):
         return
     task_id = task.get("id") or "task"
@@ -237,6 +239,8 @@ def _form(task: etree._Element, result: Adapted) -> None:
             result.problems.append(("a camunda:formField has no id: give every form field an id", task_id))
             return
         what = "generated from its camunda:formField"
+    elif own:
+        return  # the engine's check names the task: "user task has no form"
     else:
         schema = confirm_schema(title)
         foreign = task.get(f"{{{CAMUNDA_NS}}}formKey") or next(
