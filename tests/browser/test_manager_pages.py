@@ -93,7 +93,8 @@ def test_chef_suspends_and_resumes_and_admin_fires_the_day_14_timer(site: Site) 
     # the administrator fires the day-14 timer, after a page that says what will happen
     admin = site.person("adam", "admin", districts=())
     admin.goto(f"{site.url}/arenden/{instance_id}")
-    admin.get_by_role("link", name="Lös ut nu").first.click()
+    # the case also waits for the end of the agreement period ("14 dagar passerade"): she picks the step
+    admin.get_by_role("link", name="Lös ut nu… Dag 14", exact=True).click()
     expect(admin.get_by_role("heading", name="Lös ut tidsgränsen nu?")).to_be_visible()
     admin.get_by_role("button", name="Lös ut nu").click()
     expect(admin.get_by_role("status")).to_contain_text("Tidsgränsen löstes ut")
