@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -139,6 +140,56 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stored_bytes(url: str) -> dict[str, int]:
+    """Bytes each table and index of a SQLite file takes once packed (checkpoint + VACUUM): what is stored."""
+    from contextlib import closing
+
+    from sqlalchemy.engine import make_url
+
+    with closing(sqlite3.connect(str(make_url(url).database))) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+        return {str(name): int(size) for name, size in rows}
+
+
+def growth(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Bytes each table or index grew by, largest first."""
+    grown = {name: after[name] - before.get(name, 0) for name in after}
+    return dict(sorted(((n, b) for n, b in grown.items() if b), key=lambda item: -item[1]))
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine executes (a SQLAlchemy event listener), for the hot path."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.count = 0
+        self.engine = engine
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def rss_mb(pid: int) -> float | None:
+    """A process's resident memory in MB (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def bench_config(url: str, **overrides: Any) -> Config:

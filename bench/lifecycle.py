@@ -14,13 +14,28 @@ import threading
 import time
 from typing import Any
 
-from .common import Client, Server, log, member, ms, percentile, prepare, sqlite_url, workdir
+from .common import (
+    Client,
+    Server,
+    growth,
+    log,
+    member,
+    ms,
+    percentile,
+    prepare,
+    rss_mb,
+    sqlite_url,
+    stored_bytes,
+    workdir,
+)
 from .raw import RawEngine
 from .report import Section
 
 KEY = "bench_livscykel"
 FORM = {"beslut": "bifall"}
-TARGET_RATE = "≥ 60–100/s (20× SpiffArena's 3–5/s)"
+TARGET_RATE = "≥ 150/s and ≤ 4× raw (4 clients)"
+TARGET_STORED = "≤ 4 KB (issue 12); ≤ 8 KB audit included (DESIGN)"
+TARGET_RSS = "≤ 150 MB"
 CLIENTS = 4
 
 
@@ -78,6 +93,7 @@ def run(sizes: Any, section: Section) -> None:
         services = prepare(url)
         users = [member(services, name) for name in ("sara", "sam", "siv", "sune")[:CLIENTS]]
         services.close()
+        empty = stored_bytes(url)
         with Server(url, work / "server.log", scheduler=False, node="bench-lifecycle") as server:
             log(f"lifecycle: server up on {server.base}; {count} sequential lifecycles")
             client = Client(server.base, users[0][1])
@@ -120,6 +136,9 @@ def run(sizes: Any, section: Section) -> None:
             concurrent_wall = time.perf_counter() - started
             if errors:
                 raise errors[0]
+            server_rss = rss_mb(server.process.pid)
+        grown = growth(empty, stored_bytes(url))
+        instances = 5 + count + per_client * CLIENTS
 
     log(f"lifecycle: raw engine, {max(count, 200)} lifecycles")
     raw_totals, raw_completions = measure_raw(max(count, 200))
@@ -139,5 +158,15 @@ def run(sizes: Any, section: Section) -> None:
     section.add(f"{CLIENTS} clients: completion p95", ms(percentile(concurrent_completions, 95)), "ms",
                 raw=ms(percentile(raw_completions, 95)))
     section.add("raw engine: lifecycle mean", ms(raw_mean), "ms", raw=ms(raw_mean))
+    audit = sum(size for name, size in grown.items() if "audit" in name)
+    section.add("stored per completed instance, all rows", sum(grown.values()) / instances / 1000, "KB",
+                target=TARGET_STORED)
+    section.add("stored per completed instance, without audit", (sum(grown.values()) - audit) / instances / 1000,
+                "KB", target=TARGET_STORED)
+    section.add("server process RSS after the runs", server_rss, "MB", target=TARGET_RSS)
+    section.add("2 processes ÷ 1 process: lifecycles/s", None, "×", target="scaling shown (serve --workers N)",
+                text="not measured: no `serve --workers` yet")
+    section.note(f"lifecycle: stored bytes per completed instance (packed SQLite pages over {instances} instances): "
+                 + ", ".join(f"{name} {size / instances:.0f} B" for name, size in grown.items()))
     section.note(f"lifecycle: {count} sequential + {concurrent_count} concurrent lifecycles, each 3 requests "
                  "(start, find task, complete); every instance ended at its end event")

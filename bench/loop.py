@@ -89,7 +89,7 @@ def run(sizes: Any, section: Section) -> None:
     service_times, service_sizes = service_runs(iterations, runs)
     log(f"loop: {runs} run(s) of {iterations} steps on the raw engine")
     raw_times, raw_sizes = raw_runs(iterations, runs)
-    target = "≤ 1.5× (raw engine: 16×)"
+    target = "≤ 1.2× (raw engine: 16×)"
     for point in points:
         section.add(f"step at iteration {point}", ms(at(service_times, point)), "ms", raw=ms(at(raw_times, point)))
     last = points[-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from service.clock import SYSTEM_CLOCK
+from service.models import ProcessInstance
 from service.operations.timers import fire_due_timers
 
 from .conftest import Harness
@@ -68,6 +69,14 @@ def test_start_complete_message_end(harness: Harness) -> None:
     actions = [e["action"] for e in final["history"]]
     assert actions[:2] == ["instance_started", "task_created"]
     assert {"task_completed", "message_delivered", "instance_completed"} <= set(actions)
+
+    # the ended case keeps its data and history, not its engine state (nothing runs it again)
+    with h.services.db.read() as session:
+        assert session.get(ProcessInstance, instance["id"]).workflow_json == ""
+    late = h.as_("sara").post(f"/api/v1/instances/{instance['id']}/messages",
+                              json={"name": "klart", "data": {"datum": "2026-12-02"}})
+    assert late.status_code == 409
+    assert h.as_("sara").ok("GET", f"/api/v1/instances/{instance['id']}")["history"] == final["history"]
 
 
 def test_rejected_path_ends_without_message(harness: Harness) -> None:

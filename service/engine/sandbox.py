@@ -19,6 +19,7 @@ import operator
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from types import CodeType, FrameType, TracebackType
@@ -70,6 +71,8 @@ _CONVERSIONS: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
 _DIGITS = re.compile(r"\d+")
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _MISSING = object()
+_MUTABLE = (list, dict, set)
+_CURRENT = threading.local()  # the run on this thread, which guards mark when data changes in place
 
 
 class SandboxError(Exception):
@@ -95,6 +98,15 @@ class _Abort(BaseException):
 
 def _refuse(message: str) -> NoReturn:
     raise _Abort(message)
+
+
+def _changed_in_place() -> None:
+    """Note that the running code changed a list, dict or set in place (an item written, a mutating
+    method fetched, ``+=`` on a list): the script's end then measures all of its data again, since
+    such a change can grow a variable it never assigned (``rows[0]['x'] = big``)."""
+    run = getattr(_CURRENT, "run", None)
+    if run is not None:
+        run.changed_in_place = True
 
 
 # --- Compile time -------------------------------------------------------------------------------
@@ -233,6 +245,8 @@ def _inplacevar(op: str, a: Any, b: Any) -> Any:
     if op not in _INPLACE:
         _refuse(f"'{op}' is not allowed in diagram code.")
     _check_operands(op[:-1], a, b)
+    if isinstance(a, _MUTABLE):
+        _changed_in_place()
     return _INPLACE[op](a, b)
 
 
@@ -306,8 +320,10 @@ def _make_getattr(read_only: bool) -> Callable[..., Any]:
             _refuse("Exceptions only offer '.args' in diagram code.")
         if not isinstance(obj, (*_ATTRIBUTE_TYPES, BaseException)):
             _refuse(f"Attributes of {type(obj).__name__} objects are not available in diagram code.")
-        if read_only and name in _MUTATORS and isinstance(obj, (list, dict, set)):
-            _refuse(f"An expression must not change task data ('.{name}').")
+        if name in _MUTATORS and isinstance(obj, _MUTABLE):
+            if read_only:
+                _refuse(f"An expression must not change task data ('.{name}').")
+            _changed_in_place()
         value = getattr(obj, name, *default)
         if isinstance(obj, str) and (name in _GROWTH or name == "join"):
             return _grown(obj, name, value)
@@ -347,9 +363,22 @@ class _ItemWriter:
         del self.target[key]
 
 
+def _noting_changes(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` as scripts call it: a list, dict or set passed in may come back changed."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(value, _MUTABLE) for value in (*args, *kwargs.values())):
+            _changed_in_place()
+        return function(*args, **kwargs)
+
+    return call
+
+
 def _write(obj: Any) -> _ItemWriter:
     if not isinstance(obj, (dict, list)):
         _refuse(f"Changing {type(obj).__name__} objects is not allowed in diagram code.")
+    _changed_in_place()
     return _ItemWriter(obj)
 
 
@@ -436,6 +465,7 @@ class _Run:
         self.deadline = time.thread_time() + time_limit
         self.next_memory_check = time.monotonic() + MEMORY_CHECK_INTERVAL
         self.memory_base: int | None = None
+        self.changed_in_place = False  # set by the guards (``_changed_in_place``)
 
     def check(self) -> None:
         if time.thread_time() > self.deadline:
@@ -493,11 +523,14 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         self.time_limit = time_limit
         self._eval_guards = _guards(read_only=True)
         self._exec_guards = _guards(read_only=False)
+        # What scripts call: the same functions, noting a list, dict or set handed in (they may change it).
+        self._exec_functions = {name: _noting_changes(function) for name, function in self.globals.items()}
 
-    def _run(self, code: CodeType, namespace: dict[str, Any], source: str) -> Any:
-        run = _Run(self.time_limit)
+    def _run(self, code: CodeType, namespace: dict[str, Any], source: str, run: _Run | None = None) -> Any:
+        run = run or _Run(self.time_limit)
         namespace["_tick_"] = run.tick
-        previous = sys.gettrace()
+        previous, previous_run = sys.gettrace(), getattr(_CURRENT, "run", None)
+        _CURRENT.run = run
         sys.settrace(run.global_trace)
         try:
             return eval(code, namespace)  # noqa: S307 - RestrictedPython code with guarded globals only
@@ -515,6 +548,7 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
             raise
         finally:
             sys.settrace(previous)
+            _CURRENT.run = previous_run
 
     @staticmethod
     def _check(value: Any, what: str, *, plain: bool = False) -> None:
@@ -539,19 +573,25 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
         if clash := sorted(set(context) & set(self.globals)):
             raise SandboxError(f"Task data has variables named like functions: {', '.join(clash)}; rename them.")
         external = external_context or {}
-        namespace = {**external, **context, **self.globals, **self._exec_guards}
-        self._run(code, namespace, script)
-        for name, function in self.globals.items():
+        namespace = {**external, **context, **self._exec_functions, **self._exec_guards}
+        run = _Run(self.time_limit)
+        self._run(code, namespace, script, run)
+        for name, function in self._exec_functions.items():
             if namespace.get(name) is not function:
                 raise SandboxError(f"The script assigns or deletes '{name}', the name of a function.")
+        # The size bound is measured on what the script wrote: variables it bound, and — only when it
+        # changed a list or dict in place — every list and dict. Data it left alone was measured when
+        # it was written (or came in as JSON, bounded by SAMVERKAN_MAX_INSTANCE_DATA_BYTES), so a
+        # multi-instance over N items no longer walks all N items after each of its N scripts.
         updates: dict[str, Any] = {}
         for name, value in namespace.items():
             if name.startswith("_") or name in self.globals or (name in external and name not in context):
                 continue
             if callable(value):  # a helper the script defined, not data
                 continue
-            if isinstance(value, (list, dict)) or context.get(name, _MISSING) is not value:
-                self._check(value, f"The variable '{name}'", plain=context.get(name, _MISSING) is not value)
+            bound = context.get(name, _MISSING) is not value
+            if bound or (run.changed_in_place and isinstance(value, (list, dict))):
+                self._check(value, f"The variable '{name}'", plain=bound)
             updates[name] = value
         for name in [name for name in context if name not in updates and not name.startswith("_")]:
             del context[name]

@@ -48,7 +48,8 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    # The workflow as SpiffWorkflow serializes it, without its spec (specs are stored once per version).
+    # The workflow as SpiffWorkflow serializes it, without its spec (specs are stored once per version);
+    # empty once the instance has completed (nothing loads an ended workflow; the audit log is its history).
     workflow_json: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(20))
     # The process data as of the last step, for reads (redacted per role on the way out).

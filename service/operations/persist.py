@@ -29,6 +29,8 @@ from service.models import (
 from service.notify import queue_in_command
 from service.services import Services
 
+ENDED_STATE = ""  # the workflow_json of a completed instance
+
 
 @dataclass
 class Changes:
@@ -58,7 +60,6 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
                    fired_timer_id: str | None = None) -> Changes:
     now = services.now()
     changes = Changes()
-    instance.workflow_json = services.engine.dump(workflow)
     instance.serializer_version = services.engine.serializer_version
     instance.data = jsonable(snapshot.data)
     instance.waits_for = list(snapshot.waits_for_messages)
@@ -66,6 +67,10 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
     if instance.state != InstanceState.SUSPENDED:
         instance.state = InstanceState(snapshot.state)
         instance.error = None
+    # A completed workflow is never loaded again (every command needs an active instance, a retry one
+    # in error): its history is the audit log and the task rows, so its engine state is not kept.
+    ended = instance.state == InstanceState.COMPLETED
+    instance.workflow_json = ENDED_STATE if ended else services.engine.dump(workflow)
     if snapshot.completed:
         instance.ended_at = now
         instance.outcome = snapshot.end_event

@@ -499,6 +499,44 @@ def test_in_place_growth_of_existing_data_is_caught() -> None:
         SandboxedEnvironment(FUNCTIONS, time_limit=30.0).execute(script, data())
 
 
+def fill(rows: list[Any], value: str, times: int) -> int:
+    """A trusted helper that changes the list it is given, as helpers in ``processes/`` may."""
+    rows.extend([value] * times)
+    return len(rows)
+
+
+@pytest.mark.parametrize("script", [
+    "big = 'a' * 100000\nfor i in range(20):\n    rows[0]['k' + str(i)] = big",  # an item written, deep down
+    "big = 'a' * 100000\nfor i in range(20):\n    rows[0].update({'k' + str(i): big})",  # a mutating method
+    "big = ['a' * 100000]\nfor i in range(20):\n    rows += big",  # += on a list keeps its identity
+    "n = fill(rows, 'a' * 100000, 20)",  # an offered function changes what it is handed
+])
+def test_data_a_script_never_assigns_is_measured_when_it_changes_in_place(script: str) -> None:
+    environment = SandboxedEnvironment({**FUNCTIONS, "fill": fill}, time_limit=30.0)  # generous: CI is loaded
+    with pytest.raises(SandboxError, match="'rows' would make"):
+        environment.execute(script, {"rows": [{"nr": 1}], "other": "kept"})
+
+
+def test_data_a_script_leaves_alone_is_not_measured_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The size bound is measured on what a script wrote: one step of a multi-instance over a long
+    list does not walk the list (which made N steps cost N² item visits)."""
+    import service.engine.sandbox as sandbox
+
+    measured: list[Any] = []
+    real = sandbox._measure
+
+    def spy(value: Any, what: str, *, plain: bool = False) -> None:
+        measured.append(value)
+        real(value, what, plain=plain)
+
+    monkeypatch.setattr(sandbox, "_measure", spy)
+    posts = [{"nr": n} for n in range(300)]
+    context = {"poster": posts, "post": {"nr": 7}, "resultat": [1, 2]}
+    SandboxedEnvironment(FUNCTIONS).execute("summa = post['nr'] * 2\nlista = [summa]", context)
+    assert context["summa"] == 14 and context["lista"] == [14] and context["poster"] is posts
+    assert measured == [14, [14]]  # the new variables only
+
+
 def test_wrong_arguments_to_guarded_methods_keep_their_python_errors(env: SandboxedEnvironment) -> None:
     with pytest.raises(TypeError):
         env.evaluate("''.join()", {})
