@@ -61,6 +61,7 @@ class ReadyTask:
     assignee: str | None
     district: str | None
     due_at: datetime | None
+    due_counts: str | None
     form_file: str | None
     ui_form_file: str | None
     disclosure_to: str | None
@@ -274,7 +275,7 @@ class BpmnEngine:
             id=str(task.id), name=spec.bpmn_id or spec.name, title=str(title)[:300],
             step=str(spec.bpmn_name or spec.bpmn_id or spec.name)[:300], lane=spec.lane,
             roles=list(roles), assignee=_text(self._property(task, properties.get("assignee"))),
-            district=_text(district), due_at=due_at,
+            district=_text(district), due_at=due_at, due_counts=properties.get("dueCounts") if due_at else None,
             form_file=properties.get("formJsonSchemaFilename"),
             ui_form_file=properties.get("formUiSchemaFilename"),
             disclosure_to=properties.get("disclosureTo"),

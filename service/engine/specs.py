@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
 EXPRESSION_PROPERTIES = ("assignee", "district", "title", "organisation")
+#: How a user task's ``due`` counts: in office hours ("working") or by the clock (the default).
+DUE_COUNTS = (None, "working", "clock")
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
@@ -399,6 +401,8 @@ def _expression_problems(task_spec: Any) -> list[str]:
     due = properties.get("due")
     if due and timer_literal(due) is None:
         check(due, "property due")
+    if properties.get("dueCounts") not in DUE_COUNTS:
+        found.append(f"property dueCounts: {properties['dueCounts']!r} is not one of working, clock")
     if isinstance(task_spec, BoundaryEventMixin):
         pass  # boundary events carry their timer in event_definition (checked above)
     return found

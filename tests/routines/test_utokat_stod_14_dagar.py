@@ -27,6 +27,7 @@ import pytest
 
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
+from service.models import HumanTask
 from service.operations.timers import fire_due_timers
 from tests.conftest import Api, Harness
 from tests.routines import story as steps
@@ -179,6 +180,13 @@ def test_an_unknown_client_ends_with_the_instruction_to_apply(story: Story) -> N
     assert s.as_("kim").ok("GET", "/api/v1/instances", params={"process": KEY})["total"] == 5
 
 
+def due_counts(s: Story, task: dict[str, Any]) -> str | None:
+    with s.h.services.db.read() as db:
+        row = db.get(HumanTask, task["id"])
+        assert row is not None
+        return row.due_counts
+
+
 def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story) -> None:
     s = story
     # day 0: the coordinator increases the care at once; any unit manager of the client's provider in
@@ -198,6 +206,7 @@ def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story
     meddela = s.only("mf", "meddela_handlaggare")
     assert meddela["title"] == "Meddela biståndshandläggaren" + SUFFIX and meddela["lane"] == "Mottagningsfunktionen"
     assert s.inbox("mf.nordost") == [] and s.inbox("bo") == []
+    assert due_counts(s, meddela) == "working"  # "inom 1 arbetsdag": the inbox tells it in working time
     s.complete("mf", meddela, MEDDELA)
 
     # the named handläggare confirms the start under the agreement; her colleague does not get it

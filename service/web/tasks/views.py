@@ -71,7 +71,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
     may_act = task.status == TaskStatus.OPEN and may_act_on_task(actor, task)
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
-        due=due_for(task.due_at, now, task.roles), instance=instance, detail_error=detail_error,
+        due=due_for(task.due_at, now, task.roles, task.due_counts), instance=instance, detail_error=detail_error,
         steps=casedata.steps(definition, data, tasks, Lens(actor)),
         timeline=casedata.timeline(events, tasks, Lens(actor), element_titles=element_names(definition)),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),
