@@ -143,6 +143,8 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], lens: Lens, *,
                 parts.append(_("till %(user)s", user=person_name(str(detail["to_user"]))))
             if detail.get("reason"):
                 parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
+            if detail.get("message"):  # a message received, by what sending it did
+                parts.append(str(names.get(str(detail["message"])) or detail["message"]))
             if detail.get("outcome"):  # the end event reached, by its name in the diagram
                 parts.append(str(names.get(str(detail["outcome"])) or _("avslutat")))
             if detail.get("error"):

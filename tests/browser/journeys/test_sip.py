@@ -184,10 +184,10 @@ def test_sip_vid_utskrivning_from_start_to_end(site: Site) -> None:
 
     # someone asks for a follow-up; the fast vårdkontakt follows up and closes the plan
     eva.goto(f"{site.url}/arenden/{instance_id}")
-    begard = eva.get_by_role("region", name="Bevaka planen")
+    begard = eva.get_by_role("region", name="Uppföljning av planen begärd")
     type_text(eva, "Anledning", "Försämrat mående", within=begard)
     j.shot(eva, "uppfoljning-begard")
-    press(eva, "Skicka: Bevaka planen")
+    press(eva, "Skicka: Uppföljning av planen begärd")
     expect(eva.get_by_role("status")).to_contain_text("Meddelandet skickades")
 
     title = "Följ upp planen – SIP vid utskrivning från sluten vård"
