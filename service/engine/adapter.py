@@ -300,6 +300,18 @@ class BpmnEngine:
                 return str(name)
         return None
 
+    def message_variables(self, definition: Any) -> dict[str, str]:
+        """Each message the diagram catches → the case variable its payload is kept in (``messageVariable``)."""
+        spec, subprocess_specs = self.spec_for(definition)
+        found: dict[str, str] = {}
+        for process_spec in (spec, *subprocess_specs.values()):
+            for task_spec in process_spec.task_specs.values():
+                event = getattr(task_spec, "event_definition", None)
+                for d in timers.inner_definitions(event) if isinstance(task_spec, CatchingEvent) else []:
+                    if isinstance(d, MessageEventDefinition) and getattr(d, "message_var", None):
+                        found.setdefault(d.name, str(d.message_var))
+        return found
+
     def message_roles(self, definition: Any) -> dict[str, list[str]]:
         """Each message the diagram catches → the roles its catching elements allow (``messageRoles``).
 

@@ -427,6 +427,10 @@ def _resolve_forms(parsed: ParsedProcess, filename: str, forms: dict[str, Any],
                 continue
             parsed.form_files.add(form_name)
         _message_form(parsed, task_spec, forms, existing)
+    for qualified in forms:  # what a script records for people to read (``record_<variable>``)
+        folder, _, form_name = qualified.rpartition("/")
+        if folder == parsed.key and form_name.startswith("record_") and form_name.endswith(".schema.json"):
+            parsed.form_files.add(form_name)
 
 
 def _message_form(parsed: ParsedProcess, task_spec: Any, forms: dict[str, Any], existing: Mapping[str, Any]) -> None:

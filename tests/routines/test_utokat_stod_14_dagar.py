@@ -19,11 +19,13 @@ competitor's unit manager, same role and same district, is never offered them an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
@@ -292,6 +294,13 @@ def test_lasting_need_reported_in_time_then_the_application_is_refused(story: St
                                  "grund": "inget beviljat beslut"}}
     assert "beslut_galler_fran" not in final["data"]
     assert final["data"]["informerad_handlaggare"] == "bo"
+    # the invoicing record is read on the case page, in words and Swedish dates, not as keys and ISO
+    page = case_page(s, "bo", instance["id"]).text
+    assert "Underlag för fakturering" in page and "Avtalsperioden (14 dagar)" in page
+    assert "Efter avtalsperioden" in page and "Avslag" in page
+    assert "15 dec. 2026" in page and "antal_dagar" not in page and "efter_avtalsperioden" not in page
+    competitor = case_page(s, "kajsa", instance["id"])
+    assert competitor.status_code == 404 and "Underlag för fakturering" not in competitor.text
     assert not any(t["name"] == "eskalera_varaktigt_behov" for t in final["tasks"])
 
 
@@ -454,6 +463,25 @@ def test_a_lasting_need_recorded_on_day_5_is_due_with_the_handlaggare_by_day_12(
     assert case["data"]["behov_konstaterat"] == UTOKA["behov_konstaterat"]  # what she typed on day 0 stays
     s.complete("kim", informera, INFORMERA)
     assert s.timers(instance["id"], "varaktigt_behov_tidsgrans") == []
+    # the case page shows the reasoning under the message's title; the competitor has no such case
+    page = case_page(s, "bo", instance["id"])
+    assert page.status_code == 200
+    assert re.search(r'<h3 id="step-\d+">Varaktigt behov konstaterat\s', page.text)
+    assert "Varför behovet bedöms vara varaktigt" in page.text and LASTING["data"]["bedomning"] in page.text
+    competitor = case_page(s, "kajsa", instance["id"])
+    assert competitor.status_code == 404 and LASTING["data"]["bedomning"] not in competitor.text
+
+
+def case_page(s: Story, username: str, instance_id: str) -> requests.Response:
+    """The case page as ``username`` reads it in a browser (signed in through the form)."""
+    from service.operations.users import set_password
+
+    set_password(s.h.services, username, "Lösenord-för-sidan-1")
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(f"{s.h.url}/logga-in").text)[1]  # type: ignore[index]
+    http.post(f"{s.h.url}/logga-in", data={"username": username, "password": "Lösenord-för-sidan-1",
+                                           "csrf_token": token})
+    return http.get(f"{s.h.url}/arenden/{instance_id}")
 
 
 def test_missed_steps_escalate_and_the_day_14_follow_up_comes_regardless(story: Story) -> None:
