@@ -146,6 +146,7 @@ def story(harness: Harness) -> Iterator[Story]:
     s.user("mf.nordost", "mottagningsfunktionen", districts=("Nordost",))
     s.user("bo", "bistandshandlaggare")
     s.user("lisa", "bistandshandlaggare")  # bo's colleague in Sydväst
+    s.user("nils", "bistandshandlaggare", districts=("Nordost",), display_name="Nils Nordost")  # another district
     s.user("sara", "socialsekreterare")  # another role in the same district
     s.user("erik", "enhetschef_myndighet")  # Mottagningsfunktionen's and the handläggare's chef
     s.user("adam", "admin")
@@ -271,6 +272,12 @@ def test_lasting_need_reported_in_time_then_the_application_is_refused(story: St
     # 2026-12-04: reported in time; the deadline is withdrawn and nothing escalates
     SYSTEM_CLOCK.set(datetime(2026, 12, 4, 11, 0, tzinfo=STOCKHOLM))
     assert s.only("kim", "informera_om_varaktigt_behov")["overdue"] is False
+    # the provider picks among the district's handläggare only: not another district's, not a free text
+    picker = steps.task_detail(s.as_("kim"), informera)["form"]["schema"]["properties"]["informerad_handlaggare"]
+    assert sorted(picker["enum"]) == ["bo", "lisa"]
+    assert "Nils Nordost" not in str(steps.task_detail(s.as_("kim"), informera))
+    assert "informerad_handlaggare" in s.refused("kim", informera, {**INFORMERA, "informerad_handlaggare": "Bo H"})
+    assert "informerad_handlaggare" in s.refused("kim", informera, {**INFORMERA, "informerad_handlaggare": "nils"})
     s.complete("kim", informera, INFORMERA)
     assert s.timers(instance["id"], "varaktigt_behov_tidsgrans") == []
     assert [t["task"] for t in s.timers(instance["id"])] == ["dag_14"]

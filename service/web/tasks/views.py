@@ -61,7 +61,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         tasks = rows.tasks
         events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
         candidates = _substitutes(db, task)
-        schema = with_choices(db, actor, detail["form"]["schema"])
+        schema = with_choices(db, actor, detail["form"]["schema"], district=task.district)
     ui = detail["form"]["ui_schema"]
     if values is None:  # prefill from the task's data: earlier answers to the same fields
         values = {k: v for k, v in detail["data"].items() if k in ((schema or {}).get("properties") or {})}
