@@ -93,7 +93,8 @@ def person_summary(user: User) -> dict[str, object]:
 CHOICE_LIMIT = 500
 
 
-def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | None, *,
+                 district: str | None = None) -> Mapping[str, Any] | None:
     """``schema`` with its ``x-organisation`` and ``x-person`` fields closed to what may be chosen.
 
     An organisation field holds the key of a registered organisation of its kind (for someone of that
@@ -102,6 +103,10 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     ``{"x-person": {"roles": [...]}}`` names — or, with ``"kind"``, of organisations of that kind; an
     ``x-districts`` field one of the municipality's configured districts (``SAMVERKAN_DISTRICTS``),
     and no field at all where it has none.
+    A person field's rule may narrow it further: ``"district": true`` — only people working in the
+    task's ``district`` (R3: the district's handläggare); ``"organisation": "<field>"`` — only people of
+    the organisation the sibling ``<field>`` names (R4: the provider's own staff, never a competitor's),
+    each offered with their organisation's name and checked against the named one when the form is sent.
     The same enriched schema validates a submission (an unknown key or a mistyped name is refused
     like any wrong choice) and renders each field as a picker showing names, so nobody types
     usernames.
@@ -115,6 +120,7 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     for organisation in organisations(session):
         by_kind.setdefault(organisation.kind.value, []).append(organisation)
     people = search_people(session, actor, PersonQuery(), limit=CHOICE_LIMIT) if "x-person" in text else []
+    names = {o.key: o.name for found in by_kind.values() for o in found}
 
     def of_kind(kind: str) -> list[User]:
         """A field that names someone of another organisation's kind (a provider naming the client's
@@ -147,9 +153,16 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
                 kind = wanted.get("kind") if isinstance(wanted, dict) else None
                 pool = people if kind is None else of_kind(kind)
                 chosen = [p for p in pool if not roles or roles & set(p.roles)]
+                if isinstance(wanted, dict) and wanted.get("district") and district:
+                    chosen = [p for p in chosen if district in p.districts]
                 node.pop("pattern", None)  # the choice itself is the check
                 node["enum"] = [p.username for p in chosen]
                 node["x-enum-labels"] = [_label(p) for p in chosen]
+                if isinstance(wanted, dict) and wanted.get("organisation"):
+                    node["x-person-organisations"] = [p.organisation_key for p in chosen]
+                    node["x-enum-labels"] = [_label(p, names.get(p.organisation_key or "")) for p in chosen]
+            if isinstance(properties, dict):
+                _tie_people_to_organisations(node)
             return node
         if isinstance(node, list):
             return [close(item) for item in node]
@@ -167,8 +180,32 @@ def _asks_for_district(field: Any) -> bool:
     return bool(field.get("x-districts")) or (isinstance(items, dict) and bool(items.get("x-districts")))
 
 
-def _label(user: User) -> str:
-    where = ", ".join(user.districts)
+def _tie_people_to_organisations(node: dict[str, Any]) -> None:
+    """An object's person fields ruled ``"organisation": "<field>"`` accept only that organisation's people.
+
+    Every choice is checked against the named organisation when the form is sent (one ``if``/``then``
+    per organisation; an organisation without such people accepts none)."""
+    properties = node["properties"]
+    for name, field in list(properties.items()):
+        rule = field.get("x-person") if isinstance(field, dict) else None
+        source = rule.get("organisation") if isinstance(rule, dict) else None
+        if not isinstance(source, str) or not isinstance(properties.get(source), dict):
+            continue
+        members: dict[str, list[int]] = {}
+        for index, organisation in enumerate(field.get("x-person-organisations") or []):
+            members.setdefault(organisation, []).append(index)
+        usernames = field.get("enum") or []
+        rules = [{"if": {"properties": {source: {"const": key}}, "required": [source]},
+                  "then": {"properties": {name: {"enum": [usernames[i] for i in indexes]}}}}
+                 for key, indexes in members.items()]
+        others = {"if": {"properties": {source: {"not": {"enum": sorted(members)}}}, "required": [source]},
+                  "then": {"properties": {name: {"enum": []}}}}
+        node["allOf"] = [*(node.get("allOf") or []), *rules, others]
+        field.pop("x-person-organisations", None)
+
+
+def _label(user: User, organisation: str | None = None) -> str:
+    where = ", ".join(filter(None, [organisation, *user.districts]))
     return f"{user.display_name} ({where})" if where else user.display_name
 
 

@@ -206,6 +206,9 @@ def test_no_form_without_a_diagram() -> None:
                 used.add(f"{_key(diagram)}/{prop.get('value')}")
         for message in _root(diagram).iter(f"{{{NS['bpmn']}}}message"):  # a message's payload form
             used.add(f"{_key(diagram)}/message_{message.get('name')}.schema.json")
+        for script in _root(diagram).iter(f"{{{NS['bpmn']}}}script"):  # what a script records for people
+            for variable in re.findall(r"^\s*(\w+)\s*=", script.text or "", re.MULTILINE):
+                used.add(f"{_key(diagram)}/record_{variable}.schema.json")
     present = {f"{p.parent.name}/{p.name}" for p in FORMS_DIR.glob("*/*.json")}
     assert present - used == set(), "form files no diagram names"
 

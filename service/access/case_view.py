@@ -133,7 +133,8 @@ def task_detail(session: Session, actor: Actor, task: HumanTask, instance: Proce
         **task_summary(task, actor, now),
         "case_ref": task.case_ref if shows_identity(actor) else None,
         "form": {"schema": with_choices(
-                     session, actor, definition.forms.get(task.form_file) if task.form_file else None),
+                     session, actor, definition.forms.get(task.form_file) if task.form_file else None,
+                     district=task.district),
                  "ui_schema": definition.forms.get(task.ui_form_file) if task.ui_form_file else None},
         "data": task_data(actor, definition, task, rows.tasks, rows.disclosures, instance.started_by),
     }

@@ -61,6 +61,7 @@ class ReadyTask:
     assignee: str | None
     district: str | None
     due_at: datetime | None
+    due_counts: str | None
     form_file: str | None
     ui_form_file: str | None
     disclosure_to: str | None
@@ -274,7 +275,7 @@ class BpmnEngine:
             id=str(task.id), name=spec.bpmn_id or spec.name, title=str(title)[:300],
             step=str(spec.bpmn_name or spec.bpmn_id or spec.name)[:300], lane=spec.lane,
             roles=list(roles), assignee=_text(self._property(task, properties.get("assignee"))),
-            district=_text(district), due_at=due_at,
+            district=_text(district), due_at=due_at, due_counts=properties.get("dueCounts") if due_at else None,
             form_file=properties.get("formJsonSchemaFilename"),
             ui_form_file=properties.get("formUiSchemaFilename"),
             disclosure_to=properties.get("disclosureTo"),
@@ -298,6 +299,18 @@ class BpmnEngine:
             if name:
                 return str(name)
         return None
+
+    def message_variables(self, definition: Any) -> dict[str, str]:
+        """Each message the diagram catches → the case variable its payload is kept in (``messageVariable``)."""
+        spec, subprocess_specs = self.spec_for(definition)
+        found: dict[str, str] = {}
+        for process_spec in (spec, *subprocess_specs.values()):
+            for task_spec in process_spec.task_specs.values():
+                event = getattr(task_spec, "event_definition", None)
+                for d in timers.inner_definitions(event) if isinstance(task_spec, CatchingEvent) else []:
+                    if isinstance(d, MessageEventDefinition) and getattr(d, "message_var", None):
+                        found.setdefault(d.name, str(d.message_var))
+        return found
 
     def message_roles(self, definition: Any) -> dict[str, list[str]]:
         """Each message the diagram catches → the roles its catching elements allow (``messageRoles``).

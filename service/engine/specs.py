@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
 EXPRESSION_PROPERTIES = ("assignee", "district", "title", "organisation")
+#: How a user task's ``due`` counts: in office hours ("working") or by the clock (the default).
+DUE_COUNTS = (None, "working", "clock")
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
@@ -440,6 +442,8 @@ def _expression_problems(task_spec: Any) -> list[str]:
     due = properties.get("due")
     if due and timer_literal(due) is None:
         check(due, "property due")
+    if properties.get("dueCounts") not in DUE_COUNTS:
+        found.append(f"property dueCounts: {properties['dueCounts']!r} is not one of working, clock")
     if isinstance(task_spec, BoundaryEventMixin):
         pass  # boundary events carry their timer in event_definition (checked above)
     return found
@@ -464,6 +468,10 @@ def _resolve_forms(parsed: ParsedProcess, filename: str, forms: dict[str, Any],
                 continue
             parsed.form_files.add(form_name)
         _message_form(parsed, task_spec, forms, existing)
+    for qualified in forms:  # what a script records for people to read (``record_<variable>``)
+        folder, _, form_name = qualified.rpartition("/")
+        if folder == parsed.key and form_name.startswith("record_") and form_name.endswith(".schema.json"):
+            parsed.form_files.add(form_name)
 
 
 def _message_form(parsed: ParsedProcess, task_spec: Any, forms: dict[str, Any], existing: Mapping[str, Any]) -> None:

@@ -48,6 +48,8 @@ class HumanTask(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the task's input data when it arrived
     created_at: Mapped[datetime]
     due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    # How the deadline counts (the user task's ``dueCounts``): "working" for office hours, else clock time.
+    due_counts: Mapped[str | None] = mapped_column(String(20), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     assign_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

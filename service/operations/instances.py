@@ -150,6 +150,14 @@ def message_form(definition: ProcessDefinition, name: str) -> dict[str, Any] | N
     return form if isinstance(form, dict) else None
 
 
+def message_title(definition: ProcessDefinition, name: str) -> str | None:
+    """What sending the message ``name`` does, as its form's ``title`` says ("Stoppet är hävt",
+    "Uppföljning av planen begärd"): the name of its button, its section and its timeline entry —
+    never the name of the step that waits for it ("Bevaka planen")."""
+    title = (message_form(definition, name) or {}).get("title")
+    return str(title) if title else None
+
+
 def validate_message(session: Session, actor: Actor, definition: ProcessDefinition, name: str,
                      data: Mapping[str, Any], case: Mapping[str, Any] | None = None) -> None:
     """The payload against its form; a date the form orders after a field of the case (``x-after``)

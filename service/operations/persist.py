@@ -128,7 +128,8 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
             assignee=assignee, status=TaskStatus.OPEN, case_ref=instance.case_ref,
             form_file=ready.form_file, ui_form_file=ready.ui_form_file, disclosure_to=ready.disclosure_to,
             organisation=ready.organisation,
-            data=jsonable(ready.data), created_at=now, due_at=ready.due_at, assign_reason=reason,
+            data=jsonable(ready.data), created_at=now, due_at=ready.due_at, due_counts=ready.due_counts,
+            assign_reason=reason,
         )
         session.add(row)
         changes.created_tasks.append(row)

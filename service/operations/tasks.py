@@ -38,7 +38,7 @@ def complete_task(services: Services, actor: Actor, task_id: str,
         _require_active(instance)
         definition = instance.definition
         schema = definition.forms.get(task.form_file) if task.form_file else None
-        validate_form(with_choices(session, actor, schema), data)
+        validate_form(with_choices(session, actor, schema, district=task.district), data)
         changed = read_only_changes(schema, data, {**instance.data, **task.data})
         if changed:
             raise Invalid("the form changes fields it only shows", errors=changed)

@@ -18,7 +18,7 @@ from service.access import Lens
 from service.models import Event, HumanTask, ProcessDefinition, TaskStatus
 
 from .formview import display_value
-from .layout import person_name
+from .layout import person_name, services
 
 
 @dataclass
@@ -72,6 +72,15 @@ def steps(definition: ProcessDefinition, data: Mapping[str, Any], tasks: Iterabl
             own = task.submitted if task.submitted and lens.answers(task) else data
             groups.append((lens.title(task), lens.person(task.completed_by), task.completed_at,
                            schemas.get(task.form_file or ""), own))
+    # what was sent to the case as a message, under the message's form title ("Varaktigt behov konstaterat")
+    for message, variable in services().engine.message_variables(definition).items():
+        schema = schemas.get(f"message_{message}.schema.json")
+        if schema and isinstance(data.get(variable), Mapping):
+            groups.append((str(schema.get("title") or message), None, None, schema, data[variable]))
+    # what a script recorded for people to read (``record_<variable>.schema.json``: R3's invoicing record)
+    for name, schema in sorted(schemas.items()):
+        if name.startswith("record_"):
+            groups.append((str(schema.get("title") or name), None, None, schema, data))
     for title, who, at, schema, values in groups:
         if not schema:
             continue
@@ -143,6 +152,8 @@ def timeline(events: Iterable[Event], tasks: Iterable[HumanTask], lens: Lens, *,
                 parts.append(_("till %(user)s", user=person_name(str(detail["to_user"]))))
             if detail.get("reason"):
                 parts.append(_("skäl: %(reason)s", reason=detail["reason"]))
+            if detail.get("message"):  # a message received, by what sending it did
+                parts.append(str(names.get(str(detail["message"])) or detail["message"]))
             if detail.get("outcome"):  # the end event reached, by its name in the diagram
                 parts.append(str(names.get(str(detail["outcome"])) or _("avslutat")))
             if detail.get("error"):

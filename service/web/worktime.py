@@ -1,8 +1,10 @@
-"""Due dates as staff count them: in working time (office hours, Swedish holidays closed).
+"""Due dates told the way each deadline is counted.
 
-A task due Monday 09:00 seen on Friday 16:00 is "due in 2 working hours", not "in 65 hours";
-the routines' deadlines are set in working time (``add_working_hours``), so the inbox says how
-much of it is left — or how much has passed.
+A deadline the routine counts in working time (the user task's ``dueCounts="working"``, e.g. R3's
+"within 1 working day", set with ``add_working_hours``) is told in working time: a task due Monday
+09:00 seen on Friday 16:00 is "due in 2 working hours", not "in 65 hours". Every other deadline
+counts clock time (R1's acknowledgement within 2 hours runs over nights and weekends; R4's 14 days
+are calendar days) and is told in clock time — as is every deadline of a round-the-clock role.
 """
 
 from __future__ import annotations
@@ -49,11 +51,17 @@ class Due:
 CLOCK_ROLES = frozenset({"socialjouren"})
 
 
-def due_for(due_at: datetime | None, now: datetime, roles: list[str] | None) -> Due | None:
-    """A task's due text: in clock time for round-the-clock roles, else in working time."""
-    if roles and set(roles) <= CLOCK_ROLES:
-        return due_in_clock_time(due_at, now)
-    return due_in_working_time(due_at, now)
+#: ``HumanTask.due_counts`` of a deadline counted in working time (from the ``dueCounts`` property).
+WORKING = "working"
+
+
+def due_for(due_at: datetime | None, now: datetime, roles: list[str] | None,
+            counts: str | None = None) -> Due | None:
+    """A task's due text: in working time only for a working-time deadline (``counts``) of an
+    office role; in clock time for every other deadline and for round-the-clock roles."""
+    if counts == WORKING and not (roles and set(roles) <= CLOCK_ROLES):
+        return due_in_working_time(due_at, now)
+    return due_in_clock_time(due_at, now)
 
 
 def due_in_clock_time(due_at: datetime | None, now: datetime) -> Due | None:

@@ -52,6 +52,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
+#: A phone's window (iPhone 12–15): journeys walked at this width must never scroll sideways.
+PHONE = {"width": 390, "height": 844}
+
+
 class Site:
     """The running service with the real routines deployed, and people who use it in a browser."""
 
@@ -60,6 +64,8 @@ class Site:
         self.browser = browser
         self.url = h.url
         self._contexts: list[Any] = []
+        #: The window people sign in with; a phone journey sets ``PHONE`` before anyone signs in.
+        self.viewport = {"width": 1280, "height": 900}
 
     def person(self, username: str, *roles: str, districts: tuple[str, ...] = ("Sydväst",),
                organisation: str = "myndighet", name: str | None = None) -> Page:
@@ -70,7 +76,7 @@ class Site:
 
     def sign_in(self, username: str) -> Page:
         context = self.browser.new_context(locale="sv-SE", timezone_id="Europe/Stockholm",
-                                           viewport={"width": 1280, "height": 900}, accept_downloads=True)
+                                           viewport=dict(self.viewport), accept_downloads=True)
         context.set_default_timeout(PATIENCE_MS)
         # every CSP violation a page causes is collected (look() fails on any)
         context.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "

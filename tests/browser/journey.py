@@ -20,17 +20,26 @@ from tests.browser.conftest import look
 
 
 class Journey:
-    """Numbered screenshots for one routine's walk (``journey-<key>-01-start``, ...)."""
+    """Numbered screenshots for one routine's walk (``journey-<key>-01-start``, ...).
 
-    def __init__(self, key: str) -> None:
+    Walked at a phone's ``width`` (390), the names say so (``journey-<key>-390-01-start``) and every
+    step's page must fit the width: nothing may scroll sideways.
+    """
+
+    def __init__(self, key: str, width: int | None = None) -> None:
         self.key = key
+        self.width = width
         self.steps = 0
         self.names: list[str] = []
 
     def shot(self, page: Page, what: str) -> None:
         self.steps += 1
-        name = f"journey-{self.key}-{self.steps:02d}-{what}"
+        prefix = f"journey-{self.key}-{self.width}" if self.width else f"journey-{self.key}"
+        name = f"{prefix}-{self.steps:02d}-{what}"
         self.names.append(name)
+        if self.width:
+            wide = page.evaluate("() => document.documentElement.scrollWidth")  # reading, not setting
+            assert wide <= self.width, f"{name}: the page is {wide} px wide at {self.width} px"
         look(page, name)
 
 

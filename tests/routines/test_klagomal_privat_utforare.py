@@ -358,10 +358,18 @@ def test_without_a_named_contact_step_1_goes_to_the_providers_own_people(staff: 
     assert s["trygg.ec"].post(f"/api/v1/tasks/{step_1['id']}/claim").status_code == 404
     assert s["trygg.ec"].post(f"/api/v1/tasks/{step_1['id']}/complete",
                               json={"data": PROVIDER_ANSWER}).status_code == 404
-    # naming the competitor's person as the contact does not hand them the case: it goes to the lane
-    misnamed = start(s["mona.mottagare"], {**COMPLAINT, "utforare_kontakt": "trygg.ec"})
-    assert the_task(s["omsorg.ec"], misnamed, "utforarens_hantering")["assignee"] is None
-    assert_never_sees(s["trygg.ec"], misnamed)
+    # the competitor's person cannot be named as the provider's contact: refused, nothing started
+    before = s["mona.mottagare"].ok("GET", "/api/v1/instances", params={"process": KEY})["total"]
+    misnamed = s["mona.mottagare"].post("/api/v1/instances", json={
+        "process": KEY, "data": {**COMPLAINT, "utforare_kontakt": "trygg.ec"}})
+    assert misnamed.status_code == 422 and set(misnamed.json()["errors"]) == {"utforare_kontakt"}
+    assert s["mona.mottagare"].ok("GET", "/api/v1/instances", params={"process": KEY})["total"] == before
+    # the start form's picker names each person with their provider, so the receiver sees whose staff
+    # they pick
+    form = s["mona.mottagare"].ok("GET", f"/api/v1/processes/{KEY}")
+    contact = form["start_form"]["schema"]["properties"]["utforare_kontakt"]
+    labels = dict(zip(contact["enum"], contact["x-enum-labels"], strict=True))
+    assert "(Omsorg AB, Hisingen)" in labels["omsorg.kontakt"] and "(Trygg Omsorg AB" in labels["trygg.ec"]
     # the provider's answer carries only its own fields: a planted name is refused
     s["omsorg.ec"].ok("POST", f"/api/v1/tasks/{step_1['id']}/claim")
     planted = s["omsorg.ec"].post(f"/api/v1/tasks/{step_1['id']}/complete",

@@ -32,6 +32,7 @@ import pytest
 
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
+from service.models import HumanTask
 from service.operations.timers import fire_due_timers
 from tests.conftest import Api, Harness
 from tests.routines import story as steps
@@ -243,6 +244,8 @@ def test_contact_goes_to_the_reached_socialsekreterare_or_the_districts_mottag(
     # sara's own task shows the law's requirement and the district, due in two working hours
     [kvittens] = s.inbox("sara", assigned="me")
     assert kvittens["name"] == "kvittera_socialsekreterare" and kvittens["assignee"] == "sara"
+    with s.h.services.db.read() as db:  # two clock hours: told in clock time, not working time
+        assert db.get(HumanTask, kvittens["id"]).due_counts is None
     assert kvittens["title"] == f"Skyddsombudsstopp: kvittera kontakt ({SOL}, Nordost)"
     assert kvittens["lane"] == "Socialsekreterare" and kvittens["district"] == "Nordost"
     assert_due(kvittens, TUESDAY_10 + timedelta(hours=2))

@@ -19,14 +19,17 @@ competitor's unit manager, same role and same district, is never offered them an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from service.clock import STOCKHOLM, SYSTEM_CLOCK
 from service.config import ROOT
+from service.models import HumanTask
 from service.operations.timers import fire_due_timers
 from tests.conftest import Api, Harness
 from tests.routines import story as steps
@@ -143,6 +146,7 @@ def story(harness: Harness) -> Iterator[Story]:
     s.user("mf.nordost", "mottagningsfunktionen", districts=("Nordost",))
     s.user("bo", "bistandshandlaggare")
     s.user("lisa", "bistandshandlaggare")  # bo's colleague in Sydväst
+    s.user("nils", "bistandshandlaggare", districts=("Nordost",), display_name="Nils Nordost")  # another district
     s.user("sara", "socialsekreterare")  # another role in the same district
     s.user("erik", "enhetschef_myndighet")  # Mottagningsfunktionen's and the handläggare's chef
     s.user("adam", "admin")
@@ -179,6 +183,13 @@ def test_an_unknown_client_ends_with_the_instruction_to_apply(story: Story) -> N
     assert s.as_("kim").ok("GET", "/api/v1/instances", params={"process": KEY})["total"] == 5
 
 
+def due_counts(s: Story, task: dict[str, Any]) -> str | None:
+    with s.h.services.db.read() as db:
+        row = db.get(HumanTask, task["id"])
+        assert row is not None
+        return row.due_counts
+
+
 def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story) -> None:
     s = story
     # day 0: the coordinator increases the care at once; any unit manager of the client's provider in
@@ -198,6 +209,7 @@ def test_transient_need_follows_up_on_day_14_and_is_not_compensated(story: Story
     meddela = s.only("mf", "meddela_handlaggare")
     assert meddela["title"] == "Meddela biståndshandläggaren" + SUFFIX and meddela["lane"] == "Mottagningsfunktionen"
     assert s.inbox("mf.nordost") == [] and s.inbox("bo") == []
+    assert due_counts(s, meddela) == "working"  # "inom 1 arbetsdag": the inbox tells it in working time
     s.complete("mf", meddela, MEDDELA)
 
     # the named handläggare confirms the start under the agreement; her colleague does not get it
@@ -260,6 +272,12 @@ def test_lasting_need_reported_in_time_then_the_application_is_refused(story: St
     # 2026-12-04: reported in time; the deadline is withdrawn and nothing escalates
     SYSTEM_CLOCK.set(datetime(2026, 12, 4, 11, 0, tzinfo=STOCKHOLM))
     assert s.only("kim", "informera_om_varaktigt_behov")["overdue"] is False
+    # the provider picks among the district's handläggare only: not another district's, not a free text
+    picker = steps.task_detail(s.as_("kim"), informera)["form"]["schema"]["properties"]["informerad_handlaggare"]
+    assert sorted(picker["enum"]) == ["bo", "lisa"]
+    assert "Nils Nordost" not in str(steps.task_detail(s.as_("kim"), informera))
+    assert "informerad_handlaggare" in s.refused("kim", informera, {**INFORMERA, "informerad_handlaggare": "Bo H"})
+    assert "informerad_handlaggare" in s.refused("kim", informera, {**INFORMERA, "informerad_handlaggare": "nils"})
     s.complete("kim", informera, INFORMERA)
     assert s.timers(instance["id"], "varaktigt_behov_tidsgrans") == []
     assert [t["task"] for t in s.timers(instance["id"])] == ["dag_14"]
@@ -283,6 +301,13 @@ def test_lasting_need_reported_in_time_then_the_application_is_refused(story: St
                                  "grund": "inget beviljat beslut"}}
     assert "beslut_galler_fran" not in final["data"]
     assert final["data"]["informerad_handlaggare"] == "bo"
+    # the invoicing record is read on the case page, in words and Swedish dates, not as keys and ISO
+    page = case_page(s, "bo", instance["id"]).text
+    assert "Underlag för fakturering" in page and "Avtalsperioden (14 dagar)" in page
+    assert "Efter avtalsperioden" in page and "Avslag" in page
+    assert "15 dec. 2026" in page and "antal_dagar" not in page and "efter_avtalsperioden" not in page
+    competitor = case_page(s, "kajsa", instance["id"])
+    assert competitor.status_code == 404 and "Underlag för fakturering" not in competitor.text
     assert not any(t["name"] == "eskalera_varaktigt_behov" for t in final["tasks"])
 
 
@@ -445,6 +470,25 @@ def test_a_lasting_need_recorded_on_day_5_is_due_with_the_handlaggare_by_day_12(
     assert case["data"]["behov_konstaterat"] == UTOKA["behov_konstaterat"]  # what she typed on day 0 stays
     s.complete("kim", informera, INFORMERA)
     assert s.timers(instance["id"], "varaktigt_behov_tidsgrans") == []
+    # the case page shows the reasoning under the message's title; the competitor has no such case
+    page = case_page(s, "bo", instance["id"])
+    assert page.status_code == 200
+    assert re.search(r'<h3 id="step-\d+">Varaktigt behov konstaterat\s', page.text)
+    assert "Varför behovet bedöms vara varaktigt" in page.text and LASTING["data"]["bedomning"] in page.text
+    competitor = case_page(s, "kajsa", instance["id"])
+    assert competitor.status_code == 404 and LASTING["data"]["bedomning"] not in competitor.text
+
+
+def case_page(s: Story, username: str, instance_id: str) -> requests.Response:
+    """The case page as ``username`` reads it in a browser (signed in through the form)."""
+    from service.operations.users import set_password
+
+    set_password(s.h.services, username, "Lösenord-för-sidan-1")
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(f"{s.h.url}/logga-in").text)[1]  # type: ignore[index]
+    http.post(f"{s.h.url}/logga-in", data={"username": username, "password": "Lösenord-för-sidan-1",
+                                           "csrf_token": token})
+    return http.get(f"{s.h.url}/arenden/{instance_id}")
 
 
 def test_missed_steps_escalate_and_the_day_14_follow_up_comes_regardless(story: Story) -> None:

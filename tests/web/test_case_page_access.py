@@ -50,6 +50,9 @@ def test_a_message_is_sent_from_the_case_page_by_the_roles_allowed(sqlite_harnes
     sent = sara.post(f"{h.url}/arenden/{case}/meddelanden/klart", data={"csrf_token": _csrf(page), "datum": "i dag"})
     assert sent.status_code == 200 and "Meddelandet skickades." in sent.text
     assert h.as_("sara").ok("GET", f"/api/v1/instances/{case}")["state"] == "completed"
+    # the timeline names the message by its form's title ("Klart"), not by its key ("klart")
+    done = sara.get(f"{h.url}/arenden/{case}").text
+    assert "<strong>Meddelande togs emot</strong>: Klart" in done
 
 
 def test_an_operator_reads_a_case_whole_only_with_a_reason_shown_on_the_case(sqlite_harness: Harness) -> None:

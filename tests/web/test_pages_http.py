@@ -156,10 +156,31 @@ def test_socialjouren_sees_deadlines_in_clock_time() -> None:
     from service.web.worktime import due_for
 
     saturday_night = datetime(2026, 12, 5, 22, 0, tzinfo=STOCKHOLM)
-    due = due_for(datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM), saturday_night, ["socialjouren"])
+    midnight = datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM)
+    due = due_for(midnight, saturday_night, ["socialjouren"], "working")
     assert due is not None and due.text == "Om 2 timmar" and not due.overdue  # not "Om 0 min arbetstid"
-    office = due_for(datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM), saturday_night, ["mottag"])
-    assert office is not None and office.text == "Om 0 min arbetstid"
+
+
+def test_a_deadline_is_told_as_it_is_counted() -> None:
+    from datetime import datetime
+
+    from service.clock import STOCKHOLM
+    from service.web.worktime import due_for
+
+    saturday_night = datetime(2026, 12, 5, 22, 0, tzinfo=STOCKHOLM)
+    midnight = datetime(2026, 12, 6, 0, 0, tzinfo=STOCKHOLM)
+    # R1's acknowledgement runs by the clock: an office role sees clock time too, never "0 min arbetstid"
+    clock = due_for(midnight, saturday_night, ["mottag"])
+    assert clock is not None and clock.text == "Om 2 timmar"
+    assert due_for(midnight, saturday_night, ["mottag"], "clock") == clock
+    # R3's "within 1 working day" is told in working time to the office
+    friday_4pm = datetime(2026, 11, 27, 16, 0, tzinfo=STOCKHOLM)
+    monday_9am = datetime(2026, 11, 30, 9, 0, tzinfo=STOCKHOLM)
+    working = due_for(monday_9am, friday_4pm, ["mottagningsfunktionen"], "working")
+    assert working is not None and working.text == "Om 2 arbetstimmar"
+    # a month's calendar deadline (R2's evaluation) reads in days
+    later = due_for(datetime(2027, 1, 4, 22, 0, tzinfo=STOCKHOLM), saturday_night, ["socialsekreterare"])
+    assert later is not None and later.text == "Om 30 dygn"
 
 
 def test_a_task_page_says_each_rule_and_the_case_page_names_the_end(sqlite_harness: Harness) -> None:

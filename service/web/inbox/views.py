@@ -61,7 +61,7 @@ def inbox_rows(actor: Actor, kind: str, wanted: InboxFilter) -> tuple[list[dict[
     rows = []
     for task in tasks:
         row = task_summary(task, actor, now)
-        row["due"] = due_for(task.due_at, now, task.roles)
+        row["due"] = due_for(task.due_at, now, task.roles, task.due_counts)
         row["case_ref"] = task.case_ref if shows_identity(actor) else None
         row["paused"] = task.instance_id in paused
         rows.append(row)

@@ -39,6 +39,7 @@ from service.operations.instances import (
     latest_definition,
     load_visible,
     message_form,
+    message_title,
     set_state,
     start_instance,
 )
@@ -250,9 +251,8 @@ def _message_forms(actor: Actor, instance: ProcessInstance, values: dict[str, di
     definition = instance.definition
     names = sendable(actor, instance.waits_for, services().engine.message_roles(definition))
     with services().db.read() as db:
-        # the message's own form names what is sent ("Stoppet är hävt"), not the step that waits for it
-        return [{"name": name, "title": str((message_form(definition, name) or {}).get("title")
-                                             or services().engine.message_title(definition, name)),
+        return [{"name": name, "title": message_title(definition, name)
+                 or services().engine.message_title(definition, name),
                  "view": build_form(with_choices(db, actor, message_form(definition, name)), None,
                                     values.get(name, {}), errors.get(name))}
                 for name in names]

@@ -13,6 +13,7 @@ from typing import Any
 
 from service.engine.xml import XmlRejected, parse_xml
 from service.models import ProcessDefinition
+from service.operations.instances import message_title
 from service.stats import ProcessStats
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -69,7 +70,11 @@ def element_names(definition: ProcessDefinition) -> dict[str, str]:
             continue
         for element in root.iter():
             if isinstance(element.tag, str) and element.tag.startswith(BPMN) and element.get("id"):
-                names.setdefault(element.get("id", ""), element.get("name") or element.get("id", ""))
+                name = element.get("name") or element.get("id", "")
+                if element.tag == f"{BPMN}message":  # a message is named by its form: what sending it does
+                    name = message_title(definition, name) or name
+                    names.setdefault(element.get("name") or "", name)  # events record a message by its name
+                names.setdefault(element.get("id", ""), name)
     return names
 
 

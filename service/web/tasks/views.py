@@ -61,7 +61,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
         tasks = rows.tasks
         events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
         candidates = _substitutes(db, task)
-        schema = with_choices(db, actor, detail["form"]["schema"])
+        schema = with_choices(db, actor, detail["form"]["schema"], district=task.district)
     ui = detail["form"]["ui_schema"]
     if values is None:  # prefill from the task's data: earlier answers to the same fields
         values = {k: v for k, v in detail["data"].items() if k in ((schema or {}).get("properties") or {})}
@@ -71,7 +71,7 @@ def _render(actor: Actor, task: HumanTask, instance: ProcessInstance, values: di
     may_act = task.status == TaskStatus.OPEN and may_act_on_task(actor, task)
     return render_template(
         "tasks/task.html", task=detail, view=view, may_act=may_act, routine=definition.name,
-        due=due_for(task.due_at, now, task.roles), instance=instance, detail_error=detail_error,
+        due=due_for(task.due_at, now, task.roles, task.due_counts), instance=instance, detail_error=detail_error,
         steps=casedata.steps(definition, data, tasks, Lens(actor)),
         timeline=casedata.timeline(events, tasks, Lens(actor), element_titles=element_names(definition)),
         may_hand_over=task.status == TaskStatus.OPEN and (manages_task(actor, task) or task.assignee == actor.username),

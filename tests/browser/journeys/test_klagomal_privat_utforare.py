@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from service.directory import add_organisation
-from tests.browser.conftest import Site
+from tests.browser.conftest import PHONE, Site
 from tests.browser.journey import Journey, choose, pick, press, type_date, type_text
 from tests.browser.journeys._people import open_task, says, sees_nothing
 from tests.routines.story import ALL_DISTRICTS
@@ -32,11 +33,15 @@ def no_personal_data(page: Page) -> None:
     assert not any(value in body for value in PLANTED), page.url
 
 
-def test_r4_from_the_complaint_to_eku_follow_up(site: Site) -> None:
+@pytest.mark.parametrize("width", [None, PHONE["width"]], ids=["desktop", "phone-390"])
+def test_r4_from_the_complaint_to_eku_follow_up(site: Site, width: int | None) -> None:
+    """The shortest routine is walked at a phone's width too (``journey-…-390-NN-…``), sideways scroll nowhere."""
+    if width:
+        site.viewport = dict(PHONE)
     add_organisation(site.h.services, OMSORG, kind="utforare", name="Omsorg AB")
     add_organisation(site.h.services, TRYGG, kind="utforare", name="Trygg Omsorg AB")
     add_organisation(site.h.services, "eku", kind="eku", name="EKU")
-    j, url = Journey(KEY), site.url
+    j, url = Journey(KEY, width), site.url
     mona = site.person("mona", "mottagare", districts=("Hisingen",))
     omsorg = site.person("omsorg.ec", "utforare", districts=("Hisingen",), organisation=OMSORG)
     trygg = site.person("trygg.ec", "utforare", districts=("Hisingen",), organisation=TRYGG)

@@ -97,7 +97,7 @@ def test_r3_from_the_report_to_a_backdated_approval(site: Site) -> None:
     press(kim, "Skicka: Varaktigt behov konstaterat")
     says(kim, "Meddelandet skickades")
     informera = open_task(kim, url, "Informera biståndshandläggaren om varaktigt behov" + SUFFIX)
-    type_text(kim, "Informerad handläggare (obligatorisk)", "Bo Handläggare")
+    pick(kim, "Informerad handläggare (obligatorisk)", "bo (Sydväst)")
     type_date(kim, "Handläggaren informerad (obligatorisk)", date(2026, 12, 7))
     type_text(kim, "Det varaktiga behovet (obligatorisk)", "Lång rehabilitering efter fallet")
     j.shot(kim, "informera-om-varaktigt-behov")
