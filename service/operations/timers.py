@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 # idle), then fires the at most BATCH it left: within 5 s of the death on a loaded 2-core machine.
 CLAIM_LEASE = timedelta(seconds=2)
 RENEW_EVERY = 0.5  # seconds (monotonic) between renewals of the claims a node still holds
-BATCH = 10  # small: a dead node leaves few claims behind, and a node re-claims often
+BATCH = 5  # small: a dead node leaves few claims, fired one after another by the survivor
 MAX_CLOCK_SKEW = timedelta(seconds=5)  # service clock vs database clock before a warning
 SKEW_WARNING_EVERY = 600.0  # seconds (monotonic) between repeated warnings while the skew lasts
 _HOST_PID = re.compile(r"^(?P<host>.+):(?P<pid>\d+)$")
