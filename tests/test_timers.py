@@ -90,7 +90,7 @@ def test_two_processes_fire_each_timer_exactly_once(database_url: str, tmp_path:
         # 300 cases all waiting for the same moment, once both nodes are up
         due = services.db.now() + timedelta(seconds=1)
         instances = _start_waiting(services, 300, due)
-        _wait_all_fired(services, timeout=90)
+        _wait_all_fired(services, timeout=3 * BOUND)  # a bound for a machine others keep busy, not a speed
     finally:
         _stop(*nodes)
     events = _fired_events(services)
@@ -125,7 +125,7 @@ def test_overdue_timers_fire_on_start_up(sqlite_url: str) -> None:
     instances = _start_waiting(services, 20, services.now() - timedelta(minutes=5))  # due while it was down
     server = _serve(sqlite_url, "node-a", _free_port(), wait=False)
     try:
-        _wait_all_fired(services)
+        _wait_all_fired(services, timeout=3 * BOUND)  # includes the start of the service on a loaded machine
     finally:
         _stop(server)
     with services.db.read() as session:
@@ -140,10 +140,10 @@ def test_run_due_cli_fires_what_is_due(sqlite_url: str, tmp_path: Path) -> None:
     _start_waiting(services, 2, services.now() + timedelta(days=1))
     env = {**os.environ, "SAMVERKAN_DATABASE_URL": sqlite_url}
     result = subprocess.run([sys.executable, "-m", "service.cli", "timers", "run-due"], env=env,
-                            capture_output=True, text=True, timeout=60, check=True)
+                            capture_output=True, text=True, timeout=3 * BOUND, check=True)
     assert result.stdout.strip() == "fired 3 timer(s)"
     result = subprocess.run([sys.executable, "-m", "service.cli", "timers", "run-due"], env=env,
-                            capture_output=True, text=True, timeout=60, check=True)
+                            capture_output=True, text=True, timeout=3 * BOUND, check=True)
     assert result.stdout.strip() == "fired 0 timer(s)"
     services.close()
 
@@ -240,7 +240,9 @@ def test_a_busy_node_takes_a_dead_nodes_lapsed_claims_between_its_own_timers(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     services = _services(database_url)
     dead = _start_waiting(services, 3, services.now() - timedelta(minutes=1))
-    _claim_as(services, "other-host:4242", services.db.now())  # live now: not in the busy node's batch
+    # live: not in the busy node's batch (a lease of an hour, so a slow machine cannot lapse it early)
+    monkeypatch.setattr(timer_operations, "CLAIM_LEASE", timedelta(hours=1))
+    _claim_as(services, "other-host:4242", services.db.now())
     own = _start_waiting(services, timer_operations.BATCH, services.now() - timedelta(minutes=1))
     monkeypatch.setattr(timer_operations, "RENEW_EVERY", 0.0)  # look between every two timers
     order: list[str] = []
@@ -263,7 +265,7 @@ def test_a_busy_node_takes_a_dead_nodes_lapsed_claims_between_its_own_timers(
 def _claim_as_lapsed(services: Services, node: str) -> None:
     with services.db.command() as session:
         session.execute(update(Timer).where(Timer.state == TimerState.PENDING, Timer.claimed_by == node)
-                        .values(claimed_at=services.db.now() - CLAIM_LEASE - timedelta(milliseconds=100)))
+                        .values(claimed_at=services.db.now() - timer_operations.CLAIM_LEASE - timedelta(seconds=1)))
 
 
 def test_a_restarted_node_fires_its_own_earlier_claims_at_start_up(database_url: str) -> None:
