@@ -2,8 +2,9 @@
 
 Each bomb — a CPU bomb in a gateway condition, a memory bomb in a script, a helper that would run
 for seconds, task data grown past its bound, a backtracking pattern in a form — runs through the
-real HTTP server while this test keeps asking ``/healthz``: every answer must come within 1 s
-while the bomb runs, and afterwards the instance is in ``error`` with a message that says why.
+real HTTP server while this test keeps asking ``/healthz``: it must answer while the bomb still
+runs (a condition, not a time: a stalled service answers only after the bomb), and afterwards the
+instance is in ``error`` with a message that says why.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from service.errors import Invalid
 
 from .conftest import Harness, start_harness
 
-HEALTHZ_BOUND = 1.0  # seconds /healthz may take to answer while a bomb runs
 BOMB_BOUND = 60.0  # seconds a bomb request may take at most on a loaded CI machine (a bounded wait)
 
 DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
@@ -77,8 +77,8 @@ def write_diagram(folder: Path, key: str, *, script: str = "steg = 1", condition
 
 def while_serving(h: Harness, bomb: Callable[[], requests.Response], *, defused: bool = False) -> requests.Response:
     """Run ``bomb`` (one HTTP request) in a thread and ask ``/healthz`` until it returns: each answer
-    must come within HEALTHZ_BOUND, and at least one must come while the bomb still runs (unless it
-    is ``defused``: then it may well end before the first answer)."""
+    is 200, and at least one comes back while the bomb still runs (unless it is ``defused``: then it
+    may well end before the first answer). Waits are bounded by BOMB_BOUND, never timed."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -92,8 +92,7 @@ def while_serving(h: Harness, bomb: Callable[[], requests.Response], *, defused:
     answered_during = 0
     with requests.Session() as http:
         while thread.is_alive():
-            # requests raises if no answer comes within the bound: the service is stalled
-            response = http.get(f"{h.url}/healthz", timeout=HEALTHZ_BOUND)
+            response = http.get(f"{h.url}/healthz", timeout=BOMB_BOUND)
             assert response.status_code == 200, response.text
             answered_during += thread.is_alive()
             thread.join(timeout=0.05)  # paces the polling; ends as soon as the bomb request does

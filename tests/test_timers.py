@@ -90,7 +90,7 @@ def test_two_processes_fire_each_timer_exactly_once(database_url: str, tmp_path:
         # 300 cases all waiting for the same moment, once both nodes are up
         due = services.db.now() + timedelta(seconds=1)
         instances = _start_waiting(services, 300, due)
-        _wait_all_fired(services, timeout=90)
+        _wait_all_fired(services, timeout=3 * BOUND)  # a bound for a machine others keep busy, not a speed
     finally:
         _stop(*nodes)
     events = _fired_events(services)
@@ -125,7 +125,7 @@ def test_overdue_timers_fire_on_start_up(sqlite_url: str) -> None:
     instances = _start_waiting(services, 20, services.now() - timedelta(minutes=5))  # due while it was down
     server = _serve(sqlite_url, "node-a", _free_port(), wait=False)
     try:
-        _wait_all_fired(services)
+        _wait_all_fired(services, timeout=3 * BOUND)  # includes the start of the service on a loaded machine
     finally:
         _stop(server)
     with services.db.read() as session:
@@ -140,10 +140,10 @@ def test_run_due_cli_fires_what_is_due(sqlite_url: str, tmp_path: Path) -> None:
     _start_waiting(services, 2, services.now() + timedelta(days=1))
     env = {**os.environ, "SAMVERKAN_DATABASE_URL": sqlite_url}
     result = subprocess.run([sys.executable, "-m", "service.cli", "timers", "run-due"], env=env,
-                            capture_output=True, text=True, timeout=60, check=True)
+                            capture_output=True, text=True, timeout=3 * BOUND, check=True)
     assert result.stdout.strip() == "fired 3 timer(s)"
     result = subprocess.run([sys.executable, "-m", "service.cli", "timers", "run-due"], env=env,
-                            capture_output=True, text=True, timeout=60, check=True)
+                            capture_output=True, text=True, timeout=3 * BOUND, check=True)
     assert result.stdout.strip() == "fired 0 timer(s)"
     services.close()
 
@@ -236,6 +236,38 @@ def test_a_dead_nodes_claims_are_taken_once_its_lease_runs_out(database_url: str
     services.close()
 
 
+def test_a_busy_node_takes_a_dead_nodes_lapsed_claims_between_its_own_timers(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _services(database_url)
+    dead = _start_waiting(services, 3, services.now() - timedelta(minutes=1))
+    # live: not in the busy node's batch (a lease of an hour, so a slow machine cannot lapse it early)
+    monkeypatch.setattr(timer_operations, "CLAIM_LEASE", timedelta(hours=1))
+    _claim_as(services, "other-host:4242", services.db.now())
+    own = _start_waiting(services, timer_operations.BATCH, services.now() - timedelta(minutes=1))
+    monkeypatch.setattr(timer_operations, "RENEW_EVERY", 0.0)  # look between every two timers
+    order: list[str] = []
+    real = timer_operations.fire_claimed
+
+    def firing(services_: Services, timer_id: str, *args: Any) -> bool:
+        with services.db.read() as session:
+            order.append(session.scalar(select(Timer.instance_id).where(Timer.id == timer_id)) or "")
+        fired = real(services_, timer_id, *args)
+        if len(order) == 1:  # the other node dies during the first timer of the batch: its lease runs out
+            _claim_as_lapsed(services, "other-host:4242")
+        return fired
+
+    monkeypatch.setattr(timer_operations, "fire_claimed", firing)
+    assert fire_due_timers(services, services.db.now()) == len(dead) + len(own)
+    assert order[0] in own and set(order[1:4]) == set(dead)  # taken over at once, not after the batch
+    services.close()
+
+
+def _claim_as_lapsed(services: Services, node: str) -> None:
+    with services.db.command() as session:
+        session.execute(update(Timer).where(Timer.state == TimerState.PENDING, Timer.claimed_by == node)
+                        .values(claimed_at=services.db.now() - timer_operations.CLAIM_LEASE - timedelta(seconds=1)))
+
+
 def test_a_restarted_node_fires_its_own_earlier_claims_at_start_up(database_url: str) -> None:
     services = _services(database_url)
     instances = _start_waiting(services, 3, services.now() - timedelta(minutes=1))
@@ -268,3 +300,26 @@ def test_a_node_whose_clock_runs_two_days_ahead_withdraws_no_task_early(
     assert any("clock" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
     health = h.anonymous.ok("GET", "/healthz")
     assert health["clock"] == "ok"  # this node's own clock is right
+
+
+def test_a_node_whose_clock_steps_back_an_hour_still_fires_what_other_nodes_write(sqlite_url: str) -> None:
+    writer = _services(sqlite_url)  # another node: its commands cannot wake this node's loop
+    behind = Clock()
+    node = Services.create(make_config(sqlite_url, node_name="node-behind"), clock=behind)
+    scheduler = TimerScheduler(node)
+    scheduler.start()
+    try:
+        wait_until(lambda: scheduler.rounds >= 1, what="the loop's first round")
+        behind.advance(hours=-1)  # the host's clock is stepped back while the loop waits
+        rounds = scheduler.rounds
+        wait_until(lambda: scheduler.rounds > rounds, what="a round after the step")
+        [instance_id] = _start_waiting(writer, 1, writer.db.now() + timedelta(seconds=1))
+        _wait_all_fired(writer)  # no request, no wake-up: the loop's own resync finds it
+    finally:
+        scheduler.shutdown()
+    with writer.db.read() as session:
+        assert session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id)) == "completed"
+        fired_by = session.scalar(select(Timer.claimed_by).where(Timer.instance_id == instance_id))
+    assert fired_by == "node-behind"
+    node.close()
+    writer.close()

@@ -10,6 +10,7 @@ from .case_view import (
     history,
     instance_detail,
     instance_summary,
+    summary_load,
     task_detail,
     task_summary,
     task_title,
@@ -43,7 +44,7 @@ from .visibility import (
 
 __all__ = [
     "CaseRows", "Lens", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
-    "task_title",
+    "summary_load", "task_title",
     "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "chef_districts", "deidentified",
     "error_text",
     "holds_or_held", "in_mandate", "is_offered", "manages_task", "may_act_on_task", "may_see_task", "may_send",

@@ -11,11 +11,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
 
 from service.actor import Actor
 from service.directory import with_choices
-from service.models import Disclosure, Event, HumanTask, ProcessInstance, TaskStatus, Timer, TimerState
+from service.models import (
+    Disclosure,
+    Event,
+    HumanTask,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskStatus,
+    Timer,
+    TimerState,
+)
 
 from .messages import sendable
 from .projection import case_data, error_text, person, shows_identity, task_data
@@ -96,6 +105,13 @@ def instance_summary(instance: ProcessInstance, actor: Actor, *, break_glass: bo
         "outcome": instance.outcome, "error": error_text(actor, instance.error, break_glass=break_glass),
         "districts": instance.districts,
     }
+
+
+def summary_load() -> list[Any]:
+    """Loader options for listing instances as ``instance_summary`` shows them: neither the engine
+    state nor the data (kilobytes per row), and of the definition only its version."""
+    return [defer(ProcessInstance.workflow_json), defer(ProcessInstance.data),
+            joinedload(ProcessInstance.definition).load_only(ProcessDefinition.key, ProcessDefinition.version)]
 
 
 def history(session: Session, actor: Actor, instance_id: str, *, break_glass: bool = False) -> list[dict[str, Any]]:

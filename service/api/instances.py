@@ -8,7 +8,14 @@ from flask import request
 from marshmallow import fields, validate
 from sqlalchemy import exists, func, select
 
-from service.access import instance_detail, instance_summary, record_reads, shows_identity, visible_instances
+from service.access import (
+    instance_detail,
+    instance_summary,
+    record_reads,
+    shows_identity,
+    summary_load,
+    visible_instances,
+)
 from service.models import HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.operations.instances import deliver_message, load_visible, retry_instance, set_state, start_instance
 
@@ -65,7 +72,8 @@ def list_instances() -> Any:
             stmt = stmt.where(exists().where(HumanTask.instance_id == ProcessInstance.id,
                                              HumanTask.status == TaskStatus.OPEN, HumanTask.due_at < svc.now()))
         total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        rows = session.scalars(stmt.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id)
+        rows = session.scalars(stmt.options(*summary_load())
+                               .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id)
                                .limit(query["per_page"]).offset((query["page"] - 1) * query["per_page"])).unique()
         items = [instance_summary(i, actor) for i in rows]
     record_reads(svc, actor, [i["id"] for i in items], kind="list")

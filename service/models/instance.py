@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, StrEnumType, new_id
@@ -37,7 +37,11 @@ class ProcessInstance(Base):
     """
 
     __tablename__ = "process_instance"
-    __table_args__ = (Index("ix_instance_process_state", "process_key", "state"),)
+    __table_args__ = (
+        Index("ix_instance_process_state", "process_key", "state"),
+        # the instance lists' order (newest first): a page reads 20 index entries, not every row
+        Index("ix_instance_started", text("started_at DESC"), "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)

@@ -6,8 +6,10 @@ instance's command transaction, where the row must still be ``pending`` and clai
 
 Claims are short leases on the database's clock (``CLAIM_LEASE``), renewed while their node works
 through its batch (``RENEW_EVERY``). A node that dies (kill -9, lost database) stops renewing, so
-another node takes its claims within ``CLAIM_LEASE`` plus one scheduler round; a node that starts
-again on the same host first releases the claims its earlier life left (``release_orphaned_claims``).
+another node takes its claims once the lease has run out: an idle node in its next scheduler round,
+a busy one between two timers of its own batch (``take_over_every``), so a backlog never delays a
+take-over by a whole batch. A node that starts again on the same host first releases the claims its
+earlier life left (``release_orphaned_claims``).
 A late or duplicate firing is impossible either way: the ``pending``-and-ours check under the
 instance lock lets only one node fire a timer.
 
@@ -21,6 +23,7 @@ import logging
 import os
 import re
 import time
+from collections import deque
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -37,9 +40,12 @@ from .persist import Changes
 
 logger = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(seconds=3)  # with one scheduler round (1 s) a dead node's claims fire within 5 s
-RENEW_EVERY = 1.0  # seconds (monotonic) between renewals of the claims a node still holds
-BATCH = 20  # small: a node re-claims often, so the claims a dead node left are taken up soon
+# A dead node's claims are free CLAIM_LEASE after its last renewal (at most RENEW_EVERY plus one timer
+# before it died); a survivor takes them within RENEW_EVERY plus one timer (or one 1 s round when
+# idle), then fires the at most BATCH it left: within 5 s of the death on a loaded 2-core machine.
+CLAIM_LEASE = timedelta(seconds=2)
+RENEW_EVERY = 0.5  # seconds (monotonic) between renewals of the claims a node still holds
+BATCH = 5  # small: a dead node leaves few claims, fired one after another by the survivor
 MAX_CLOCK_SKEW = timedelta(seconds=5)  # service clock vs database clock before a warning
 SKEW_WARNING_EVERY = 600.0  # seconds (monotonic) between repeated warnings while the skew lasts
 _HOST_PID = re.compile(r"^(?P<host>.+):(?P<pid>\d+)$")
@@ -78,17 +84,20 @@ def _not_suspended():  # type: ignore[no-untyped-def]  # a SQL condition
                                              ProcessInstance.state == InstanceState.SUSPENDED).exists()
 
 
-def claim_due(services: Services, now: datetime, *, limit: int = BATCH, timer_id: str | None = None) -> list[str]:
+def claim_due(services: Services, now: datetime, *, limit: int = BATCH, timer_id: str | None = None,
+              lapsed_only: bool = False) -> list[str]:
     """Claim up to ``limit`` pending timers due at ``now`` (or one timer by id, due or not).
 
     A timer of a suspended instance is never claimed; a claim of another node counts only while
-    its lease (on the database clock) is live.
+    its lease (on the database clock) is live. ``lapsed_only``: only timers whose claim has lapsed
+    (a dead node's), which a busy node takes between the timers of its own batch.
     """
     node = services.config.node_name
     claimed_at = services.db.now()
+    lapsed = Timer.claimed_at < claimed_at - CLAIM_LEASE
     with services.db.command() as session:
         query = select(Timer).where(Timer.state == TimerState.PENDING, _not_suspended(),
-                                    or_(Timer.claimed_by.is_(None), Timer.claimed_at < claimed_at - CLAIM_LEASE))
+                                    lapsed if lapsed_only else or_(Timer.claimed_by.is_(None), lapsed))
         if timer_id is not None:
             query = query.where(Timer.id == timer_id)
         else:
@@ -110,6 +119,14 @@ def renew_claims(services: Services, timer_ids: list[str]) -> None:
     with services.db.command() as session:
         session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.claimed_by == services.config.node_name,
                                             Timer.state == TimerState.PENDING).values(claimed_at=moment))
+
+
+def _release(services: Services, timer_ids: list[str]) -> None:
+    if not timer_ids:
+        return
+    with services.db.command() as session:
+        session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.claimed_by == services.config.node_name,
+                                            Timer.state == TimerState.PENDING).values(claimed_by=None, claimed_at=None))
 
 
 def release_orphaned_claims(services: Services) -> int:
@@ -190,28 +207,38 @@ def fire_due_timers(services: Services, now: datetime | None = None, *, limit: i
     """Fire every timer due at ``now``; returns how many fired. Safe to run on several nodes at once.
 
     Each timer is looked at once per call: one that could not be fired (its instance was suspended
-    in the meantime, or it broke) is left for a later call, never claimed again in a loop.
+    in the meantime, or it broke) is left for a later call, never claimed again in a loop. Every
+    ``RENEW_EVERY`` s between two timers the node renews its remaining claims and takes the lapsed
+    claims of a dead node, which it fires next.
     """
     fired = 0
     seen: set[str] = set()
+
+    def room() -> int:
+        return min(BATCH, limit - fired) if limit else BATCH
+
     while True:
         moment = now or services.now()
-        batch = [t for t in claim_due(services, moment, limit=min(BATCH, limit - fired) if limit else BATCH)
-                 if t not in seen]
-        if not batch:
+        queue = deque(t for t in claim_due(services, moment, limit=room()) if t not in seen)
+        if not queue:
             return fired
-        seen.update(batch)
+        seen.update(queue)
         renewed = time.monotonic()
-        for index, timer_id in enumerate(batch):
+        while queue:
             if time.monotonic() - renewed > RENEW_EVERY:
-                renew_claims(services, batch[index:])
+                renew_claims(services, list(queue))
+                taken = [t for t in claim_due(services, moment, limit=room(), lapsed_only=True) if t not in seen]
+                seen.update(taken)
+                queue.extendleft(reversed(taken))  # they waited longest: fire them first
                 renewed = time.monotonic()
+            timer_id = queue.popleft()
             try:
                 fired += fire_claimed(services, timer_id)
             except Exception:  # one broken instance must not stop the others' timers
                 logger.exception("timer %s could not be fired", timer_id)
-        if limit and fired >= limit:
-            return fired
+            if limit and fired >= limit:
+                _release(services, list(queue))  # not fired in this call: free for any node at once
+                return fired
 
 
 def fire_timer(services: Services, actor: Actor, timer_id: str) -> bool:
