@@ -232,7 +232,7 @@ def retention_run(dry_run: bool) -> None:
     try:
         report = run_retention(_services(), dry_run=dry_run)
     except ValueError as err:  # a bad SAMVERKAN_RETENTION
-        _refuse(err)
+        _refuse(ValueError(f"SAMVERKAN_RETENTION: {err}"))
     for line in report.lines():
         click.echo(line)
 

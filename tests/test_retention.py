@@ -8,17 +8,18 @@ case are untouched; a dry run changes nothing; only chef and auditor place or li
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, select
+from click.testing import CliRunner, Result
+from sqlalchemy import MetaData, select, update
+from sqlalchemy.exc import DBAPIError
 
+from service import cli
 from service.clock import SYSTEM_CLOCK
-from service.config import ROOT
+from service.models import Event
 from service.operations.retention import parse_period, retention_rules, run_retention
 
 from .conftest import FIXTURES, Harness, start_harness
@@ -73,7 +74,15 @@ def _core_stats(h: Harness) -> Any:
     return {"instances": core["instances"], "steps": core["steps"]}
 
 
-def test_gallring_strips_closed_cases_past_retention_and_nothing_else(h: Harness) -> None:
+def samverkan(h: Harness, monkeypatch: pytest.MonkeyPatch, *args: str, retention: str = RULES) -> Result:
+    """``samverkan retention run ARGS`` in this process, on the harness's database and clock."""
+    services = replace(h.services, config=h.services.config.with_(retention=retention))
+    monkeypatch.setattr(cli, "_services", lambda: services)
+    return CliRunner().invoke(cli.main, ["retention", "run", *args])
+
+
+def test_gallring_strips_closed_cases_past_retention_and_nothing_else(h: Harness,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     h.user("sara", "socialsekreterare")
     h.user("kim", "chef")
     h.user("gun", "auditor", districts=())
@@ -112,6 +121,10 @@ def test_gallring_strips_closed_cases_past_retention_and_nothing_else(h: Harness
     assert empty.status_code == 422 and "skäl" in empty.text
     refused_events = h.as_("gun").ok("GET", "/api/v1/audit", params={"instance": ids[stripped]})["items"]
     assert not [e for e in refused_events if e["action"].startswith("legal_hold")]
+    # a hold placed and lifted on the first case: the reasons name the person, in the audit log
+    name = _plant(stripped)[1]
+    h.as_("kim").ok("POST", f"/api/v1/instances/{ids[stripped]}/legal-hold", json={"reason": f"Begäran av {name}"})
+    h.as_("kim").ok("DELETE", f"/api/v1/instances/{ids[stripped]}/legal-hold", json={"reason": f"{name} nöjd"})
 
     # 20 days later a third case closes; 15 days after that the first two are past 30 days, it is not
     SYSTEM_CLOCK.advance(days=20)
@@ -122,12 +135,15 @@ def test_gallring_strips_closed_cases_past_retention_and_nothing_else(h: Harness
 
     # a dry run reports and changes nothing
     before = _everything(h)
-    dry = run_retention(h.services, dry_run=True)
-    assert dict(dry.gallrade) == {"core_demo": 1} and dict(dry.held) == {"core_demo": 1}
+    dry = samverkan(h, monkeypatch, "--dry-run")
+    assert dry.exit_code == 0 and dry.output.splitlines()[:2] == [
+        "core_demo: would remove personal data from 1 case(s)",
+        "core_demo: 1 case(s) past retention kept by a legal hold"]
     assert _everything(h) == before
 
-    report = run_retention(h.services)
-    assert dict(report.gallrade) == {"core_demo": 1} and report.removed["case_references"] >= 1
+    # the nightly run (the command does what the scheduler's daily batch does)
+    done = samverkan(h, monkeypatch)
+    assert done.exit_code == 0 and done.output.startswith("core_demo: removed personal data from 1 case(s)")
     after = _everything(h)
     assert _present(after, stripped) == set(), "a planted value survived gallring"
     for n in (held, inside, running):
@@ -137,11 +153,13 @@ def test_gallring_strips_closed_cases_past_retention_and_nothing_else(h: Harness
     assert _core_stats(h) == stats_before
     events = h.as_("gun").ok("GET", "/api/v1/audit", params={"instance": ids[stripped]})["items"]
     assert [e["action"] for e in events][:len(events_before)] == [e["action"] for e in events_before]
-    assert events[-1]["action"] == "gallrad" and events[-1]["detail"]["counts"]["case_references"] == 2  # the case and its task
+    assert events[-1]["action"] == "gallrad"
+    assert events[-1]["detail"]["counts"]["case_references"] == 2  # the case's and its task's
     stripped_case = h.as_("sara").ok("GET", f"/api/v1/instances/{ids[stripped]}")
     assert stripped_case["state"] == "completed" and stripped_case["case_ref"] is None
     assert stripped_case["data"] == {"beslut": "avvisat", "antal": 2, "stadsomrade": "Nordost"}
     assert run_retention(h.services).gallrade == {}  # once is enough
+    _log_refuses_other_changes(h, ids[stripped], ids[running])
 
     # the auditor lifts the hold; the next run strips that case too
     lifted = h.as_("gun").request("DELETE", f"/api/v1/instances/{ids[held]}/legal-hold",
@@ -152,18 +170,31 @@ def test_gallring_strips_closed_cases_past_retention_and_nothing_else(h: Harness
     assert _present(after, held) == set() and _present(after, running) == set(_plant(running))
 
 
-def test_periods_and_the_command(tmp_path: Any, sqlite_url: str) -> None:
+def _log_refuses_other_changes(h: Harness, stripped_id: str, running_id: str) -> None:
+    """The database still refuses every change to the log but gallring's one: no value changed, no
+    event stripped twice, no other column touched."""
+    table = Event.__table__
+    with h.services.db.read() as session:
+        done = session.scalars(select(Event).where(Event.instance_id == stripped_id,
+                                                   Event.action == "legal_hold_placed")).one()
+        untouched = session.scalars(select(Event).where(Event.instance_id == running_id)).first()
+    assert done.detail == {"gallrad": ["reason"]} and untouched is not None
+    for event_id, change in ((done.id, {"detail": {"gallrad": [], "reason": "ny"}}),
+                             (untouched.id, {"detail": {**untouched.detail, "process": "annan", "gallrad": []}}),
+                             (untouched.id, {"action": "annat"})):
+        with pytest.raises(DBAPIError, match="append-only"), h.services.db.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == event_id).values(**change))
+
+
+def test_periods(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     assert retention_rules(None)["*"] == "P5Y" and retention_rules('{"sip": "P18M"}')["sip"] == "P18M"
     assert parse_period("P2W").days == 14 and parse_period("P1Y6M").months == 18
-    for bad in ("5 år", "P", "PT1H", '{"sip": 5}'):
+    for bad in ("5 år", "P", "PT1H", 5):
         with pytest.raises(ValueError):
-            retention_rules(bad if bad.startswith("{") else json.dumps({"sip": bad}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAMVERKAN_")}
-    env.update(SAMVERKAN_DATABASE_URL=sqlite_url, SAMVERKAN_RETENTION='{"sip": "fem år"}')
-    run = subprocess.run([sys.executable, "-m", "service.cli", "retention", "run", "--dry-run"], env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
-    assert run.returncode == 1 and "P5Y" in run.stderr
-    env["SAMVERKAN_RETENTION"] = '{"sip": "P2Y"}'
-    run = subprocess.run([sys.executable, "-m", "service.cli", "retention", "run", "--dry-run"], env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
-    assert run.returncode == 0 and run.stdout.strip() == "nothing past retention", run.stderr
+            retention_rules(json.dumps({"sip": bad}))
+    # a bad setting stops the command with what is wrong and what is right, and changes nothing
+    before = _everything(h)
+    refused = samverkan(h, monkeypatch, retention='{"sip": "fem år"}')
+    assert refused.exit_code == 1 and "P5Y" in refused.output
+    assert samverkan(h, monkeypatch).output.strip() == "nothing past retention"
+    assert _everything(h) == before

@@ -26,9 +26,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Table, exists, select, update
 from sqlalchemy.orm import Session
 
 from service.access import can_see_instance, deidentified, instance_detail, record_reads, shows_identity
@@ -60,6 +60,7 @@ HOLD_ROLES = ("chef", "auditor")
 #: Event details that describe the work, never a person: kept when a case is gallrad.
 KEPT_DETAIL = frozenset({"process", "version", "outcome", "task", "lane", "message", "timer_id", "due_at",
                          "late_seconds", "fields", "via", "counts"})
+_EVENTS = cast(Table, Event.__table__)
 _PERIOD = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 
 
@@ -117,7 +118,8 @@ class RetentionReport:
     def lines(self) -> list[str]:
         verb = "would remove personal data from" if self.dry_run else "removed personal data from"
         out = [f"{key}: {verb} {count} case(s)" for key, count in sorted(self.gallrade.items())]
-        out += [f"{key}: {count} case(s) past retention kept by a legal hold" for key, count in sorted(self.held.items())]
+        out += [f"{key}: {count} case(s) past retention kept by a legal hold"
+                for key, count in sorted(self.held.items())]
         if self.removed:
             out.append("removed: " + ", ".join(f"{k} {v}" for k, v in sorted(self.removed.items())))
         return out or ["nothing past retention"]
@@ -224,7 +226,7 @@ def _strip(session: Session, instance: ProcessInstance) -> dict[str, int]:
             continue
         redacted = {**{k: v for k, v in detail.items() if k in KEPT_DETAIL}, "gallrad": removed}
         # a Core update: the ORM refuses changes to events; the database allows this one (0021)
-        session.execute(update(Event.__table__).where(Event.__table__.c.id == event_id).values(detail=redacted))
+        session.execute(update(_EVENTS).where(_EVENTS.c.id == event_id).values(detail=redacted))
         counts["event_details"] += len(removed)
     return {k: v for k, v in sorted(counts.items()) if v}
 
