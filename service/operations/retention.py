@@ -60,6 +60,8 @@ HOLD_ROLES = ("chef", "auditor")
 #: Event details that describe the work, never a person: kept when a case is gallrad.
 KEPT_DETAIL = frozenset({"process", "version", "outcome", "task", "lane", "message", "timer_id", "due_at",
                          "late_seconds", "fields", "via", "counts"})
+#: R5c's meeting tallies (``service.stats.year_tallies``): a structure's name, a year and two counts.
+TALLY, TALLY_KEYS = "sammanstallning", ("struktur", "ar", "genomforda", "kravda")
 _EVENTS = cast(Table, Event.__table__)
 _PERIOD = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 
@@ -201,6 +203,9 @@ def _strip(session: Session, instance: ProcessInstance) -> dict[str, int]:
     definition = instance.definition
     counts: Counter[str] = Counter()
     kept = deidentified(definition, instance.data or {})
+    tally = (instance.data or {}).get(TALLY)
+    if isinstance(tally, dict):  # a script's counts, not declared by a form: the monitor's year tallies
+        kept[TALLY] = {k: tally[k] for k in TALLY_KEYS if k in tally}
     counts["case_fields"] += len(instance.data or {}) - len(kept)
     instance.data = kept
     counts["case_references"] += int(instance.case_ref is not None)
@@ -251,11 +256,10 @@ def _hold_target(session: Session, services: Services, actor: Actor, instance_id
 
 
 def place_hold(services: Services, actor: Actor, instance_id: str, reason: str | None) -> dict[str, Any]:
-    """Keep one case from gallring until the hold is lifted (audited with its reason)."""
+    """Keep one case from gallring until the hold is lifted (audited with its reason). A case
+    already held stays held, and this reason is recorded too."""
     with services.db.command() as session:
         instance, text = _hold_target(session, services, actor, instance_id, reason)
-        if is_held(session, instance_id):
-            raise Conflict("ärendet har redan gallringsstopp")
         record(session, actor, HOLD_PLACED, instance_id=instance.id, reason=text)
     return {"instance_id": instance_id, "held": True}
 

@@ -2,7 +2,8 @@
 
 The log stays append-only (no DELETE, no TRUNCATE) and refuses every UPDATE but one: the event's
 ``detail`` loses keys — each key it keeps has its old value — and gains the marker ``gallrad``
-(the keys removed), once; every other column stays as it was (service.operations.retention).
+(the keys removed), once; every other column stays as it was (service.operations.retention). A
+condition that is unknown (a NULL detail) refuses, as before.
 
 Revision ID: 0021
 Revises: 0011
@@ -41,13 +42,13 @@ $$ LANGUAGE plpgsql
 
 _SQLITE_GUARD = """
 CREATE TRIGGER event_no_update BEFORE UPDATE ON event
-WHEN NOT (
+WHEN NOT coalesce((
   NEW.id IS OLD.id AND NEW.at IS OLD.at AND NEW.actor IS OLD.actor AND NEW.action IS OLD.action
   AND NEW.instance_id IS OLD.instance_id AND NEW.task_id IS OLD.task_id
   AND json_type(OLD.detail, '$.gallrad') IS NULL AND json_type(NEW.detail, '$.gallrad') = 'array'
   AND NOT EXISTS (SELECT 1 FROM json_each(NEW.detail) AS n WHERE n.key <> 'gallrad' AND NOT EXISTS (
         SELECT 1 FROM json_each(OLD.detail) AS o WHERE o.key = n.key AND o.type = n.type AND o.value IS n.value))
-)
+), 0)
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
 """
 
