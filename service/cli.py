@@ -1,4 +1,4 @@
-"""The ``samverkan`` command (API.md): serve, db upgrade, deploy, users, tokens, demo, timers, backups."""
+"""The ``samverkan`` command (API.md): serve, db upgrade, deploy, users, tokens, demo, timers, retention, backups."""
 
 from __future__ import annotations
 
@@ -216,6 +216,25 @@ def timers_run_due() -> None:
     services = _services()
     fired = fire_due_timers(services, due_clock(services))
     click.echo(f"fired {fired} timer(s)")
+
+
+@main.group()
+def retention() -> None:
+    """Gallring: personal data of closed cases past their routine's retention."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+def retention_run(dry_run: bool) -> None:
+    """Remove personal data from closed cases past retention (not those under a legal hold)."""
+    from .operations.retention import run_retention
+
+    try:
+        report = run_retention(_services(), dry_run=dry_run)
+    except ValueError as err:  # a bad SAMVERKAN_RETENTION
+        _refuse(ValueError(f"SAMVERKAN_RETENTION: {err}"))
+    for line in report.lines():
+        click.echo(line)
 
 
 @main.command()

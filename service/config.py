@@ -67,6 +67,10 @@ class Config:
     metrics_address: str | None = None
     # sign-in through the municipality's identity provider (service.oidc.OidcSettings); None: local only
     oidc: Any = None
+    # retention per routine, JSON {"<routine>": "P5Y", "*": "P5Y"} over the product's table
+    # (service.operations.retention); the daily run is on unless retention_daily is off
+    retention: str | None = None
+    retention_daily: bool = True
     testing: bool = False
 
     @property
@@ -92,6 +96,7 @@ class Config:
             "login_account_rate_limit": "SAMVERKAN_LOGIN_ACCOUNT_RATE_LIMIT",
             "metrics_token": "SAMVERKAN_METRICS_TOKEN",
             "metrics_address": "SAMVERKAN_METRICS_ADDRESS",
+            "retention": "SAMVERKAN_RETENTION",
         }
         for name, var in text.items():
             if env.get(var):
@@ -117,6 +122,8 @@ class Config:
         for name, var in paths.items():
             if env.get(var):
                 values[name] = Path(env[var])
+        if env.get("SAMVERKAN_RETENTION_DAILY"):
+            values["retention_daily"] = _flag("SAMVERKAN_RETENTION_DAILY", env["SAMVERKAN_RETENTION_DAILY"])
         if env.get("SAMVERKAN_SECURE_COOKIES"):
             values["secure_cookies"] = _flag("SAMVERKAN_SECURE_COOKIES", env["SAMVERKAN_SECURE_COOKIES"])
         from .oidc import OidcSettings

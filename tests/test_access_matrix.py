@@ -449,6 +449,25 @@ def _assign(stage: Stage, p: Persona, *, page: bool = False) -> Cell:
     return Cell(403)
 
 
+def _export(stage: Stage, p: Persona) -> Cell:
+    """The archive export: whoever reads the case, once it has ended."""
+    if p.key not in stage.sees:
+        return Cell(404)
+    return Cell(200 if stage.completed else 409)
+
+
+def _legal_hold(*, page: bool = False) -> Callable[[Stage, Persona], Cell]:
+    """chef (for the cases it sees) and auditor (every case: it reads the log) hold a case from gallring."""
+    def expect(stage: Stage, p: Persona) -> Cell:
+        if not _has(p, "chef", "auditor"):
+            return Cell(403)
+        if p.key not in stage.sees and (page or not _has(p, "auditor")):
+            return Cell(404)  # the page is the case's: the auditor, who reads the log, holds by the API
+        # a hold changes nothing a route shows: the stage's own case is used (POST holds it, DELETE lifts it)
+        return Cell(302 if page else 200)
+    return expect
+
+
 def _page(expect: Callable[..., Cell]) -> Callable[[Stage, Persona], Cell]:
     return lambda stage, p: expect(stage, p, page=True)
 
@@ -488,6 +507,9 @@ MATRIX: list[Entry] = [
     Entry("POST", "/api/v1/instances/<instance_id>/resume", _state("resume"), _json(REASON)),
     Entry("POST", "/api/v1/instances/<instance_id>/terminate", _state("terminate"), _json(REASON)),
     Entry("POST", "/api/v1/instances/<instance_id>/retry", _retry, _json(REASON)),
+    Entry("POST", "/api/v1/instances/<instance_id>/legal-hold", _legal_hold(), _json(REASON)),
+    Entry("DELETE", "/api/v1/instances/<instance_id>/legal-hold", _legal_hold(), _json(REASON)),
+    Entry("GET", "/api/v1/instances/<instance_id>/export", _export),
     Entry("GET", "/api/v1/tasks", _api_task_list, lists="task"),
     Entry("GET", "/api/v1/tasks/<task_id>", _task_read),
     Entry("POST", "/api/v1/tasks/<task_id>/claim", _claim),
@@ -507,6 +529,7 @@ MATRIX: list[Entry] = [
     Entry("POST", "/arenden/<instance_id>/nodatkomst", _admin_only, _form(BREAK_GLASS), reveals=_break_glass_reveals),
     Entry("POST", "/arenden/<instance_id>/status", _state("resume", page=True),
           _form({"action": "resume", **REASON})),
+    Entry("POST", "/arenden/<instance_id>/gallringsstopp", _legal_hold(page=True), _form(REASON)),
     Entry("GET", "/arenden/<instance_id>/timers/<timer_id>", _confirm_fire),
     Entry("POST", "/arenden/<instance_id>/timers/<timer_id>", _page(_fire), _form({"confirm": "ja"})),
     Entry("GET", "/inkorg", _inbox, lists="task"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-from marshmallow import fields, validate
+from flask import Response, render_template, request
+from marshmallow import Schema, fields, validate
 from sqlalchemy import exists, func, select
 
 from service.access import (
@@ -18,6 +18,7 @@ from service.access import (
 )
 from service.models import HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.operations.instances import deliver_message, load_visible, retry_instance, set_state, start_instance
+from service.operations.retention import HOLD_ROLES, export_case, lift_hold, place_hold
 
 from . import api
 from .context import current_actor, json_body, require, services
@@ -153,3 +154,53 @@ def retry(instance_id: str) -> Any:
     body = RetrySchema().load(json_body())
     instance = retry_instance(services(), actor, instance_id, body["reason"], body["data"])
     return InstanceSummarySchema().dump(instance_summary(instance, actor))
+
+
+class LegalHoldSchema(Schema):
+    instance_id = fields.String()
+    held = fields.Boolean()
+
+
+class ArchiveExportSchema(Schema):
+    exported_at = fields.AwareDateTime()
+    routine = fields.String(attribute="name")
+    held = fields.Boolean()
+    gallrad = fields.Boolean()
+    case = fields.Nested(InstanceSchema, attribute="detail")
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+
+
+class ExportQuerySchema(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "html"]))
+
+
+@endpoint(api, "/instances/<instance_id>/legal-hold", "POST",
+          summary="Place a legal hold: the case is kept from gallring until it is lifted (audited, with a reason)",
+          tag="instances", body=ReasonSchema, response=LegalHoldSchema, roles=HOLD_ROLES)
+def legal_hold(instance_id: str) -> Any:
+    actor = require(*HOLD_ROLES)
+    body = ReasonSchema().load(json_body())
+    return LegalHoldSchema().dump(place_hold(services(), actor, instance_id, body["reason"]))
+
+
+@endpoint(api, "/instances/<instance_id>/legal-hold", "DELETE", summary="Lift a case's legal hold, with a reason",
+          tag="instances", body=ReasonSchema, response=LegalHoldSchema, roles=HOLD_ROLES)
+def lift_legal_hold(instance_id: str) -> Any:
+    actor = require(*HOLD_ROLES)
+    body = ReasonSchema().load(json_body())
+    return LegalHoldSchema().dump(lift_hold(services(), actor, instance_id, body["reason"]))
+
+
+@endpoint(api, "/instances/<instance_id>/export", "GET",
+          summary="A closed case for the archive, as JSON or (format=html) a readable page; logged as an export read",
+          tag="instances", query=ExportQuerySchema, response=ArchiveExportSchema)
+def export_instance(instance_id: str) -> Any:
+    actor = current_actor()
+    assert actor is not None
+    query = ExportQuerySchema().load(request.args)
+    body = ArchiveExportSchema().dump(export_case(services(), actor, instance_id))
+    if query["format"] == "json":
+        return body
+    page = render_template("instances/archive.html", export=body)
+    return Response(page, mimetype="text/html", headers={
+        "Content-Disposition": f'inline; filename="arende-{instance_id}.html"'})

@@ -5,7 +5,9 @@ every timer due by it (``service.operations.timers``), then wait until the next 
 at most ``RESYNC_SECONDS``, so timers written by *other* nodes are picked up within that, and a
 command that writes an earlier timer cuts the wait short (``wake_at``, after commit). On start
 the claims an earlier life of this node left are released and every overdue timer fires
-(catch-up after downtime). Overdue-task e-mail is checked every ``OVERDUE_SECONDS``.
+(catch-up after downtime). Overdue-task e-mail is checked every ``OVERDUE_SECONDS``. Retention
+(gallring, ``service.operations.retention``) runs once a day, the first time soon after start, in
+batches of ``RETENTION_BATCH`` cases per round so a backlog never holds timers up.
 
 Clocks: waiting uses ``time.monotonic`` (a wall-clock step back or forward neither stalls nor
 hurries the loop); what is *due* is decided by the database's clock, which every node shares, so a
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 RESYNC_SECONDS = 1.0
 IDLE_SECONDS = 0.1  # the shortest wait after a round that fired nothing (bounds any residual spin)
 OVERDUE_SECONDS = 60.0
+RETENTION_SECONDS = 24 * 3600.0
+RETENTION_BATCH = 20
 
 
 class TimerScheduler:
@@ -92,9 +96,16 @@ class TimerScheduler:
 
         return notify_overdue(self.services, self.services.now())
 
+    def gallra(self) -> bool:
+        """One batch of the daily retention run; True when more cases wait for the next round."""
+        from service.operations.retention import run_retention
+
+        return run_retention(self.services, limit=RETENTION_BATCH).more
+
     def _run(self) -> None:
         started = False
         mail_at = time.monotonic() + OVERDUE_SECONDS
+        retention_at = time.monotonic() + OVERDUE_SECONDS
         while not self._stopping.is_set():
             wait = RESYNC_SECONDS
             try:
@@ -105,6 +116,10 @@ class TimerScheduler:
                 if self.services.config.smtp_host and time.monotonic() >= mail_at:
                     mail_at = time.monotonic() + OVERDUE_SECONDS
                     self.mail_overdue()
+                if self.services.config.retention_daily and time.monotonic() >= retention_at:
+                    retention_at = time.monotonic() + OVERDUE_SECONDS  # after a failure, try again later
+                    more = self.gallra()
+                    retention_at = time.monotonic() + (0.0 if more else RETENTION_SECONDS)
                 if self._failing:
                     logger.warning("timer rounds work again")
                     self._failing = False

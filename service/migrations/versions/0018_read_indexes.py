@@ -2,13 +2,13 @@
 step durations of ``/stats`` (completed tasks of a process, newest first, read from the index alone).
 
 Revision ID: 0018
-Revises: 0011
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0011"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -43,6 +43,7 @@ from service.operations.instances import (
     set_state,
     start_instance,
 )
+from service.operations.retention import HOLD_ROLES, hold_state, lift_hold, place_hold
 from service.operations.timers import fire_timer
 from service.roles import DISTRICTS
 
@@ -213,6 +214,7 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
                                                      Timer.state == TimerState.PENDING).order_by(Timer.due_at)))
         all_timers = list(db.scalars(select(Timer).where(Timer.instance_id == instance.id)))
         events = list(db.scalars(select(Event).where(Event.instance_id == instance.id).order_by(Event.id)))
+        retention = hold_state(db, instance.id)
     definition = instance.definition
     open_tasks = [t for t in tasks if t.status == TaskStatus.OPEN]
     diagram = {
@@ -238,7 +240,8 @@ def _render_instance(actor: Actor, instance: ProcessInstance, *, break_glass: bo
             **element_names(definition), **{t.task_name: t.title for t in all_timers}}),
         may_change_state=actor.has("chef", "admin"), may_fire=actor.has("admin"),
         may_break_glass=actor.has("admin") and not break_glass, min_terminate_reason=MIN_TERMINATE_REASON,
-        break_glass=break_glass, messages=messages,
+        break_glass=break_glass, messages=messages, retention=retention,
+        may_hold=actor.has(*HOLD_ROLES) and actor.is_authority and not retention["gallrad"],
         outcome_name=svc.engine.element_name(definition, instance.outcome) if instance.outcome else None,
     ), status
 
@@ -298,6 +301,25 @@ def change_state(instance_id: str) -> Any:
         done = {"suspend": _("Ärendet är pausat."), "resume": _("Ärendet är återupptaget."),
                 "terminate": _("Ärendet är avbrutet.")}
         flash(done[action], "success")
+    return redirect(url_for("instances.instance_page", instance_id=instance_id))
+
+
+@bp.post("/arenden/<instance_id>/gallringsstopp")
+def legal_hold(instance_id: str) -> Any:
+    """Place or lift a legal hold (chef) with a reason — ``place_hold`` / ``lift_hold``."""
+    actor = actor_required()
+    if not actor.has(*HOLD_ROLES):
+        raise Forbidden("a legal hold is for chef or auditor")
+    _visible(actor, instance_id)
+    lift = request.form.get("action") == "lift"
+    try:
+        (lift_hold if lift else place_hold)(services(), actor, instance_id, request.form.get("reason", ""))
+    except Invalid:
+        flash(_("Ange ett skäl."), "error")
+    except Conflict as err:
+        flash(_("Det gick inte: %(reason)s", reason=field_message(err.detail)), "error")
+    else:
+        flash(_("Gallringsstoppet är hävt.") if lift else _("Ärendet har fått gallringsstopp."), "success")
     return redirect(url_for("instances.instance_page", instance_id=instance_id))
 
 
