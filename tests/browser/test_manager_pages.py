@@ -81,12 +81,13 @@ def test_chef_suspends_and_resumes_and_admin_fires_the_day_14_timer(site: Site) 
     chef.goto(f"{site.url}/arenden/{instance_id}")
     expect(chef.get_by_role("table", name="Tidsgränser")).to_contain_text("Dag 14")
     # the manager pauses the case with a reason, and resumes it
-    chef.get_by_label("Skäl (obligatorisk)", exact=True).fill("Brukaren på sjukhus")
+    steer = chef.get_by_role("region", name="Styr ärendet")  # not the legal hold's reason
+    steer.get_by_label("Skäl (obligatorisk)", exact=True).fill("Brukaren på sjukhus")
     chef.get_by_role("button", name="Pausa").click()
     expect(chef.get_by_test_id("instance-state")).to_have_text("Pausat")
     expect(chef.get_by_text("Skäl till senaste statusändring: Brukaren på sjukhus")).to_be_visible()
     look(chef, "instance-suspended")
-    chef.get_by_label("Skäl (obligatorisk)", exact=True).fill("Hemma igen")
+    steer.get_by_label("Skäl (obligatorisk)", exact=True).fill("Hemma igen")
     chef.get_by_role("button", name="Återuppta").click()
     expect(chef.get_by_test_id("instance-state")).to_have_text("Väntar")
     expect(chef.get_by_role("link", name="Lös ut nu")).to_have_count(0)  # firing timers is the admin's
