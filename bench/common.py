@@ -239,7 +239,8 @@ def _samverkan_command() -> list[str]:
 class Server:
     """``samverkan serve`` on a free port, as a subprocess of the benchmark (its log in ``log_path``)."""
 
-    def __init__(self, url: str, log_path: Path, *, scheduler: bool, node: str, threads: int | None = None) -> None:
+    def __init__(self, url: str, log_path: Path, *, scheduler: bool, node: str, threads: int | None = None,
+                 workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -247,6 +248,8 @@ class Server:
         command = [*_samverkan_command(), "serve", "--port", str(self.port)]
         if threads is not None:
             command += ["--threads", str(threads)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         if not scheduler:
             command.append("--no-scheduler")
         env = {**os.environ, "SAMVERKAN_DATABASE_URL": url, "SAMVERKAN_SECRET_KEY": SECRET,

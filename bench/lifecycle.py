@@ -85,6 +85,37 @@ def measure_raw(count: int) -> tuple[list[float], list[float]]:
     return totals, completions
 
 
+def concurrent(base: str, users: list[tuple[Any, str]], per_client: int) -> tuple[float, list[float]]:
+    """``per_client`` lifecycles by each user at once; returns the wall time and the completion times."""
+    completions: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work_as(actor_token: tuple[Any, str]) -> None:
+        actor, token = actor_token
+        own = Client(base, token)
+        try:
+            for number in range(per_client):
+                _, completion = http_lifecycle(own, actor.username, number)
+                with lock:
+                    completions.append(completion)
+        except BaseException as err:  # reported after the threads join
+            errors.append(err)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=work_as, args=(user,)) for user in users]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return wall, completions
+
+
 def run(sizes: Any, section: Section) -> None:
     """Measure and add the figures to ``section`` (figures added before a crash are kept)."""
     count = sizes.lifecycles
@@ -110,35 +141,14 @@ def run(sizes: Any, section: Section) -> None:
 
             log(f"lifecycle: {count} lifecycles over {CLIENTS} concurrent clients")
             per_client = max(1, count // CLIENTS)
-            concurrent_completions: list[float] = []
-            errors: list[BaseException] = []
-            lock = threading.Lock()
-
-            def work_as(actor_token: tuple[Any, str]) -> None:
-                actor, token = actor_token
-                own = Client(server.base, token)
-                try:
-                    for number in range(per_client):
-                        _, completion = http_lifecycle(own, actor.username, number)
-                        with lock:
-                            concurrent_completions.append(completion)
-                except BaseException as err:  # reported after the threads join
-                    errors.append(err)
-                finally:
-                    own.close()
-
-            threads = [threading.Thread(target=work_as, args=(user,)) for user in users]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            concurrent_wall = time.perf_counter() - started
-            if errors:
-                raise errors[0]
+            concurrent_wall, concurrent_completions = concurrent(server.base, users, per_client)
             server_rss = rss_mb(server.process.pid)
         grown = growth(empty, stored_bytes(url))
         instances = 5 + count + per_client * CLIENTS
+        with Server(url, work / "server-2.log", scheduler=False, node="bench-lifecycle", workers=2) as server:
+            log(f"lifecycle: {count} lifecycles over {CLIENTS} concurrent clients, serve --workers 2")
+            concurrent(server.base, users, 5 // CLIENTS + 1)  # warm-up of both workers
+            two_wall, _ = concurrent(server.base, users, per_client)
 
     log(f"lifecycle: raw engine, {max(count, 200)} lifecycles")
     raw_totals, raw_completions = measure_raw(max(count, 200))
@@ -158,14 +168,17 @@ def run(sizes: Any, section: Section) -> None:
     section.add(f"{CLIENTS} clients: completion p95", ms(percentile(concurrent_completions, 95)), "ms",
                 raw=ms(percentile(raw_completions, 95)))
     section.add("raw engine: lifecycle mean", ms(raw_mean), "ms", raw=ms(raw_mean))
-    audit = sum(size for name, size in grown.items() if "audit" in name)
+    audit = sum(size for name, size in grown.items() if name == "event" or name.startswith("ix_event"))  # the audit log
     section.add("stored per completed instance, all rows", sum(grown.values()) / instances / 1000, "KB",
                 target=TARGET_STORED)
     section.add("stored per completed instance, without audit", (sum(grown.values()) - audit) / instances / 1000,
                 "KB", target=TARGET_STORED)
     section.add("server process RSS after the runs", server_rss, "MB", target=TARGET_RSS)
-    section.add("2 processes ÷ 1 process: lifecycles/s", None, "×", target="scaling shown (serve --workers N)",
-                text="not measured: no `serve --workers` yet")
+    concurrent_rate = concurrent_count / concurrent_wall
+    section.add(f"{CLIENTS} clients, serve --workers 2: lifecycles/s", concurrent_count / two_wall, "/s",
+                target="scaling shown (serve --workers N)")
+    section.add("2 processes ÷ 1 process: lifecycles/s", concurrent_count / two_wall / concurrent_rate, "×",
+                target="scaling shown (serve --workers N)")
     section.note(f"lifecycle: stored bytes per completed instance (packed SQLite pages over {instances} instances): "
                  + ", ".join(f"{name} {size / instances:.0f} B" for name, size in grown.items()))
     section.note(f"lifecycle: {count} sequential + {concurrent_count} concurrent lifecycles, each 3 requests "

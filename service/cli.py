@@ -41,8 +41,10 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Service processes sharing the port (each with its own threads and timer loop).")
 @click.option("--no-scheduler", is_flag=True, help="Serve without firing timers (another node fires them).")
-def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
+def serve(host: str, port: int, threads: int, workers: int, no_scheduler: bool) -> None:
     """Serve the web service with its timer scheduler."""
     from waitress import serve as waitress_serve
 
@@ -50,8 +52,16 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
 
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per wake-up is noise
+    click.echo(f"Samverkan serving on http://{host}:{port}" + (f" with {workers} workers" if workers > 1 else ""),
+               err=True)
+    if workers > 1:
+        from .serving import serve_workers
+
+        # each worker reads the configuration after the fork (serving.worker_environment)
+        serve_workers(lambda: create_app(Config.from_env(run_scheduler=not no_scheduler)), host, port,
+                      threads=threads, workers=workers)
+        return
     app = create_app(Config.from_env(run_scheduler=not no_scheduler))
-    click.echo(f"Samverkan serving on http://{host}:{port}", err=True)
     waitress_serve(app, host=host, port=port, threads=threads, ident="samverkan")
 
 
