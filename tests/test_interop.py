@@ -344,3 +344,24 @@ def test_camunda_users_and_assignees_become_the_assignee_property() -> None:
     assert value is None and "name one user" in several.problems[0][0]  # type: ignore[attr-defined]
     beyond, value = adapted(task('camunda:assignee="${execution.getVariable(\'x\')}"'))
     assert value is None and "expressions are Python" in beyond.problems[0][0]  # type: ignore[attr-defined]
+
+
+def test_a_task_without_a_form_gets_a_confirm_form_only_in_another_modelers_diagram() -> None:
+    from lxml import etree
+
+    from service.engine.interop import adapt
+
+    def adapted(exporter: str) -> object:
+        root = etree.fromstring(
+            '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+            f' id="d" targetNamespace="x" exporter="{exporter}">'
+            '<bpmn:process id="p" isExecutable="true"><bpmn:userTask id="t" name="Meddela"/></bpmn:process>'
+            '</bpmn:definitions>')
+        return adapt(root, _lanes().mapping)
+
+    foreign = adapted("Camunda Modeler")
+    assert list(foreign.forms) == ["t.generated.schema.json"]  # type: ignore[attr-defined]
+    assert "confirm form" in foreign.warnings[0][0]  # type: ignore[attr-defined]
+    # in Samverkan's own editor an unlinked form is a mistake: nothing generated, the engine names it
+    own = adapted("Samverkan")
+    assert not own.forms and not own.warnings  # type: ignore[attr-defined]
