@@ -10,9 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,28 @@ def member(services: Services, username: str, roles: Sequence[str] = ("socialsek
 
 
 # --- the service as a separate process ---------------------------------------------------------------
+def in_threads(work: Sequence[Callable[[], None]]) -> float:
+    """Run each callable in its own thread at once; the wall time, or the first error raised in one."""
+    errors: list[BaseException] = []
+
+    def guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as err:  # reported after the threads join
+            errors.append(err)
+
+    threads = [threading.Thread(target=guarded, args=(job,)) for job in work]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return wall
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,11 +8,24 @@ HTTP layer adds. The raw engine's completion: deserialize, complete the task, ru
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
 
-from .common import Client, Server, StatementCounter, log, member, ms, percentile, prepare, sqlite_url, workdir
+from .common import (
+    Client,
+    Server,
+    StatementCounter,
+    in_threads,
+    log,
+    member,
+    ms,
+    percentile,
+    prepare,
+    sqlite_url,
+    workdir,
+)
 from .lifecycle import FORM, KEY, start_data
 from .raw import RawEngine
 from .report import Section
@@ -63,28 +76,16 @@ def run(sizes: Any, section: Section) -> None:
 
             log(f"complete: {per_client * CLIENTS} completions, {CLIENTS} concurrent clients")
             concurrent: list[float] = []
-            errors: list[BaseException] = []
             lock = threading.Lock()
 
             def work_as(client: Client, task_ids: list[str]) -> None:
-                try:
-                    for task_id in task_ids:
-                        elapsed = complete_over_http(client, task_id)
-                        with lock:
-                            concurrent.append(elapsed)
-                except BaseException as err:  # reported after the threads join
-                    errors.append(err)
+                for task_id in task_ids:
+                    elapsed = complete_over_http(client, task_id)
+                    with lock:
+                        concurrent.append(elapsed)
 
-            threads = [threading.Thread(target=work_as, args=(c, ids))
-                       for c, ids in zip(clients, concurrent_ids, strict=True)]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            concurrent_wall = time.perf_counter() - started
-            if errors:
-                raise errors[0]
+            concurrent_wall = in_threads([functools.partial(work_as, c, ids)
+                                          for c, ids in zip(clients, concurrent_ids, strict=True)])
             for client in clients:
                 client.close()
 

@@ -9,6 +9,7 @@ lifecycle in-process: create, run, serialize, deserialize, complete the task, ru
 
 from __future__ import annotations
 
+import functools
 import statistics
 import threading
 import time
@@ -18,6 +19,7 @@ from .common import (
     Client,
     Server,
     growth,
+    in_threads,
     log,
     member,
     ms,
@@ -88,31 +90,19 @@ def measure_raw(count: int) -> tuple[list[float], list[float]]:
 def concurrent(base: str, users: list[tuple[Any, str]], per_client: int) -> tuple[float, list[float]]:
     """``per_client`` lifecycles by each user at once; returns the wall time and the completion times."""
     completions: list[float] = []
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
-    def work_as(actor_token: tuple[Any, str]) -> None:
-        actor, token = actor_token
+    def work_as(actor: Any, token: str) -> None:
         own = Client(base, token)
         try:
             for number in range(per_client):
                 _, completion = http_lifecycle(own, actor.username, number)
                 with lock:
                     completions.append(completion)
-        except BaseException as err:  # reported after the threads join
-            errors.append(err)
         finally:
             own.close()
 
-    threads = [threading.Thread(target=work_as, args=(user,)) for user in users]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    if errors:
-        raise errors[0]
+    wall = in_threads([functools.partial(work_as, actor, token) for actor, token in users])
     return wall, completions
 
 

@@ -38,6 +38,8 @@ from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.models import Disclosure, Event, HumanTask, InstanceState, ProcessInstance, Timer
 from service.services import Services
 
+from .persist import ENDED_STATE
+
 logger = logging.getLogger(__name__)
 
 #: The product's defaults, per routine: time kept after the case ended (ISO 8601 years/months/days).
@@ -210,7 +212,7 @@ def _strip(session: Session, instance: ProcessInstance) -> dict[str, int]:
     instance.data = kept
     counts["case_references"] += int(instance.case_ref is not None)
     instance.case_ref, instance.error, instance.state_reason = None, None, None
-    instance.workflow_json, instance.waits_for = "{}", []
+    instance.workflow_json, instance.waits_for = ENDED_STATE, []  # a closed case runs no more
     tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))
     for task in tasks:
         data = deidentified(definition, task.data or {})

@@ -82,12 +82,12 @@ def test_chef_suspends_and_resumes_and_admin_fires_the_day_14_timer(site: Site) 
     expect(chef.get_by_role("table", name="Tidsgränser")).to_contain_text("Dag 14")
     # the manager pauses the case with a reason, and resumes it
     steer = chef.get_by_role("region", name="Styr ärendet")  # not the legal hold's reason
-    steer.get_by_label("Skäl (obligatorisk)", exact=True).fill("Brukaren på sjukhus")
+    type_text(chef, "Skäl (obligatorisk)", "Brukaren på sjukhus", within=steer, exact=True)
     chef.get_by_role("button", name="Pausa").click()
     expect(chef.get_by_test_id("instance-state")).to_have_text("Pausat")
     expect(chef.get_by_text("Skäl till senaste statusändring: Brukaren på sjukhus")).to_be_visible()
     look(chef, "instance-suspended")
-    steer.get_by_label("Skäl (obligatorisk)", exact=True).fill("Hemma igen")
+    type_text(chef, "Skäl (obligatorisk)", "Hemma igen", within=steer, exact=True)
     chef.get_by_role("button", name="Återuppta").click()
     expect(chef.get_by_test_id("instance-state")).to_have_text("Väntar")
     expect(chef.get_by_role("link", name="Lös ut nu")).to_have_count(0)  # firing timers is the admin's
