@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 # Roles that oversee without access to individual cases: they get de-identified projections only.
 NO_CASE_ACCESS_ROLES = frozenset({"eku"})
-OPERATOR_ROLES = frozenset({"admin", "auditor", "processagare"})
+OPERATOR_ROLES = frozenset({"admin", "auditor", "processagare", "extern_arbetare"})
 #: Kinds of organisation that are the administration's own units: offered tasks that name no organisation.
 INTERNAL_KINDS = frozenset({"myndighet", "eku"})
 

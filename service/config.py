@@ -71,6 +71,12 @@ class Config:
     # (service.operations.retention); the daily run is on unless retention_daily is off
     retention: str | None = None
     retention_daily: bool = True
+    # the built-in external-task workers (service.external_workers): hosts the ``http`` worker may call
+    # (host or host:port, comma-separated; none: it calls nothing), its timeout in seconds, and
+    # whether the built-in workers run in this node's scheduler
+    http_worker_hosts: tuple[str, ...] = ()
+    http_worker_timeout: float = 10.0
+    builtin_workers: bool = True
     testing: bool = False
 
     @property
@@ -113,6 +119,7 @@ class Config:
             "login_lock_after": ("SAMVERKAN_LOGIN_LOCK_AFTER", int),
             "login_lock_seconds": ("SAMVERKAN_LOGIN_LOCK_SECONDS", float),
             "login_lock_max_seconds": ("SAMVERKAN_LOGIN_LOCK_MAX_SECONDS", float),
+            "http_worker_timeout": ("SAMVERKAN_HTTP_WORKER_TIMEOUT", float),
         }
         for name, (var, kind) in numbers.items():
             if env.get(var):
@@ -124,6 +131,11 @@ class Config:
                 values[name] = Path(env[var])
         if env.get("SAMVERKAN_RETENTION_DAILY"):
             values["retention_daily"] = _flag("SAMVERKAN_RETENTION_DAILY", env["SAMVERKAN_RETENTION_DAILY"])
+        if env.get("SAMVERKAN_HTTP_WORKER_HOSTS"):
+            values["http_worker_hosts"] = tuple(h.strip().lower() for h in env["SAMVERKAN_HTTP_WORKER_HOSTS"].split(",")
+                                                if h.strip())
+        if env.get("SAMVERKAN_BUILTIN_WORKERS"):
+            values["builtin_workers"] = _flag("SAMVERKAN_BUILTIN_WORKERS", env["SAMVERKAN_BUILTIN_WORKERS"])
         if env.get("SAMVERKAN_SECURE_COOKIES"):
             values["secure_cookies"] = _flag("SAMVERKAN_SECURE_COOKIES", env["SAMVERKAN_SECURE_COOKIES"])
         from .oidc import OidcSettings

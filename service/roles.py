@@ -12,6 +12,7 @@ ROLES = frozenset({
     "enhetschef_bemanning", "verksamhetschef_halso_sjukvard", "fast_vardkontakt",
     "verksamhetschef_korttidsvistelse_barn",
     "processagare", "chef", "auditor", "admin",
+    "extern_arbetare",  # an external-task worker (a program): locks and completes service tasks, reads no cases
 })
 
 #: Göteborg's stadsområden: the districts unless ``SAMVERKAN_DISTRICTS`` says otherwise.

@@ -25,7 +25,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from service.clock import Clock, reset_clock, use_clock
 
-from . import timers
+from . import external, timers
 from .compaction import DEFAULT_THRESHOLD, compact
 from .isolation import IsolatedScriptEngine, IsolationSettings
 from .sandbox import SandboxError
@@ -48,6 +48,10 @@ class EngineError(Exception):
 
 class NotWaiting(Exception):
     """The workflow does not wait for this (task not ready, no such message or timer)."""
+
+
+class NotCaught(Exception):
+    """A BPMN error thrown by an external task that no error event catches."""
 
 
 @dataclass
@@ -94,6 +98,7 @@ class Snapshot:
     data: dict[str, Any]
     end_event: str | None = None
     describe: Callable[[str], ReadyTask] = field(default=lambda task_id: _no_task(task_id), repr=False)
+    external: list[external.ExternalWork] = field(default_factory=list)  # service tasks waiting on a worker
 
     @property
     def ready_tasks(self) -> list[ReadyTask]:
@@ -190,6 +195,33 @@ class BpmnEngine:
 
         return self._run(workflow, action)
 
+    def complete_external(self, workflow: BpmnWorkflow, task_id: str, variables: Mapping[str, Any]) -> Snapshot:
+        """An external worker finished a service task: its variables join the data, the engine goes on."""
+        task = self._external(workflow, task_id)
+        return self._run(workflow, lambda: external.complete(task, variables))
+
+    def external_error(self, workflow: BpmnWorkflow, task_id: str, code: str,
+                       variables: Mapping[str, Any]) -> Snapshot:
+        """An external worker reports the BPMN error ``code``; ``NotCaught`` when no error event catches it."""
+        task = self._external(workflow, task_id)
+
+        def action() -> None:
+            if not external.throw_error(task, code, variables):
+                raise NotCaught(f"no error boundary event catches the error code {code!r}")
+
+        return self._run(workflow, action)
+
+    def external_data(self, workflow: BpmnWorkflow, task_id: str, data: Mapping[str, Any]) -> Snapshot:
+        """Merge ``data`` into a waiting external task (an admin's correction before it is offered again)."""
+        task = self._external(workflow, task_id)
+        return self._run(workflow, lambda: task.data.update(data))
+
+    def _external(self, workflow: BpmnWorkflow, task_id: str) -> Any:
+        task = self._task(workflow, task_id)
+        if task is None or task.state != TaskState.STARTED or not external.is_external(task):
+            raise NotWaiting("the external task is no longer waiting")
+        return task
+
     def retry(self, workflow: BpmnWorkflow, data: Mapping[str, Any]) -> Snapshot:
         """Run the tasks that failed again, with ``data`` merged into them (the admin's correction)."""
         failed = workflow.get_tasks(state=TaskState.ERROR)
@@ -227,8 +259,8 @@ class BpmnEngine:
     # --- what changed --------------------------------------------------------------------------
     def snapshot(self, workflow: BpmnWorkflow) -> Snapshot:
         completed = workflow.is_completed()
-        ready = {} if completed else {
-            str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        live = [] if completed else workflow.get_tasks(state=TaskState.READY | TaskState.STARTED)  # one walk
+        ready = {str(t.id): t for t in live if t.state == TaskState.READY and t.task_spec.manual}
         pending: list[PendingTimer] = []
         messages: list[str] = []
         for task in workflow.event_manager.tasks.values():
@@ -256,8 +288,11 @@ class BpmnEngine:
             if ends:  # the end event reached last decides the outcome
                 end_event = max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
         taken_at = self.clock.now()  # due times count from when the engine made the task ready
+        waiting_external = [external.describe(t) for t in live
+                            if t.state == TaskState.STARTED and external.is_external(t)]
         return Snapshot(completed, list(ready), pending, sorted(set(messages)), data, end_event,
-                        describe=lambda task_id: self._ready_task(ready[task_id], taken_at))
+                        describe=lambda task_id: self._ready_task(ready[task_id], taken_at),
+                        external=waiting_external)
 
     def _ready_task(self, task: Any, taken_at: datetime) -> ReadyTask:
         spec = task.task_spec

@@ -10,9 +10,12 @@
 - JUEL/FEEL conditions of the plain shapes (``${a > 5}``, ``${!approved}``, ``=a > 5``) → Python;
 - data stores are dropped (the process keeps its data in the task data).
 
-What it changed is reported as warnings the deployer sees; what it cannot take (service and business
-rule tasks, JUEL beyond the plain shapes, candidate groups mapping to no role) as problems — every
-one of them, since the engine would stop at the first.
+- service tasks → external tasks on the topic their modeler names (``service_topic``), read by the
+  engine as SpiffArena's operator service tasks (``engine.external``).
+
+What it changed is reported as warnings the deployer sees; what it cannot take (business rule
+tasks, JUEL beyond the plain shapes, candidate groups mapping to no role) as problems — every one
+of them, since the engine would stop at the first.
 """
 
 from __future__ import annotations
@@ -89,15 +92,43 @@ def _drop_data_stores(root: etree._Element, result: Adapted) -> None:
 # ---- service and business rule tasks ---------------------------------------------------------------
 
 def _unsupported_tasks(root: etree._Element, result: Adapted) -> None:
-    """Each one is a problem; it is read as a plain task so the rest of the diagram is still checked."""
-    for kind, message in (("serviceTask", "service tasks are not supported: use a script task"),
-                          ("businessRuleTask", "business rule (DMN) tasks are not supported")):
-        for task in list(root.iter(_b(kind))):
-            topic = task.get(f"{{{CAMUNDA_NS}}}topic")
-            result.problems.append((message + (f" (external task topic {topic!r})" if topic else ""),
-                                    task.get("id")))
-            task.tag = _b("task")
-            result.changed = True
+    """Service tasks run as external tasks (``engine.external``); business rule tasks are a problem,
+    read as a plain task so the rest of the diagram is still checked."""
+    for task in list(root.iter(_b("serviceTask"))):
+        topic, added = _service_topic(task)
+        result.warnings.append((f"service task {task.get('id')} runs as an external task on topic {topic!r}"
+                                ": a worker fetches it (POST /api/v1/external-tasks/fetch-and-lock)", task.get("id")))
+        result.changed = result.changed or added
+    for task in list(root.iter(_b("businessRuleTask"))):
+        result.problems.append(("business rule (DMN) tasks are not supported", task.get("id")))
+        task.tag = _b("task")
+        result.changed = True
+
+
+def service_topic(task: etree._Element) -> str:
+    """A service task's external task topic: SpiffArena's operator, ``camunda:topic`` (Camunda 7
+    ``camunda:type="external"``), Zeebe's ``taskDefinition type``, else the task's id."""
+    operator = next(task.iter(f"{{{SPIFF_NS}}}serviceTaskOperator"), None)
+    if operator is not None and (operator.get("id") or "").strip():
+        return str(operator.get("id")).strip()
+    topic = (task.get(f"{{{CAMUNDA_NS}}}topic") or "").strip()
+    if not topic:
+        definition = next(task.iter(f"{{{ZEEBE_NS}}}taskDefinition"), None)
+        topic = (definition.get("type") or "").strip().lstrip("=").strip() if definition is not None else ""
+    return topic or str(task.get("id") or "service")
+
+
+def _service_topic(task: etree._Element) -> tuple[str, bool]:
+    """The topic, and whether a ``spiffworkflow:serviceTaskOperator`` naming it had to be added."""
+    topic = service_topic(task)
+    if next(task.iter(f"{{{SPIFF_NS}}}serviceTaskOperator"), None) is not None:
+        return topic, False
+    extensions = next(iter(task.iterchildren(_b("extensionElements"))), None)
+    if extensions is None:
+        extensions = etree.Element(_b("extensionElements"))
+        task.insert(_insert_index(task, ("documentation",)), extensions)
+    etree.SubElement(extensions, f"{{{SPIFF_NS}}}serviceTaskOperator", id=topic)
+    return topic, True
 
 
 # ---- actors --------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from . import interop, sandbox
+from .external import adopt_service_tasks
 from .timers import TIMER_CLASSES, inner_definitions, timer_definition, timer_literal
 from .xml import XmlRejected, parse_xml
 
@@ -293,7 +294,8 @@ def _parts(op: Any, argument: Any) -> list[Any]:
 
 # SpiffWorkflow's wording for constructs Samverkan does not run, reworded so a modeler knows what to change.
 _REWORDED = (
-    (re.compile(r"^A Service Task must have an operator"), "service tasks are not supported: use a script task"),
+    (re.compile(r"^A Service Task must have an operator"),
+     "a service task needs a topic: set camunda:topic or an operator (spiffworkflow:serviceTaskOperator)"),
     (re.compile(r"^Cannot resolve (dataInputAssociation|dataOutputAssociation).*$", re.S),
      r"a data association (\1) refers to no data object of the process: draw the data object or remove the"
      " association"),
@@ -364,6 +366,7 @@ def _parse_process(parser: SpiffBpmnParser, key: str, filename: str, problems: l
         problems.append(_problem_from(filename, err))
         return None
     adopt_timers([spec, *subprocess_specs.values()])
+    adopt_service_tasks([spec, *subprocess_specs.values()])
     name = parser.process_parsers[key].get_name() or key
     return ParsedProcess(key, name, spec, subprocess_specs, roles=[], starter_roles=[])
 
@@ -396,8 +399,6 @@ def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, probl
                 roles.update(lane_roles)
                 if isinstance(task_spec, StartEventMixin):
                     parsed.starter_roles = sorted(set(parsed.starter_roles) | set(lane_roles))
-        if type(task_spec).__name__ == "ServiceTask":
-            problems.append(Problem(filename, "service tasks are not supported: use a script task", element))
         if type(task_spec).__name__ == "BusinessRuleTask":
             problems.append(Problem(filename, "business rule (DMN) tasks are not supported", element))
         for problem in _expression_problems(task_spec):
@@ -436,6 +437,8 @@ def _expression_problems(task_spec: Any) -> list[str]:
         check(definition.expression, "timer")
     if isinstance(task_spec, MultiInstanceTask) and task_spec.condition:
         check(task_spec.condition, "completion condition")
+    for name, param in (getattr(task_spec, "operation_params", None) or {}).items():
+        check(param.get("value") if isinstance(param, dict) else None, f"service task parameter {name}")
     properties = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
     for name in EXPRESSION_PROPERTIES:
         check(properties.get(name), f"property {name}")
@@ -510,5 +513,6 @@ class SpecCache:
                 spec = parser.get_spec(key)
                 subprocess_specs = parser.get_subprocess_specs(key)
                 adopt_timers([spec, *subprocess_specs.values()])
+                adopt_service_tasks([spec, *subprocess_specs.values()])
                 self._cache[definition_id] = (spec, subprocess_specs)
             return self._cache[definition_id]

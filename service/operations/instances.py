@@ -220,7 +220,8 @@ def set_state(services: Services, actor: Actor, instance_id: str, action: str, r
 
 def retry_instance(services: Services, actor: Actor, instance_id: str, reason: str,
                    data: Mapping[str, Any] | None = None) -> ProcessInstance:
-    """Run the failed step of an instance in ``error`` again (admin), optionally correcting its data."""
+    """Run the failed step of an instance in ``error`` again (admin), optionally correcting its data; an
+    external task whose retries ran out is offered to its workers again."""
     if not actor.has("admin"):
         raise Forbidden("retrying needs the role admin")
     if not reason or not reason.strip():
@@ -229,12 +230,16 @@ def retry_instance(services: Services, actor: Actor, instance_id: str, reason: s
         instance = load_visible(session, services, actor, instance_id, lock=True)
         if instance.state != InstanceState.ERROR:
             raise Conflict(f"the instance is {instance.state.value}, not in error")
-        workflow = services.engine.load(instance.definition, instance.workflow_json)
-        try:
-            changes = _run(session, services, instance, workflow, actor,
-                           lambda wf: services.engine.retry(wf, dict(data or {})))
-        except NotWaiting as err:
-            raise Conflict(str(err)) from err
+        from .external import reoffer_failed  # external builds on this module
+
+        changes = reoffer_failed(session, services, instance, actor, dict(data or {}))
+        if changes is None:  # an engine error, not an external task out of retries: run the failed step again
+            workflow = services.engine.load(instance.definition, instance.workflow_json)
+            try:
+                changes = _run(session, services, instance, workflow, actor,
+                               lambda wf: services.engine.retry(wf, dict(data or {})))
+            except NotWaiting as err:
+                raise Conflict(str(err)) from err
         record(session, actor, "instance_retried", instance_id=instance.id, reason=reason.strip()[:2000],
                fields=sorted(data or {}))
     _after_commit(services, changes)

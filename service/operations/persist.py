@@ -16,6 +16,8 @@ from service.engine.adapter import Snapshot
 from service.errors import Invalid
 from service.forms import named_values, responsible_fields
 from service.models import (
+    ExternalTask,
+    ExternalTaskStatus,
     HumanTask,
     InstanceAccess,
     InstanceState,
@@ -38,6 +40,7 @@ class Changes:
 
     created_tasks: list[HumanTask] = field(default_factory=list)
     earliest_timer: datetime | None = None
+    external_topics: set[str] = field(default_factory=set)  # topics that got new external tasks
 
 
 def require_size(services: Services, data: Any) -> None:
@@ -57,7 +60,8 @@ def jsonable(data: Any) -> Any:
 
 def apply_snapshot(session: Session, services: Services, instance: ProcessInstance, workflow: Any,
                    snapshot: Snapshot, actor: Actor, *, completed_task_id: str | None = None,
-                   fired_timer_id: str | None = None) -> Changes:
+                   fired_timer_id: str | None = None,
+                   completed_external_id: str | None = None) -> Changes:
     now = services.now()
     changes = Changes()
     instance.serializer_version = services.engine.serializer_version
@@ -77,6 +81,7 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
     _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
+    _sync_external(session, instance, snapshot, now, completed_external_id, changes)
     queue_in_command(services, session, changes.created_tasks)  # arrival mail commits with the tasks
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
@@ -221,6 +226,31 @@ def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot
                           title=timer.title, kind=timer.kind, due_at=timer.due_at, state=TimerState.PENDING,
                           created_at=now))
         changes.earliest_timer = min(filter(None, [changes.earliest_timer, timer.due_at]))
+
+
+def _sync_external(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
+                   completed_id: str | None, changes: Changes) -> None:
+    """The external-task rows follow the service tasks the engine waits on; one whose retries are
+    exhausted keeps the instance in error until an admin retries it."""
+    rows = {t.id: t for t in session.scalars(select(ExternalTask).where(
+        ExternalTask.instance_id == instance.id,
+        ExternalTask.status.in_([ExternalTaskStatus.OPEN, ExternalTaskStatus.FAILED])))}
+    waiting = {work.id: work for work in snapshot.external}
+    for task_id, row in rows.items():
+        if task_id in waiting:
+            continue
+        row.status = ExternalTaskStatus.COMPLETED if task_id == completed_id else ExternalTaskStatus.CANCELLED
+        row.completed_at, row.lock_expires_at = now, None
+    for task_id, work in waiting.items():
+        if task_id in rows:
+            continue
+        session.add(ExternalTask(id=task_id, instance_id=instance.id, process_key=instance.process_key,
+                                 name=work.name, title=work.title, topic=work.topic[:100],
+                                 status=ExternalTaskStatus.OPEN, data=jsonable(work.data), created_at=now))
+        changes.external_topics.add(work.topic)
+    failed = [row for task_id, row in rows.items() if task_id in waiting and row.status == ExternalTaskStatus.FAILED]
+    if failed and instance.state not in (InstanceState.COMPLETED, InstanceState.SUSPENDED):
+        instance.state, instance.error = InstanceState.ERROR, failed[0].error_message
 
 
 def grant_access(session: Session, instance: ProcessInstance, *, districts: set[str] = frozenset(),  # type: ignore[assignment]

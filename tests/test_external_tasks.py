@@ -1,0 +1,197 @@
+"""Service tasks as external tasks (Camunda's pattern), through the HTTP API as workers use it.
+
+The story: a process owner deploys a Camunda Modeler diagram whose service task writes the case to
+the case-management system's journal (``camunda:type="external" camunda:topic="journal"``). A worker
+program — written here, as an integrator would — fetches and locks the task, does the work and
+completes it; the case goes on to the next person with the worker's variables. Failures are retried,
+run out into ``error`` (retried from the operations console), locks expire, BPMN errors are caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.clock import SYSTEM_CLOCK
+
+from .conftest import Api, Harness
+from .web.test_pages_http import signed_in_session
+
+INTEROP = Path(__file__).resolve().parent / "fixtures" / "interop"
+JOURNAL = (INTEROP / "camunda_journal.bpmn").read_bytes()
+EXT = "/api/v1/external-tasks"
+
+
+@pytest.fixture
+def h(harness: Harness) -> Iterator[Harness]:
+    """The service (SQLite and PostgreSQL) with the journal diagram deployed by a process owner."""
+    paula = harness.user("paula", "processagare", "socialsekreterare")  # she also works the cases
+    body = paula.ok("POST", "/api/v1/processes", 201, files=[("files", ("camunda_journal.bpmn", JOURNAL))])
+    assert [d["key"] for d in body["deployed"]] == ["camunda_journal"]
+    harness.user("robot", "extern_arbetare")
+    yield harness
+
+
+def start(h: Harness, **data: Any) -> str:
+    instance = h.as_("paula").ok("POST", "/api/v1/instances", 201, json={"process": "camunda_journal", "data": data})
+    return str(instance["id"])
+
+
+def lock(worker: Api, worker_id: str = "journal-1", topics: tuple[str, ...] = ("journal",), lock_ms: int = 60_000,
+         max_tasks: int = 10) -> list[dict[str, Any]]:
+    body = worker.ok("POST", f"{EXT}/fetch-and-lock", json={
+        "topics": list(topics), "worker_id": worker_id, "lock_ms": lock_ms, "max_tasks": max_tasks})
+    return list(body["items"])
+
+
+def instance_state(h: Harness, instance_id: str) -> str:
+    return str(h.as_("paula").ok("GET", f"/api/v1/instances/{instance_id}")["state"])
+
+
+def paulas_task(h: Harness, instance_id: str) -> dict[str, Any]:
+    tasks = [t for t in h.as_("paula").ok("GET", "/api/v1/tasks")["items"] if t["instance_id"] == instance_id]
+    assert len(tasks) == 1, tasks
+    return h.as_("paula").ok("GET", f"/api/v1/tasks/{tasks[0]['id']}")  # type: ignore[no-any-return]
+
+
+def test_deploy_names_the_topic_and_a_worker_walks_the_case_to_the_end(h: Harness) -> None:
+    paula, robot = h.as_("paula"), h.as_("robot")
+    # deploy told the process owner where the service task's work goes
+    again = paula.ok("POST", "/api/v1/processes", 201, files=[("files", ("camunda_journal.bpmn", JOURNAL))])
+    assert again["unchanged"] == ["camunda_journal"]
+    warning = next(w for w in again["warnings"] if w["element"] == "Task_journalfor")
+    assert "runs as an external task on topic 'journal'" in warning["message"]
+    assert "ämnet ”journal”" in warning["text"]
+
+    instance_id = start(h, anteckning="Hembesök genomfört")
+    assert instance_state(h, instance_id) == "waiting"  # on the worker
+    listed = robot.ok("GET", f"{EXT}?topic=journal")["items"]
+    assert [(t["instance_id"], t["activity"], t["status"]) for t in listed] == [
+        (instance_id, "Task_journalfor", "open")]
+    assert "variables" not in listed[0]  # the list shows no case data
+
+    # the worker's loop: fetch and lock, do the work, complete with what it learnt
+    [task] = lock(robot)
+    assert task["variables"] == {"anteckning": "Hembesök genomfört"} and task["topic"] == "journal"
+    assert lock(robot, "journal-2") == []  # locked: not offered to another worker
+    done = robot.ok("POST", f"{EXT}/{task['id']}/complete", json={
+        "worker_id": "journal-1", "variables": {"journal_id": "J-2026-77"}})
+    assert done["instance_state"] == "running"
+
+    # the next person sees what the worker wrote
+    next_task = paulas_task(h, instance_id)
+    assert next_task["name"] == "Task_kontrollera" and next_task["data"]["journal_id"] == "J-2026-77"
+    paula.ok("POST", f"/api/v1/tasks/{next_task['id']}/complete", json={"data": {}})
+    assert instance_state(h, instance_id) == "completed"
+    assert robot.ok("GET", EXT)["items"] == []
+    # a completed task is not completed twice
+    again_done = robot.post(f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1", "variables": {}})
+    assert again_done.status_code == 409 and "completed" in again_done.json()["detail"]
+
+
+def test_a_failure_is_retried_after_its_timeout_then_succeeds(h: Harness) -> None:
+    robot = h.as_("robot")
+    instance_id = start(h)
+    [task] = lock(robot)
+    failed = robot.ok("POST", f"{EXT}/{task['id']}/failure", json={
+        "worker_id": "journal-1", "message": "journalen svarar inte", "retries": 2, "retry_timeout": 60_000})
+    assert failed["retries"] == 2 and failed["status"] == "open" and failed["error_message"] == "journalen svarar inte"
+    assert lock(robot) == []  # not before its retry timeout
+    SYSTEM_CLOCK.advance(seconds=61)
+    [retried] = lock(robot)
+    assert retried["id"] == task["id"] and retried["retries"] == 2
+    robot.ok("POST", f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1", "variables": {"journal_id": "J1"}})
+    assert paulas_task(h, instance_id)["data"]["journal_id"] == "J1"
+
+
+def test_exhausted_retries_put_the_case_in_error_until_an_admin_retries_it(h: Harness) -> None:
+    robot = h.as_("robot")
+    h.user("ada", "admin")
+    instance_id = start(h)
+    [task] = lock(robot)
+    robot.ok("POST", f"{EXT}/{task['id']}/failure", json={
+        "worker_id": "journal-1", "message": "journalen är nere", "retries": 0})
+    detail = h.as_("paula").ok("GET", f"/api/v1/instances/{instance_id}")
+    assert detail["state"] == "error"
+    assert lock(robot) == []  # out of retries: offered to nobody
+    assert [t["status"] for t in robot.ok("GET", f"{EXT}?instance={instance_id}")["items"]] == ["failed"]
+
+    # the operations console lists the case in error (the failing step, de-identified) and retries it
+    adam, csrf = signed_in_session(h, "ada")
+    assert "Task_journalfor: fel i steget" in adam.get(f"{h.url}/drift").text
+    retried = adam.post(f"{h.url}/drift/arenden/{instance_id}/forsok-igen",
+                        data={"csrf_token": csrf, "reason": "Journalen är uppe igen"})
+    assert "Steget kördes om." in retried.text
+    assert instance_state(h, instance_id) == "waiting"
+    [again] = lock(robot)  # offered again
+    assert again["id"] == task["id"] and again["retries"] is None
+    robot.ok("POST", f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1", "variables": {}})
+    assert paulas_task(h, instance_id)["name"] == "Task_kontrollera"
+
+
+def test_an_expired_lock_offers_the_task_again_and_the_old_worker_is_refused(h: Harness) -> None:
+    robot = h.as_("robot")
+    h.user("robot2", "extern_arbetare")
+    instance_id = start(h)
+    [task] = lock(robot, lock_ms=30_000)
+    SYSTEM_CLOCK.advance(seconds=31)
+    [again] = lock(h.as_("robot2"), "journal-2")
+    assert again["id"] == task["id"]
+    late = robot.post(f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1", "variables": {"x": 1}})
+    assert late.status_code == 409 and "another worker" in late.json()["detail"]
+    # the same worker id from another account does not pass either
+    thief = robot.post(f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-2", "variables": {"x": 1}})
+    assert thief.status_code == 409
+    SYSTEM_CLOCK.advance(seconds=61)
+    expired = h.as_("robot2").post(f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-2", "variables": {}})
+    assert expired.status_code == 409 and "expired" in expired.json()["detail"]
+    assert instance_state(h, instance_id) == "waiting"  # nothing changed
+    [third] = lock(h.as_("robot2"), "journal-2")
+    h.as_("robot2").ok("POST", f"{EXT}/{third['id']}/complete", json={"worker_id": "journal-2", "variables": {}})
+    assert "x" not in paulas_task(h, instance_id)["data"]
+
+
+def test_a_bpmn_error_is_caught_by_the_boundary_event_with_its_code(h: Harness) -> None:
+    robot = h.as_("robot")
+    first, second = start(h), start(h)
+    tasks = {t["instance_id"]: t for t in lock(robot)}
+    done = robot.ok("POST", f"{EXT}/{tasks[first]['id']}/bpmn-error", json={
+        "worker_id": "journal-1", "code": "JOURNAL_STANGD", "message": "stängd för bokslut"})
+    assert done["instance_state"] == "running"
+    assert paulas_task(h, first)["name"] == "Task_manuellt"  # "Journalför för hand"
+    # a code no boundary event catches: a failure without retries, the case in error
+    robot.ok("POST", f"{EXT}/{tasks[second]['id']}/bpmn-error", json={"worker_id": "journal-1", "code": "OKAND"})
+    detail = h.as_("paula").ok("GET", f"/api/v1/instances/{second}")
+    assert detail["state"] == "error"
+
+
+def test_only_workers_use_external_tasks_and_workers_read_no_cases(h: Harness) -> None:
+    sara = h.user("sara", "socialsekreterare")
+    robot = h.as_("robot")
+    instance_id = start(h, anteckning="känsligt")
+    assert sara.post(f"{EXT}/fetch-and-lock", json={"topics": ["journal"], "worker_id": "w",
+                                                    "lock_ms": 1000}).status_code == 403
+    assert sara.get(EXT).status_code == 403
+    assert h.as_("paula").get(EXT).status_code == 403
+    [task] = lock(robot)
+    assert sara.post(f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1"}).status_code == 403
+    assert h.anonymous.get(EXT).status_code == 401
+    # the worker reads no case outside its locked task
+    assert robot.get(f"/api/v1/instances/{instance_id}").status_code == 404
+    assert robot.ok("GET", "/api/v1/tasks")["items"] == []
+    # unknown ids and bad bodies: clear 4xx, nothing changes
+    assert robot.post(f"{EXT}/nope/complete", json={"worker_id": "journal-1"}).status_code == 404
+    bad = robot.post(f"{EXT}/{task['id']}/failure", json={"worker_id": "journal-1", "message": "x", "retries": -1})
+    assert bad.status_code == 422 and "retries" in bad.json()["errors"]
+    bad_lock = robot.post(f"{EXT}/fetch-and-lock", json={"topics": [], "worker_id": "w", "lock_ms": 0})
+    assert bad_lock.status_code == 422
+    assert robot.post(f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1",
+                                                          "variables": "x"}).status_code == 422
+    assert instance_state(h, instance_id) == "waiting"
+    h.user("ada", "admin")
+    assert [t["id"] for t in h.as_("ada").ok("GET", f"{EXT}?instance={instance_id}")["items"]] == [task["id"]]
+
+
