@@ -31,7 +31,9 @@ class ExternalServiceTask(SpiffServiceTask):  # type: ignore[misc]  # the librar
 
     @property
     def topic(self) -> str:
-        return str(self.operation_name or self.bpmn_id)
+        """The ``topic`` property ``interop`` writes, else SpiffArena's operator name."""
+        properties = (getattr(self, "extensions", None) or {}).get("properties", {})
+        return str(properties.get("topic") or self.operation_name or self.bpmn_id)
 
     def _run_hook(self, my_task: Any) -> None:
         params = {name: value["value"] for name, value in self.evaluate_params(my_task).items()}

@@ -106,10 +106,13 @@ def _unsupported_tasks(root: etree._Element, result: Adapted) -> None:
 
 
 def service_topic(task: etree._Element) -> str:
-    """A service task's external task topic: SpiffArena's operator, ``camunda:topic`` (Camunda 7
+    """A service task's external task topic: its ``topic`` property, SpiffArena's operator, ``camunda:topic`` (Camunda 7
     ``camunda:type="external"``), Zeebe's ``taskDefinition type``, else the task's id."""
+    written = (_spiff_property(task, "topic") or "").strip()
+    if written:
+        return written
     operator = next(task.iter(f"{{{SPIFF_NS}}}serviceTaskOperator"), None)
-    if operator is not None and (operator.get("id") or "").strip():
+    if operator is not None and (operator.get("id") or "").strip() not in ("", EXTERNAL_OPERATOR):
         return str(operator.get("id")).strip()
     topic = (task.get(f"{{{CAMUNDA_NS}}}topic") or "").strip()
     if not topic:
@@ -118,16 +121,22 @@ def service_topic(task: etree._Element) -> str:
     return topic or str(task.get("id") or "service")
 
 
+#: The operator id written into service tasks that have none: a name no diagram element has (the
+#: engine's parser finds elements by id, so the topic itself — often the task's id — cannot be it).
+EXTERNAL_OPERATOR = "samverkan.external"
+
+
 def _service_topic(task: etree._Element) -> tuple[str, bool]:
-    """The topic, and whether a ``spiffworkflow:serviceTaskOperator`` naming it had to be added."""
+    """The topic, and whether the task had to be given an operator (the topic then goes in its
+    ``topic`` property)."""
     topic = service_topic(task)
     if next(task.iter(f"{{{SPIFF_NS}}}serviceTaskOperator"), None) is not None:
         return topic, False
-    extensions = next(iter(task.iterchildren(_b("extensionElements"))), None)
-    if extensions is None:
-        extensions = etree.Element(_b("extensionElements"))
-        task.insert(_insert_index(task, ("documentation",)), extensions)
-    etree.SubElement(extensions, f"{{{SPIFF_NS}}}serviceTaskOperator", id=topic)
+    if _spiff_property(task, "topic") is None:
+        _set_spiff_property(task, "topic", topic)
+    properties = _spiff_properties(task)
+    assert properties is not None
+    properties.addnext(etree.Element(f"{{{SPIFF_NS}}}serviceTaskOperator", id=EXTERNAL_OPERATOR))
     return topic, True
 
 
