@@ -61,11 +61,18 @@ def create_app(config: Config | None = None, services: Services | None = None) -
         scheduler = TimerScheduler(services)
         scheduler.start()
         app.extensions["samverkan_scheduler"] = scheduler
+        if config.builtin_workers:  # the http and email external-task workers
+            from .external_workers import ExternalWorkers
+
+            workers = ExternalWorkers(services)
+            workers.start()
+            app.extensions["samverkan_external_workers"] = workers
     if config.smtp_host:
         from .notify import Notifier
 
         notifier = Notifier(services)
         services.hooks.tasks_created.append(notifier.on_tasks_created)
+        services.hooks.mail_queued.append(notifier.wake)
         notifier.start()
         app.extensions["samverkan_notifier"] = notifier
     logging.getLogger(__name__).debug("app created for %s", config.database_url)

@@ -25,6 +25,8 @@ class Hooks:
     timers_changed: list[Callable[[datetime], None]] = field(default_factory=list)
     tasks_created: list[Callable[[list[dict[str, Any]]], None]] = field(default_factory=list)
     timer_fired: list[Callable[[float], None]] = field(default_factory=list)  # seconds late
+    external_tasks_created: list[Callable[[set[str]], None]] = field(default_factory=list)  # their topics
+    mail_queued: list[Callable[[], None]] = field(default_factory=list)  # outbox rows written outside a task
 
 
 @dataclass

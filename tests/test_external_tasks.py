@@ -9,15 +9,20 @@ run out into ``error`` (retried from the operations console), locks expire, BPMN
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from service.clock import SYSTEM_CLOCK
 
-from .conftest import Api, Harness
+from .conftest import Api, Harness, start_harness
+from .test_notify import Mailbox, eventually, free_port, start_smtp
+from .waiting import wait_until
 from .web.test_pages_http import signed_in_session
 
 INTEROP = Path(__file__).resolve().parent / "fixtures" / "interop"
@@ -195,3 +200,157 @@ def test_only_workers_use_external_tasks_and_workers_read_no_cases(h: Harness) -
     assert [t["id"] for t in h.as_("ada").ok("GET", f"{EXT}?instance={instance_id}")["items"]] == [task["id"]]
 
 
+
+
+# ---- the built-in workers ---------------------------------------------------------------------------
+
+def service_diagram(key: str, topic: str, *, zeebe: bool = False) -> bytes:
+    """A Camunda Modeler diagram: start → a service task on ``topic`` → a user task → end."""
+    task = (f'<bpmn:serviceTask id="anropa" name="Anropa"><bpmn:extensionElements>'
+            f'<zeebe:taskDefinition type="{topic}"/></bpmn:extensionElements>' if zeebe else
+            f'<bpmn:serviceTask id="anropa" name="Anropa" camunda:type="external" camunda:topic="{topic}">')
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"
+    id="d_{key}" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler">
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="anropa"/>
+    {task}<bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="anropa" targetRef="granska"/>
+    <bpmn:userTask id="granska" name="Granska svaret"><bpmn:incoming>f2</bpmn:incoming>
+      <bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="granska" targetRef="slut"/>
+    <bpmn:endEvent id="slut"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+class JournalSystem(BaseHTTPRequestHandler):
+    """The case-management system's journal, as a local web service: it records what it is sent."""
+
+    received: ClassVar[list[tuple[str, str, str | None, Any]]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        JournalSystem.received.append((self.command, self.path, self.headers.get("Authorization"), body))
+        if self.path == "/flyttat":
+            self.send_response(302)
+            self.send_header("Location", "http://example.org/")
+            self.end_headers()
+            return
+        answer = json.dumps({"journal_id": "J-42", "fick": body}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the base class's name)
+        pass
+
+
+@pytest.fixture
+def journal_server() -> Iterator[int]:
+    JournalSystem.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JournalSystem)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def mailbox(smtp_port: int) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on ``smtp_port``."""
+    controller, box = start_smtp(smtp_port)
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def running(database_url: str, journal_server: int, smtp_port: int,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """The service with its scheduler (and so the built-in workers) running, the journal allowed."""
+    monkeypatch.setenv("SAMVERKAN_HTTP_SECRET_JOURNAL", "hemlig-token")
+    h = start_harness(database_url, run_scheduler=True, http_worker_hosts=(f"127.0.0.1:{journal_server}",),
+                      smtp_host="127.0.0.1", smtp_port=smtp_port)
+    paula = h.user("paula", "processagare", "socialsekreterare")
+    for key, topic in (("anropa_journal", "http"), ("skicka_brev", "email")):
+        paula.ok("POST", "/api/v1/processes", 201, files=[("files", (f"{key}.bpmn", service_diagram(key, topic)))])
+    yield h
+    h.server.app.extensions["samverkan_external_workers"].shutdown()
+    h.server.app.extensions["samverkan_notifier"].stop()
+    h.server.stop()
+
+
+def _settled(h: Harness, instance_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def done() -> bool:
+        found.update(h.as_("paula").ok("GET", f"/api/v1/instances/{instance_id}"))
+        return found["state"] in ("running", "error", "completed")
+
+    wait_until(done, what="the built-in worker to finish the service task")
+    return found
+
+
+def test_the_http_worker_calls_an_allowed_host_and_refuses_others(running: Harness, journal_server: int) -> None:
+    h = running
+    paula = h.as_("paula")
+    url = f"http://127.0.0.1:{journal_server}/anteckningar"
+    case = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
+        "url": url, "method": "POST", "body": {"text": "Hembesök"}, "secret": "JOURNAL"}})
+    assert _settled(h, case["id"])["state"] == "running"
+    response = paulas_task(h, case["id"])["data"]["http_response"]
+    assert response == {"status": 201, "body": {"journal_id": "J-42", "fick": {"text": "Hembesök"}}}
+    assert JournalSystem.received == [("POST", "/anteckningar", "Bearer hemlig-token", {"text": "Hembesök"})]
+
+    # a host not in the allow-list: not called, the case in error with the reason
+    other = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
+        "url": f"http://localhost:{journal_server}/anteckningar"}})
+    failed = _settled(h, other["id"])
+    assert failed["state"] == "error" and "'localhost' is not allowed" in failed["error"]
+    # a redirect is not followed, even from an allowed host
+    moved = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
+        "url": f"http://127.0.0.1:{journal_server}/flyttat"}})
+    refused = _settled(h, moved["id"])
+    assert refused["state"] == "error" and "redirect" in refused["error"]
+    assert [r[1] for r in JournalSystem.received] == ["/anteckningar", "/flyttat"]
+    # a secret that is not configured is named, never guessed
+    nameless = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
+        "url": url, "secret": "SAKNAS"}})
+    assert "SAMVERKAN_HTTP_SECRET_SAKNAS" in _settled(h, nameless["id"])["error"]
+
+
+def test_the_email_worker_sends_through_the_outbox(running: Harness, mailbox: Mailbox) -> None:
+    h = running
+    case = h.as_("paula").ok("POST", "/api/v1/instances", 201, json={"process": "skicka_brev", "data": {
+        "to": "god.man@example.org", "subject": "Kallelse till möte", "body": "Välkommen den 12 december."}})
+    assert _settled(h, case["id"])["state"] == "running"
+    [mail] = eventually(lambda: mailbox.to("god.man@example.org"), what="the e-mail")
+    assert mail.subject == "Kallelse till möte" and "Välkommen den 12 december." in mail.text
+    bad = h.as_("paula").ok("POST", "/api/v1/instances", 201, json={"process": "skicka_brev", "data": {
+        "to": "a@example.org, b@example.org", "subject": "x", "body": "y"}})
+    assert "one e-mail address" in _settled(h, bad["id"])["error"]
+
+
+@pytest.mark.parametrize(("shape", "topic"), [("camunda", "journal"), ("zeebe", "arkiv")])
+def test_the_topic_comes_from_the_modeler_s_attribute(shape: str, topic: str) -> None:
+    from service.config import ROOT
+    from service.engine.specs import LaneRoles, parse_bundle
+
+    bundle = parse_bundle({"t.bpmn": service_diagram("t", topic, zeebe=shape == "zeebe")},
+                          LaneRoles.load(ROOT / "bpmn" / "lanes.json"))
+    assert not bundle.problems
+    assert any(f"on topic {topic!r}" in w.message for w in bundle.warnings)
+    spec = bundle.processes[0].spec.task_specs["anropa"]
+    assert spec.topic == topic

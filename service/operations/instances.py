@@ -98,6 +98,9 @@ def _after_commit(services: Services, changes: Changes) -> None:
     if changes.earliest_timer is not None:
         for hook in services.hooks.timers_changed:
             hook(changes.earliest_timer)
+    if changes.external_topics:
+        for external_hook in services.hooks.external_tasks_created:
+            external_hook(set(changes.external_topics))
     if changes.created_tasks:
         summary = [{"id": t.id, "name": t.name, "title": t.title, "lane": t.lane, "roles": t.roles,
                     "assignee": t.assignee, "district": t.district, "instance_id": t.instance_id,
