@@ -81,6 +81,8 @@ PERSONAS = {p.key: p for p in (
     Persona("chef_annat", "carl.chef", ("chef",), ("Hisingen",), display_name="Carl Chef"),
     Persona("admin", "adam.drift", ("admin",), display_name="Adam Drift"),
     Persona("revisor", "alva.revisor", ("auditor",), display_name="Alva Revisor"),
+    # a program doing service tasks (the journal's integration): external tasks only, never a case
+    Persona("arbetare", "journal.robot", ("extern_arbetare",), display_name="Journalroboten"),
 )}
 
 # --- what is planted ------------------------------------------------------------------------------
@@ -339,6 +341,20 @@ def _auditors(stage: Stage, p: Persona) -> Cell:
     return Cell(200 if _has(p, "auditor", "admin") else 403)
 
 
+def _external_list(stage: Stage, p: Persona) -> Cell:
+    """Open external tasks (none in this routine): workers and admin, with no case data."""
+    return Cell(200 if _has(p, "extern_arbetare", "admin") else 403)
+
+
+def _external_work(stage: Stage, p: Persona) -> Cell:
+    """Locking and reporting are the workers' (a human task's id is no external task: 404 for them)."""
+    return Cell(404 if _has(p, "extern_arbetare") else 403)
+
+
+def _external_fetch(stage: Stage, p: Persona) -> Cell:
+    return Cell(200 if _has(p, "extern_arbetare") else 403)
+
+
 def _admin_only(stage: Stage, p: Persona) -> Cell:
     return Cell(200 if _has(p, "admin") else 403)
 
@@ -520,6 +536,14 @@ MATRIX: list[Entry] = [
     Entry("POST", "/api/v1/timers/<timer_id>/fire", _fire),
     Entry("GET", "/api/v1/audit", _auditors, reveals=_audit_reveals),
     Entry("GET", "/api/v1/stats", _managers),
+    Entry("GET", "/api/v1/external-tasks", _external_list),
+    Entry("POST", "/api/v1/external-tasks/fetch-and-lock", _external_fetch,
+          _json({"topics": ["journal"], "worker_id": "w1", "lock_ms": 1000})),
+    Entry("POST", "/api/v1/external-tasks/<task_id>/complete", _external_work, _json({"worker_id": "w1"})),
+    Entry("POST", "/api/v1/external-tasks/<task_id>/failure", _external_work,
+          _json({"worker_id": "w1", "message": "nere", "retries": 0})),
+    Entry("POST", "/api/v1/external-tasks/<task_id>/bpmn-error", _external_work,
+          _json({"worker_id": "w1", "code": "FEL"})),
     Entry("POST", "/api/v1/processes/<key>/migrations", _process_owners,
           {"json": {"to_version": 1, "instances": "all", "dry_run": True}}),
     # -- the staff pages --
