@@ -354,3 +354,41 @@ def test_the_topic_comes_from_the_modeler_s_attribute(shape: str, topic: str) ->
     assert any(f"on topic {topic!r}" in w.message for w in bundle.warnings)
     spec = bundle.processes[0].spec.task_specs["anropa"]
     assert spec.topic == topic
+
+
+SPIFF_OPERATOR = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="x">
+  <bpmn:process id="spiff_anteckna" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="anteckna"/>
+    <bpmn:serviceTask id="anteckna" name="Anteckna">
+      <bpmn:extensionElements>
+        <spiffworkflow:serviceTaskOperator id="journal/Anteckna" resultVariable="svar">
+          <spiffworkflow:parameters>
+            <spiffworkflow:parameter id="text" type="str" value="'Anteckning: ' + anteckning"/>
+          </spiffworkflow:parameters>
+        </spiffworkflow:serviceTaskOperator>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="anteckna" targetRef="slut"/>
+    <bpmn:endEvent id="slut"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_spiffarena_operator_is_the_topic_and_its_parameters_are_variables(h: Harness) -> None:
+    paula, robot = h.as_("paula"), h.as_("robot")
+    body = paula.ok("POST", "/api/v1/processes", 201, files=[("files", ("spiff_anteckna.bpmn", SPIFF_OPERATOR))])
+    assert any("topic 'journal/Anteckna'" in w["message"] for w in body["warnings"])
+    case = paula.ok("POST", "/api/v1/instances", 201, json={"process": "spiff_anteckna",
+                                                             "data": {"anteckning": "hembesök"}})
+    [task] = lock(robot, topics=("journal/Anteckna",))
+    assert task["variables"] == {"anteckning": "hembesök", "text": "Anteckning: hembesök"}
+    robot.ok("POST", f"{EXT}/{task['id']}/complete", json={"worker_id": "journal-1", "variables": {"ok": True}})
+    assert instance_state(h, case["id"]) == "completed"
+    # the lock was a read of the case: the audit log says who read it, and how
+    h.user("ada", "admin")
+    history = h.as_("ada").ok("GET", f"/api/v1/audit?instance={case['id']}")["items"]
+    reads = [e for e in history if e["action"] == "case_read" and e["actor"] == "robot"]
+    assert [e["detail"]["via"] for e in reads] == ["external_task"]

@@ -14,7 +14,7 @@ from service.audit import record
 from service.services import Services
 
 #: What a read showed: one case, one task, a list of cases, the inbox, an export.
-READ_KINDS = frozenset({"instance", "task", "list", "inbox", "export"})
+READ_KINDS = frozenset({"instance", "task", "list", "inbox", "export", "external_task"})
 
 
 def record_reads(services: Services, actor: Actor, instance_ids: Iterable[str | None], *, kind: str,

@@ -66,6 +66,8 @@ def fetch_and_lock(services: Services, actor: Actor, topics: list[str], worker_i
             task.lock_expires_at = now + timedelta(milliseconds=lock_ms)
             record(session, actor, "external_task_locked", instance_id=task.instance_id, task_id=task.id,
                    task=task.name, topic=task.topic, worker=worker_id)
+            # the worker now reads the task's input: a read of the case, as every read is logged
+            record(session, actor, "case_read", instance_id=task.instance_id, task_id=task.id, via="external_task")
     return locked
 
 

@@ -35,7 +35,7 @@ from service.access import can_see_instance, deidentified, instance_detail, reco
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.errors import Conflict, Forbidden, Invalid, NotFound
-from service.models import Disclosure, Event, HumanTask, InstanceState, ProcessInstance, Timer
+from service.models import Disclosure, Event, ExternalTask, HumanTask, InstanceState, ProcessInstance, Timer
 from service.services import Services
 
 from .persist import ENDED_STATE
@@ -223,6 +223,10 @@ def _strip(session: Session, instance: ProcessInstance) -> dict[str, int]:
         task.title = task.step or task.name
     for timer in session.scalars(select(Timer).where(Timer.instance_id == instance.id)):
         timer.title, timer.error = timer.task_name, None
+    for work in session.scalars(select(ExternalTask).where(ExternalTask.instance_id == instance.id)):
+        data = deidentified(definition, work.data or {})
+        counts["task_fields"] += len(work.data or {}) - len(data)
+        work.data, work.error_message = data, None  # a worker's message may quote the case
     for disclosure in session.scalars(select(Disclosure).where(Disclosure.instance_id == instance.id)):
         disclosure.basis = None
     events = session.execute(select(Event.id, Event.detail).where(Event.instance_id == instance.id))
