@@ -123,6 +123,10 @@ def test_exhausted_retries_put_the_case_in_error_until_an_admin_retries_it(h: Ha
     assert detail["state"] == "error"
     assert lock(robot) == []  # out of retries: offered to nobody
     assert [t["status"] for t in robot.ok("GET", f"{EXT}?instance={instance_id}")["items"]] == ["failed"]
+    # a pause does not hide it: resumed, the case is still in error
+    for action in ("suspend", "resume"):
+        h.as_("ada").ok("POST", f"/api/v1/instances/{instance_id}/{action}", json={"reason": "Driftkontroll"})
+    assert instance_state(h, instance_id) == "error"
 
     # the operations console lists the case in error (the failing step, de-identified) and retries it
     adam, csrf = signed_in_session(h, "ada")

@@ -16,7 +16,17 @@ from service.directory import with_choices
 from service.engine.adapter import EngineError, NotWaiting, Snapshot
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from service.forms import validate_form
-from service.models import HumanTask, InstanceState, ProcessDefinition, ProcessInstance, TaskStatus, Timer, TimerState
+from service.models import (
+    ExternalTask,
+    ExternalTaskStatus,
+    HumanTask,
+    InstanceState,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskStatus,
+    Timer,
+    TimerState,
+)
 from service.services import Services
 
 from .persist import Changes, apply_snapshot, grant_access, jsonable, require_size
@@ -203,6 +213,8 @@ def set_state(services: Services, actor: Actor, instance_id: str, action: str, r
                 raise Conflict("the instance is not suspended")
             workflow = services.engine.load(instance.definition, instance.workflow_json)
             instance.state = InstanceState(services.engine.snapshot(workflow).state)
+            if _external_failed(session, instance):  # still out of retries: in error until retried
+                instance.state = InstanceState.ERROR
         elif action == "terminate":
             if instance.state in (InstanceState.COMPLETED, InstanceState.TERMINATED):
                 raise Conflict(f"the instance is {instance.state.value}")
@@ -219,6 +231,11 @@ def set_state(services: Services, actor: Actor, instance_id: str, action: str, r
         instance.updated_at = now
         record(session, actor, f"instance_{action}", instance_id=instance.id, reason=instance.state_reason)
     return instance
+
+
+def _external_failed(session: Session, instance: ProcessInstance) -> bool:
+    return session.scalar(select(ExternalTask.id).where(
+        ExternalTask.instance_id == instance.id, ExternalTask.status == ExternalTaskStatus.FAILED).limit(1)) is not None
 
 
 def retry_instance(services: Services, actor: Actor, instance_id: str, reason: str,

@@ -232,6 +232,8 @@ def _sync_external(session: Session, instance: ProcessInstance, snapshot: Snapsh
                    completed_id: str | None, changes: Changes) -> None:
     """The external-task rows follow the service tasks the engine waits on; one whose retries are
     exhausted keeps the instance in error until an admin retries it."""
+    if not snapshot.external and not _has_service_tasks(instance.definition):
+        return  # nothing to offer or withdraw: no query for the many routines without service tasks
     rows = {t.id: t for t in session.scalars(select(ExternalTask).where(
         ExternalTask.instance_id == instance.id,
         ExternalTask.status.in_([ExternalTaskStatus.OPEN, ExternalTaskStatus.FAILED])))}
@@ -251,6 +253,17 @@ def _sync_external(session: Session, instance: ProcessInstance, snapshot: Snapsh
     failed = [row for task_id, row in rows.items() if task_id in waiting and row.status == ExternalTaskStatus.FAILED]
     if failed and instance.state not in (InstanceState.COMPLETED, InstanceState.SUSPENDED):
         instance.state, instance.error = InstanceState.ERROR, failed[0].error_message
+
+
+_SERVICE_TASKS: dict[int, bool] = {}
+
+
+def _has_service_tasks(definition: ProcessDefinition) -> bool:
+    """Whether a deployed version has service tasks (immutable, so looked at once per version)."""
+    if definition.id not in _SERVICE_TASKS:
+        _SERVICE_TASKS[definition.id] = any(
+            ("serviceTask" in text) for text in (definition.bpmn_files or {}).values())
+    return _SERVICE_TASKS[definition.id]
 
 
 def grant_access(session: Session, instance: ProcessInstance, *, districts: set[str] = frozenset(),  # type: ignore[assignment]
