@@ -396,3 +396,24 @@ def test_a_spiffarena_operator_is_the_topic_and_its_parameters_are_variables(h: 
     history = h.as_("ada").ok("GET", f"/api/v1/audit?instance={case['id']}")["items"]
     reads = [e for e in history if e["action"] == "case_read" and e["actor"] == "robot"]
     assert [e["detail"]["via"] for e in reads] == ["external_task"]
+
+
+def test_workers_fetching_at_once_lock_disjoint_tasks(h: Harness) -> None:
+    # two workers of the journal ask at the same moment: each case's task goes to exactly one of them
+    h.user("robot2", "extern_arbetare")
+    cases = {start(h) for _ in range(6)}
+    got: dict[str, list[dict[str, Any]]] = {}
+    barrier = threading.Barrier(2)
+
+    def fetch(username: str) -> None:
+        barrier.wait(timeout=60)
+        got[username] = lock(h.as_(username), f"{username}-w", max_tasks=6)
+
+    threads = [threading.Thread(target=fetch, args=(u,)) for u in ("robot", "robot2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    ids = [t["id"] for items in got.values() for t in items]
+    assert len(ids) == len(set(ids)) == 6
+    assert {t["instance_id"] for items in got.values() for t in items} == cases
