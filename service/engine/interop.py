@@ -10,9 +10,9 @@
 - JUEL/FEEL conditions of the plain shapes (``${a > 5}``, ``${!approved}``, ``=a > 5``) → Python;
 - data stores are dropped (the process keeps its data in the task data).
 
-What it changed is reported as warnings the deployer sees; what it cannot take (service and business
-rule tasks, JUEL beyond the plain shapes, candidate groups mapping to no role) as problems — every
-one of them, since the engine would stop at the first.
+What it changed is reported as warnings the deployer sees; what it cannot take (service tasks, JUEL
+beyond the plain shapes, candidate groups mapping to no role) as problems — every one of them,
+since the engine would stop at the first.
 """
 
 from __future__ import annotations
@@ -90,8 +90,7 @@ def _drop_data_stores(root: etree._Element, result: Adapted) -> None:
 
 def _unsupported_tasks(root: etree._Element, result: Adapted) -> None:
     """Each one is a problem; it is read as a plain task so the rest of the diagram is still checked."""
-    for kind, message in (("serviceTask", "service tasks are not supported: use a script task"),
-                          ("businessRuleTask", "business rule (DMN) tasks are not supported")):
+    for kind, message in (("serviceTask", "service tasks are not supported: use a script task"),):
         for task in list(root.iter(_b(kind))):
             topic = task.get(f"{{{CAMUNDA_NS}}}topic")
             result.problems.append((message + (f" (external task topic {topic!r})" if topic else ""),
