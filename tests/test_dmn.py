@@ -165,3 +165,37 @@ def test_a_routine_tree_deploys_with_its_decision_tables(people: Harness, tmp_pa
     assert sorted(files) == ["handlaggare.dmn", "prioritering.bpmn", "prioritet.dmn"]
     [definition] = people.deploy_dir(tmp_path / "bpmn", tmp_path / "forms")
     assert definition.key == "prioritering" and {"prioritet.dmn", "handlaggare.dmn"} <= set(definition.bpmn_files)
+
+
+def test_samverkan_deploy_of_a_folder_picks_up_its_decision_tables(sqlite_url: str) -> None:
+    from .test_cli import samverkan
+
+    result = samverkan(sqlite_url, "deploy", str(DMN))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["prioritering version 1"]
+    # without the tables, the folder is refused, naming both tasks
+    lonely = samverkan(sqlite_url, "deploy", str(DMN / "prioritering.bpmn"))
+    assert lonely.returncode == 1 and "Traceback" not in lonely.stderr
+    assert "[bestam_prioritet]: business rule task calls the decision 'prioritet'" in lonely.stderr
+    assert "[valj_grupp]: business rule task calls the decision 'handlaggare'" in lonely.stderr
+
+
+def test_a_draft_keeps_its_decision_tables_and_refuses_a_broken_one(people: Harness) -> None:
+    from service.actor import SYSTEM
+    from service.errors import Invalid
+    from service.operations.deploy import deploy
+    from service.operations.drafts import load_draft, save_draft
+
+    h = people
+    deploy(h.services, SYSTEM, {"prioritering.bpmn": DIAGRAM, "prioritet.dmn": PRIORITET,
+                                "handlaggare.dmn": HANDLAGGARE})
+    files = {"prioritering.bpmn": DIAGRAM.decode(), "prioritet.dmn": PRIORITET.decode(),
+             "handlaggare.dmn": HANDLAGGARE.decode()}
+    with pytest.raises(Invalid) as refused:
+        save_draft(h.services, SYSTEM, "prioritering", {**files, "prioritet.dmn": "<definitions"}, {},
+                   base_version=1)
+    assert refused.value.errors == {"draft": ["prioritet.dmn: beslutstabellen är inte giltig XML."]}
+    assert load_draft(h.services, SYSTEM, "prioritering") is None  # nothing was saved
+    save_draft(h.services, SYSTEM, "prioritering", files, {}, base_version=1)
+    draft = load_draft(h.services, SYSTEM, "prioritering")
+    assert draft is not None and set(draft.bpmn_files) == set(files)
