@@ -404,7 +404,15 @@ def _resolve_calls(parser: dmn.Parser, bpmn_files: Mapping[str, str], deployed: 
             if not target:
                 continue
             if target not in parser.process_parsers and target in deployed:
-                _pin(parser, target, deployed[target], pinned)
+                try:
+                    _pin(parser, target, deployed[target], pinned)
+                except Exception as err:  # the library raises arbitrary types; a deploy never ends in a 500
+                    logger.warning("deployed process %s not read beside the upload: %s", target, err)
+                    problems.append(Problem(process_parser.filename, f"the call activity calls the deployed process"
+                                            f" '{target}', which cannot be read together with this upload (a process"
+                                            " or decision id is used in both): rename the one in the upload",
+                                            call.get("id")))
+                    continue
                 pinned_forms.update(deployed[target].forms)
                 warnings.append(Problem(process_parser.filename, f"the call activity calls the deployed process"
                                         f" '{target}', version {deployed[target].version}: this version runs it until"
