@@ -264,6 +264,9 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^the call activity calls the deployed process '(.+?)', version (\d+)"),
      lambda m, w, n: f"{w} anropar den driftsatta processen {_quoted(m[1])}, version {m[2]}. Den här versionen"
                      " använder den tills du driftsätter igen."),
+    (re.compile(r"^the call activity calls the deployed process '(.+?)', which cannot be read"),
+     lambda m, w, n: f"{w} anropar den driftsatta processen {_quoted(m[1])}, men den går inte att läsa ihop med"
+                     " uppladdningen: ett process- eller beslutsid finns i båda. Byt namn på det i uppladdningen."),
     (re.compile(r"^the call activity calls the process '(.+?)'"),
      lambda m, w, n: f"{w} anropar processen {_quoted(m[1])}, som varken finns i uppladdningen eller är"
                      " driftsatt. Ladda upp dess diagram tillsammans med det här, eller driftsätt den först."),
