@@ -98,8 +98,8 @@ def deploy(paths: tuple[str, ...]) -> None:
             for raw in paths:
                 path = Path(raw)
                 for item in ([path] if path.is_file() else sorted(path.rglob("*"))):
-                    if item.is_file() and item.suffix in (".bpmn", ".json"):
-                        name = item.name if item.suffix == ".bpmn" else f"{item.parent.name}/{item.name}"
+                    if item.is_file() and item.suffix in (".bpmn", ".dmn", ".json"):
+                        name = item.name if item.suffix != ".json" else f"{item.parent.name}/{item.name}"
                         files[name] = item.read_bytes()
             deployed = deploy_files(services, SYSTEM, files)
     except ServiceError as err:

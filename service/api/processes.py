@@ -87,7 +87,7 @@ def get_bpmn(key: str) -> Any:
                     headers={"Content-Disposition": f'attachment; filename="{key}.v{definition.version}.bpmn"'})
 
 
-@endpoint(api, "/processes", "POST", summary="Deploy new versions: multipart .bpmn files and their forms",
+@endpoint(api, "/processes", "POST", summary="Deploy new versions: multipart .bpmn, .dmn and form files",
           tag="processes", response=DeployAnswerSchema, status=201, roles=("processagare",), multipart=True)
 def deploy_processes() -> Any:
     actor = require("processagare", "admin")

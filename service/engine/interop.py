@@ -8,14 +8,13 @@
   generated confirm form (an optional comment) — except in Samverkan's own diagrams (exporter
   "Samverkan"), where a missing form is a mistake in the editor and stays a problem;
 - JUEL/FEEL conditions of the plain shapes (``${a > 5}``, ``${!approved}``, ``=a > 5``) → Python;
-- data stores are dropped (the process keeps its data in the task data).
-
+- data stores are dropped (the process keeps its data in the task data);
 - service tasks → external tasks on the topic their modeler names (``service_topic``), read by the
   engine as SpiffArena's operator service tasks (``engine.external``).
 
-What it changed is reported as warnings the deployer sees; what it cannot take (business rule
-tasks, JUEL beyond the plain shapes, candidate groups mapping to no role) as problems — every one
-of them, since the engine would stop at the first.
+What it changed is reported as warnings the deployer sees; what it cannot take (JUEL beyond the plain
+shapes, candidate groups mapping to no role) as problems — every one of them, since the engine
+would stop at the first.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def adapt(root: etree._Element, lane_names: dict[str, list[str]]) -> Adapted:
     result = Adapted()
     own = (root.get("exporter") or "").strip().casefold() == "samverkan"
     _drop_data_stores(root, result)
-    _unsupported_tasks(root, result)
+    _service_tasks(root, result)
     for process in root.iter(_b("process")):
         for task in [*process.iter(_b("userTask")), *process.iter(_b("manualTask"))]:
             _camunda_actors(process, task, lane_names, result)
@@ -89,20 +88,15 @@ def _drop_data_stores(root: etree._Element, result: Adapted) -> None:
     result.changed = True
 
 
-# ---- service and business rule tasks ---------------------------------------------------------------
+# ---- service tasks ------------------------------------------------------------------------------
 
-def _unsupported_tasks(root: etree._Element, result: Adapted) -> None:
-    """Service tasks run as external tasks (``engine.external``); business rule tasks are a problem,
-    read as a plain task so the rest of the diagram is still checked."""
+def _service_tasks(root: etree._Element, result: Adapted) -> None:
+    """Service tasks run as external tasks (``engine.external``); the deployer is told each topic."""
     for task in list(root.iter(_b("serviceTask"))):
         topic, added = _service_topic(task)
         result.warnings.append((f"service task {task.get('id')} runs as an external task on topic {topic!r}"
                                 ": a worker fetches it (POST /api/v1/external-tasks/fetch-and-lock)", task.get("id")))
         result.changed = result.changed or added
-    for task in list(root.iter(_b("businessRuleTask"))):
-        result.problems.append(("business rule (DMN) tasks are not supported", task.get("id")))
-        task.tag = _b("task")
-        result.changed = True
 
 
 def service_topic(task: etree._Element) -> str:

@@ -30,9 +30,9 @@ from SpiffWorkflow.bpmn.specs.mixins import (
     UserTaskMixin,
 )
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
-from . import interop, sandbox
+from . import dmn, interop, sandbox
 from .external import adopt_service_tasks
 from .timers import TIMER_CLASSES, inner_definitions, timer_definition, timer_literal
 from .xml import XmlRejected, parse_xml
@@ -69,10 +69,19 @@ class ParsedProcess:
     form_files: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """The latest deployed version of a process, as a call activity in an upload may call it."""
+
+    version: int
+    files: Mapping[str, str]  # filename -> BPMN or DMN XML, as stored with that version
+    forms: Mapping[str, Any]
+
+
 @dataclass
 class Bundle:
     processes: list[ParsedProcess]
-    bpmn_files: dict[str, str]
+    bpmn_files: dict[str, str]  # filename -> BPMN or DMN XML: the upload's, and the called deployed processes'
     forms: dict[str, Any]
     problems: list[Problem]
     warnings: list[Problem] = field(default_factory=list)  # what deploy changed or assumed, for the deployer
@@ -118,14 +127,16 @@ def adopt_timers(specs: Iterable[Any]) -> None:
 
 def parse_bundle(
     files: Mapping[str, bytes], lanes: LaneRoles, *, existing_forms: Mapping[str, Mapping[str, Any]] | None = None,
-    default_starters: Iterable[str] = ("processagare",),
+    default_starters: Iterable[str] = ("processagare",), deployed: Mapping[str, Deployed] | None = None,
 ) -> Bundle:
-    """Parse and validate uploaded files. ``files``: filename → content (``.bpmn`` and ``.json``).
+    """Parse and validate uploaded files. ``files``: filename → content (``.bpmn``, ``.dmn`` and ``.json``).
 
     Form files may be named ``<key>/<name>.json`` or just ``<name>.json``; forms a diagram names but
     the upload lacks are taken from ``existing_forms[key]`` (the latest deployed version).
     Diagrams from other modelers are first brought into Samverkan's shape (``interop.adapt``); a
-    start event outside any lane may be started by ``default_starters``.
+    start event outside any lane may be started by ``default_starters``. A call activity whose
+    process is not in the upload calls the latest ``deployed`` version of it, pinned: its files are
+    stored with the caller's new version (``_resolve_calls``).
     """
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -133,7 +144,9 @@ def parse_bundle(
     bpmn_files: dict[str, str] = {}
     forms: dict[str, Any] = {}
     generated: dict[str, Any] = {}
-    parser = SpiffBpmnParser(validator=None)
+    parser = dmn.Parser(validator=None)
+    dmn_files: dict[str, str] = {}
+    refused_decisions: set[str] = set()
     for name, content in sorted(files.items()):
         if name.endswith(".bpmn") or name.endswith(".bpmn20.xml"):
             root = _read_bpmn(name, content, problems, schema_errors)
@@ -150,16 +163,30 @@ def parse_bundle(
                 continue  # not read: its processes are unknown, so "no executable process" would mislead
             bpmn_files[name] = (etree.tostring(root, encoding="unicode") if adapted.changed
                                 else content.decode("utf-8", errors="replace"))
+        elif dmn.is_dmn(name):
+            text, found = dmn.read_dmn(parser, name, content)
+            problems.extend(Problem(name, message, element) for message, element in found)
+            if text is not None:
+                dmn_files[name] = text
+            elif refused_id := dmn.decision_id(content):
+                refused_decisions.add(refused_id)
         elif name.endswith(".json"):
             _read_form(name, content, forms, problems)
         else:
-            problems.append(Problem(name, "unsupported file type: upload .bpmn diagrams and .json forms"))
+            problems.append(Problem(name, "unsupported file type: upload .bpmn diagrams, .dmn decision tables and"
+                                    " .json forms"))
     for form_name, schema in generated.items():
         forms.setdefault(form_name, schema)
     if not bpmn_files and not problems:
         problems.append(Problem("", "no BPMN file in the upload"))
+    problems.extend(Problem(*found) for found in dmn.decision_problems(
+        [(p.filename, p.node) for p in parser.process_parsers.values() if p.filename in bpmn_files],
+        parser.dmn_parsers, refused_decisions))
+    pinned, pinned_forms = _resolve_calls(parser, bpmn_files, deployed or {}, problems, warnings)
     processes = _executable_processes(parser, bpmn_files, lanes, forms, existing_forms or {}, problems,
-                                      warnings, sorted(set(default_starters)))
+                                      warnings, sorted(set(default_starters)), pinned_forms)
+    bpmn_files.update(dmn_files)
+    bpmn_files.update(pinned)
     for name, errors in schema_errors.items():
         # the engine read the file although it deviates from the XSD: a warning, unless the file has problems
         if any(p.file == name for p in problems):
@@ -300,8 +327,8 @@ _REWORDED = (
      r"a data association (\1) refers to no data object of the process: draw the data object or remove the"
      " association"),
     (re.compile(r"^The process '(.+?)' was not found.*$", re.S),
-     r"a call activity calls the process '\1', which is not in the upload: upload its diagram"
-     " together with this one"),
+     r"the call activity calls the process '\1', which is not in the upload and not deployed: upload its diagram"
+     " together with this one, or deploy it first"),
     (re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-f]+>"), r"\1"),
     (re.compile(r"^Data Store with name (.+) has no implementation$", re.S),
      r"data stores are not supported: remove the data store '\1' and keep the data in the process's task data"),
@@ -323,14 +350,14 @@ def _problem_from(filename: str, err: Exception) -> Problem:
                    " signal, error or process that does not exist in the upload")
 
 
-def _executable_processes(parser: SpiffBpmnParser, bpmn_files: dict[str, str], lanes: LaneRoles,
+def _executable_processes(parser: dmn.Parser, bpmn_files: dict[str, str], lanes: LaneRoles,
                           forms: dict[str, Any], existing_forms: Mapping[str, Mapping[str, Any]],
                           problems: list[Problem], warnings: list[Problem],
-                          default_starters: list[str]) -> list[ParsedProcess]:
+                          default_starters: list[str], pinned_forms: Mapping[str, Any]) -> list[ParsedProcess]:
     executable: dict[str, str] = {}
     called: set[str] = set()
     for process_id, process_parser in parser.process_parsers.items():
-        if process_parser.node.get("isExecutable") == "true":
+        if process_parser.node.get("isExecutable") == "true" and process_parser.filename in bpmn_files:
             executable[process_id] = process_parser.filename
         called.update(process_parser.called_element_ids() if hasattr(process_parser, "called_element_ids")
                       else _called_elements(process_parser.node))
@@ -349,21 +376,89 @@ def _executable_processes(parser: SpiffBpmnParser, bpmn_files: dict[str, str], l
         if parsed is None:
             continue
         _check_process(parsed, filename, lanes, problems, warnings, default_starters)
-        _resolve_forms(parsed, filename, forms, existing_forms.get(key, {}), problems)
+        _resolve_forms(parsed, filename, forms, {**pinned_forms, **existing_forms.get(key, {})}, problems)
         result.append(parsed)
     return result
+
+
+def _resolve_calls(parser: dmn.Parser, bpmn_files: Mapping[str, str], deployed: Mapping[str, Deployed],
+                   problems: list[Problem], warnings: list[Problem]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Resolve the call activities of the upload's executable processes, and of what they call.
+
+    A target in the upload is taken from there; else the latest deployed version of it is added
+    to the parser and its files returned, to be stored with the caller (``deployed/<key>/<file>``),
+    so a version runs what deploy checked. A target found nowhere is a problem at its call activity.
+    Returns the pinned files and the forms their processes use.
+    """
+    pinned: dict[str, str] = {}
+    pinned_forms: dict[str, Any] = {}
+    queue = [pid for pid, p in parser.process_parsers.items()
+             if p.filename in bpmn_files and p.node.get("isExecutable") == "true"]
+    seen: set[str] = set()
+    while queue:
+        process_id = queue.pop()
+        if process_id in seen:
+            continue
+        seen.add(process_id)
+        process_parser = parser.process_parsers[process_id]
+        for call in process_parser.node.iter(f"{{{BPMN_NS}}}callActivity"):
+            target = (call.get("calledElement") or "").strip()
+            if not target:
+                continue
+            if target not in parser.process_parsers and target in deployed:
+                try:
+                    _pin(parser, target, deployed[target], pinned)
+                except Exception as err:  # the library raises arbitrary types; a deploy never ends in a 500
+                    logger.warning("deployed process %s not read beside the upload: %s", target, err)
+                    problems.append(Problem(process_parser.filename, f"the call activity calls the deployed process"
+                                            f" '{target}', which cannot be read together with this upload (a process"
+                                            " or decision id is used in both): rename the one in the upload",
+                                            call.get("id")))
+                    continue
+                pinned_forms.update(deployed[target].forms)
+                warnings.append(Problem(process_parser.filename, f"the call activity calls the deployed process"
+                                        f" '{target}', version {deployed[target].version}: this version runs it until"
+                                        " deployed again", call.get("id")))
+            if target in parser.process_parsers:
+                queue.append(target)
+            else:
+                problems.append(Problem(process_parser.filename, f"the call activity calls the process '{target}',"
+                                        " which is not in the upload and not deployed: upload its diagram together"
+                                        " with this one, or deploy it first", call.get("id")))
+    return pinned, pinned_forms
+
+
+def _pin(parser: dmn.Parser, key: str, deployed: Deployed, pinned: dict[str, str]) -> None:
+    """Add the files of a deployed version to ``parser``, skipping processes and decisions it knows."""
+    for name, text in sorted(deployed.files.items()):
+        stored = name if name.startswith("deployed/") else f"deployed/{key}/{name}"
+        root = parse_xml(str(text).encode("utf-8"))
+        if dmn.is_dmn(name):
+            ids = {d.get("id") for d in root if etree.QName(d).localname == "decision"}
+            if stored in pinned or ids & set(parser.dmn_parsers):
+                continue
+            parser.add_dmn_xml(root, filename=stored)
+        else:
+            ids = {p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process")}
+            if stored in pinned or ids & set(parser.process_parsers):
+                continue
+            parser.add_bpmn_xml(root, filename=stored)
+        pinned[stored] = str(text)
 
 
 def _called_elements(node: etree._Element) -> set[str]:
     return {el.get("calledElement") for el in node.iter(f"{{{BPMN_NS}}}callActivity") if el.get("calledElement")}
 
 
-def _parse_process(parser: SpiffBpmnParser, key: str, filename: str, problems: list[Problem]) -> ParsedProcess | None:
+def _parse_process(parser: dmn.Parser, key: str, filename: str, problems: list[Problem]) -> ParsedProcess | None:
     try:
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except Exception as err:  # the library raises arbitrary types on broken diagrams
-        problems.append(_problem_from(filename, err))
+        problem = _problem_from(filename, err)
+        missing_call = problem.message.startswith("the call activity calls") and problem.message.split(", which")[0]
+        if not missing_call or not any(p.message.startswith(missing_call) for p in problems):
+            problems.append(problem)  # a call to a missing process is named at its call activity already
         return None
     adopt_timers([spec, *subprocess_specs.values()])
     adopt_service_tasks([spec, *subprocess_specs.values()])
@@ -399,8 +494,6 @@ def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, probl
                 roles.update(lane_roles)
                 if isinstance(task_spec, StartEventMixin):
                     parsed.starter_roles = sorted(set(parsed.starter_roles) | set(lane_roles))
-        if type(task_spec).__name__ == "BusinessRuleTask":
-            problems.append(Problem(filename, "business rule (DMN) tasks are not supported", element))
         for problem in _expression_problems(task_spec):
             problems.append(Problem(filename, problem, element))
     parsed.roles = sorted(roles)
@@ -507,9 +600,12 @@ class SpecCache:
             return cached
         with self._lock:
             if definition_id not in self._cache:
-                parser = SpiffBpmnParser(validator=None)
+                parser = dmn.Parser(validator=None)
                 for name, text in sorted(bpmn_files.items()):
-                    parser.add_bpmn_xml(parse_xml(text.encode("utf-8")), filename=name)
+                    if dmn.is_dmn(name):
+                        parser.add_dmn_xml(parse_xml(text.encode("utf-8")), filename=name)
+                    else:
+                        parser.add_bpmn_xml(parse_xml(text.encode("utf-8")), filename=name)
                 spec = parser.get_spec(key)
                 subprocess_specs = parser.get_subprocess_specs(key)
                 adopt_timers([spec, *subprocess_specs.values()])

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from service.actor import Actor
 from service.audit import record
-from service.engine.specs import Bundle, LaneRoles, parse_bundle
+from service.engine.specs import Bundle, Deployed, LaneRoles, parse_bundle
 from service.engine.xml import XmlRejected, parse_xml
 from service.errors import Forbidden, Invalid, TooLarge
 from service.models import ProcessDefinition
@@ -57,8 +57,9 @@ def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *
         raise TooLarge(f"the upload is {total} bytes; the limit is {services.config.max_upload_bytes}")
     with services.db.read() as session:
         existing = _latest_forms(session)
+        deployed = latest_deployed(session)
     starters = sorted({"processagare", *(r for r in actor.roles if r != "admin")})
-    bundle = _parse(files, services.lanes, existing, starters)
+    bundle = _parse(files, services.lanes, existing, starters, deployed)
     names = _element_names(files)
     if bundle.problems:
         problems = [explain(p.as_dict(), names) for p in bundle.problems]
@@ -259,8 +260,47 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
      lambda m, w, n: f"{w} är en tjänsteuppgift utan ämne. Ange camunda:topic (eller en operator)."),
     (re.compile(r"^service task parameter (\w+): "),
      lambda m, w, n: f"Parametern {_quoted(m[1])} i {w} är inget giltigt uttryck."),
-    (re.compile(r"^business rule \(DMN\) tasks are not supported"),
-     lambda m, w, n: f"{w} är en affärsregeluppgift (DMN). Sådana stöds inte."),
+    (re.compile(r"^business rule task names no decision"),
+     lambda m, w, n: f"{w} är en affärsregeluppgift (DMN) men anger inget beslut. Ange id för ett beslut"
+                     " (decision) i en .dmn-fil."),
+    (re.compile(r"^business rule task calls the decision '(.+?)', which no \.dmn file"),
+     lambda m, w, n: f"{w} använder beslutet {_quoted(m[1])}, som inte finns i någon .dmn-fil i uppladdningen."
+                     " Ladda upp beslutstabellen tillsammans med diagrammet."),
+    (re.compile(r"^the call activity calls the deployed process '(.+?)', version (\d+)"),
+     lambda m, w, n: f"{w} anropar den driftsatta processen {_quoted(m[1])}, version {m[2]}. Den här versionen"
+                     " använder den tills du driftsätter igen."),
+    (re.compile(r"^the call activity calls the deployed process '(.+?)', which cannot be read"),
+     lambda m, w, n: f"{w} anropar den driftsatta processen {_quoted(m[1])}, men den går inte att läsa ihop med"
+                     " uppladdningen: ett process- eller beslutsid finns i båda. Byt namn på det i uppladdningen."),
+    (re.compile(r"^the call activity calls the process '(.+?)'"),
+     lambda m, w, n: f"{w} anropar processen {_quoted(m[1])}, som varken finns i uppladdningen eller är"
+                     " driftsatt. Ladda upp dess diagram tillsammans med det här, eller driftsätt den först."),
+    (re.compile(r"^not a DMN document"), lambda m, w, n: "Filen är inte en DMN-beslutstabell (dmn:definitions)."),
+    (re.compile(r"^a DMN file must hold exactly one decision; this one holds (\d+)"),
+     lambda m, w, n: f"En .dmn-fil ska innehålla exakt ett beslut; den här innehåller {m[1]}."
+                     " Lägg varje beslut i en egen fil."),
+    (re.compile(r"^the decision id '(.+?)' is also used in (.+?):"),
+     lambda m, w, n: f"Beslutet {_quoted(m[1])} finns också i {m[2]}. Ge varje beslut ett eget id."),
+    (re.compile(r"^the decision has no id"), lambda m, w, n: "Beslutet saknar id. Ge det ett id."),
+    (re.compile(r"^the decision is not a decision table"),
+     lambda m, w, n: "Beslutet är ingen beslutstabell. Bara beslutstabeller stöds."),
+    (re.compile(r"^the hit policy (\S+) is not supported"),
+     lambda m, w, n: f"Träffpolicyn {m[1]} stöds inte. Använd UNIQUE, FIRST, ANY eller COLLECT."),
+    (re.compile(r"^COLLECT with aggregation"),
+     lambda m, w, n: "COLLECT med summering stöds inte. Samla listan och summera i en skriptuppgift."),
+    (re.compile(r"^(?:rule (\d+), )?(?:input|output)(?: column)? '(.+?)': .*?\(DMN expressions are Python; the"
+                r" (?:entry|expression) is (.+)\)$"),
+     lambda m, w, n: (f"Regel {m[1]}, kolumnen" if m[1] else "Kolumnen") + f" {_quoted(m[2])}: uttrycket {m[3]}"
+                     " går inte att använda. Uttryck i beslutstabeller skrivs i Python, t.ex. < 18 eller \"akut\"."),
+    (re.compile(r"^input column '(.+?)' has no expression"),
+     lambda m, w, n: f"Kolumnen {_quoted(m[1])} saknar uttryck. Ange variabeln som kolumnen läser."),
+    (re.compile(r"^an output column has neither name nor label"),
+     lambda m, w, n: "En utdatakolumn saknar namn. Ange variabeln den sätter."),
+    (re.compile(r"^rule (\d+) has (\d+) input and (\d+) output entries"),
+     lambda m, w, n: f"Regel {m[1]} har fel antal celler: en per kolumn behövs."),
+    (re.compile(r"^the decision table cannot be read"),
+     lambda m, w, n: "Beslutstabellen går inte att läsa. Kontrollera att varje regel har en cell per kolumn och"
+                     " att varje utdata är ett Python-uttryck."),
     (re.compile(r"^data stores are not supported: remove the data store '(.+?)'"),
      lambda m, w, n: f"Datalager stöds inte. Ta bort datalagret {_quoted(m[1])}."),
     (re.compile(r"^condition on the flow to (\S+): .*?(?:\(expressions are Python; the expression is (.+)\))?$"),
@@ -283,7 +323,7 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
      lambda m, w, n: "Filen har ingen körbar process. Markera processen som körbar (isExecutable=\"true\")."),
     (re.compile(r"^no BPMN file in the upload"), lambda m, w, n: "Inget diagram (.bpmn) skickades."),
     (re.compile(r"^unsupported file type"),
-     lambda m, w, n: "Filen är varken ett diagram (.bpmn) eller ett formulär (.json)."),
+     lambda m, w, n: "Filen är varken ett diagram (.bpmn), en beslutstabell (.dmn) eller ett formulär (.json)."),
     (re.compile(r"^not a BPMN 2\.0 document"), lambda m, w, n: "Filen är inte ett BPMN 2.0-diagram."),
     (re.compile(r"^line (\d+): .*\(the engine reads it anyway\)$", re.S),
      lambda m, w, n: f"Diagrammet avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
@@ -292,9 +332,6 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^a data association \((\w+)\) refers to no data object"),
      lambda m, w, n: f"En dataassociation i {w} pekar inte på något dataobjekt i processen. Rita dataobjektet"
                      " eller ta bort associationen."),
-    (re.compile(r"^a call activity calls the process '(.+?)'"),
-     lambda m, w, n: f"Ett anrop (call activity) pekar på processen {_quoted(m[1])}, som inte finns i"
-                     " uppladdningen. Ladda upp dess diagram tillsammans med det här."),
     (re.compile(r"^A multiinstance task must specify a cardinality or a loop input"),
      lambda m, w, n: f"{w} upprepas (multi-instance) utan att ange hur många gånger. Ange ett antal"
                      " (loopCardinality) eller listan att gå igenom (loopDataInputRef);"
@@ -352,7 +389,7 @@ _PARSED_MAX = 32
 
 
 def _parse(files: Mapping[str, bytes], lanes: LaneRoles, existing: Mapping[str, Mapping[str, object]],
-           starters: list[str]) -> Bundle:
+           starters: list[str], deployed: Mapping[str, Deployed] | None = None) -> Bundle:
     """Parse a bundle, remembering results by content: the same files parse to the same specs.
 
     Deploying the same routine tree again (every node at start-up, every test) then costs a hash
@@ -364,12 +401,13 @@ def _parse(files: Mapping[str, bytes], lanes: LaneRoles, existing: Mapping[str, 
     digest.update(json.dumps(lanes.mapping, sort_keys=True).encode())
     digest.update(json.dumps(existing, sort_keys=True, default=str).encode())
     digest.update(json.dumps(starters).encode())
+    digest.update(json.dumps({k: d.version for k, d in (deployed or {}).items()}, sort_keys=True).encode())
     key = digest.hexdigest()
     with _PARSED_LOCK:
         if key in _PARSED:
             _PARSED.move_to_end(key)
             return _PARSED[key]
-    bundle = parse_bundle(files, lanes, existing_forms=existing, default_starters=starters)
+    bundle = parse_bundle(files, lanes, existing_forms=existing, default_starters=starters, deployed=deployed)
     with _PARSED_LOCK:
         _PARSED[key] = bundle
         while len(_PARSED) > _PARSED_MAX:
@@ -392,10 +430,19 @@ def _latest_forms(session) -> dict[str, dict[str, object]]:  # type: ignore[no-u
     return {row.key: dict(row.forms) for row in rows}
 
 
+def latest_deployed(session) -> dict[str, Deployed]:  # type: ignore[no-untyped-def]
+    """The latest version of each process, for call activities of an upload that call a deployed process."""
+    latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version")).group_by(
+        ProcessDefinition.key).subquery()
+    rows = session.scalars(select(ProcessDefinition).join(
+        latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.version)))
+    return {row.key: Deployed(row.version, dict(row.bpmn_files), dict(row.forms)) for row in rows}
+
+
 def read_tree(bpmn_dir: Path, forms_dir: Path) -> dict[str, bytes]:
-    """The files of a routine tree (``bpmn/*.bpmn`` + ``forms/<key>/*.json``) as an upload."""
+    """The files of a routine tree (``bpmn/*.bpmn``, ``bpmn/*.dmn`` + ``forms/<key>/*.json``) as an upload."""
     files: dict[str, bytes] = {}
-    for path in sorted(bpmn_dir.glob("*.bpmn")):
+    for path in sorted([*bpmn_dir.glob("*.bpmn"), *bpmn_dir.glob("*.dmn")]):
         files[path.name] = path.read_bytes()
     if forms_dir.is_dir():
         for path in sorted(forms_dir.glob("*/*.json")):
@@ -411,8 +458,9 @@ def deploy_tree(services: Services, actor: Actor, bpmn_dir: Path, forms_dir: Pat
     problems: list[dict[str, str | None]] = []
     for main in mains:
         key = main[: -len(".bpmn")]
-        bundle = {n: c for n, c in files.items()
-                  if n == main or n.startswith(f"{key}__") or n.startswith(f"{key}/")}
+        bundle = {n: c for n, c in files.items()  # decision tables: <key>__<decision>.dmn, or shared <name>.dmn
+                  if n == main or n.startswith(f"{key}__") or n.startswith(f"{key}/")
+                  or (n.endswith(".dmn") and "__" not in n)}
         try:
             deployed.extend(deploy(services, actor, bundle))
         except Invalid as err:

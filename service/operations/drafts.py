@@ -85,14 +85,15 @@ def _problems(key: str, bpmn_files: Mapping[str, Any], forms: Mapping[str, Any])
     if f"{key}.bpmn" not in bpmn_files:
         problems.append(f"Utkastet saknar diagrammet {key}.bpmn.")
     for name, xml in bpmn_files.items():
-        if not isinstance(xml, str) or not (name == f"{key}.bpmn" or name.startswith(f"{key}__")) \
-                or not name.endswith(".bpmn"):
+        decision_table = name.endswith(".dmn") and "/" not in name  # a DMN file deployed with the routine
+        if not isinstance(xml, str) or not decision_table and (
+                not (name == f"{key}.bpmn" or name.startswith(f"{key}__")) or not name.endswith(".bpmn")):
             problems.append(f"{name}: hör inte till rutinen.")
             continue
         try:
             parse_xml(xml.encode("utf-8"))
         except XmlRejected:
-            problems.append(f"{name}: diagrammet är inte giltig XML.")
+            problems.append(f"{name}: {'beslutstabellen' if decision_table else 'diagrammet'} är inte giltig XML.")
     for name, form in forms.items():
         if not name.endswith(".json") or "/" in name or not isinstance(form, dict):
             problems.append(f"{name}: formuläret måste vara ett JSON-objekt i en .json-fil.")

@@ -80,7 +80,9 @@ def edit(key: str) -> Any:
         "editUrl": url_for("editor.edit", key=key),
     }
     return render_template("editor/edit.html", definition=latest, versions=versions, model=model,
-                           draft=draft, editing_draft=editing_draft, has_modeler=assets.available())
+                           draft=draft, editing_draft=editing_draft, has_modeler=assets.available(),
+                           dmn_files=sorted(n for n in source.bpmn_files if n.endswith(".dmn") and "/" not in n),
+                           has_dmn_modeler=assets.dmn_available())
 
 
 @bp.route("/rutiner/<key>/utkast", methods=["POST", "DELETE"])

@@ -59,6 +59,8 @@
     setStatus("dirty-state", texts.clean);
   }
 
+  document.addEventListener("samverkan:dmn-changed", markDirty);  // a decision table edited (dmn-editor.js)
+
   window.addEventListener("beforeunload", function (event) {
     if (dirty && !leaving) {
       event.preventDefault();
@@ -826,10 +828,14 @@
 
   // ---- draft ------------------------------------------------------------------------------------
   function currentFiles() {
-    return modeler.saveXML({ format: true }).then(function (saved) {
-      var files = {};
+    // Decision tables as edited (dmn-editor.js); a called process pinned at deploy (deployed/...) is
+    // left out, so deploying again calls its latest version.
+    var tables = window.samverkanDmn ? window.samverkanDmn.files() : Promise.resolve({});
+    return Promise.all([modeler.saveXML({ format: true }), tables]).then(function (results) {
+      var saved = results[0], edited = results[1], files = {};
       Object.keys(model.bpmnFiles).forEach(function (name) {
-        files[name] = name === model.mainFile ? saved.xml : model.bpmnFiles[name];
+        if (name.indexOf("deployed/") === 0) { return; }
+        files[name] = name === model.mainFile ? saved.xml : (edited[name] || model.bpmnFiles[name]);
       });
       return files;
     });
