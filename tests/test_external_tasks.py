@@ -168,9 +168,12 @@ def test_a_bpmn_error_is_caught_by_the_boundary_event_with_its_code(h: Harness) 
     first, second = start(h), start(h)
     tasks = {t["instance_id"]: t for t in lock(robot)}
     done = robot.ok("POST", f"{EXT}/{tasks[first]['id']}/bpmn-error", json={
-        "worker_id": "journal-1", "code": "JOURNAL_STANGD", "message": "stängd för bokslut"})
+        "worker_id": "journal-1", "code": "JOURNAL_STANGD", "message": "stängd för bokslut",
+        "variables": {"stangd_till": "2027-01-02"}})
     assert done["instance_state"] == "running"
-    assert paulas_task(h, first)["name"] == "Task_manuellt"  # "Journalför för hand"
+    manual = paulas_task(h, first)
+    assert manual["name"] == "Task_manuellt"  # "Journalför för hand", with what the worker said
+    assert manual["data"]["stangd_till"] == "2027-01-02"
     # a code no boundary event catches: a failure without retries, the case in error
     robot.ok("POST", f"{EXT}/{tasks[second]['id']}/bpmn-error", json={"worker_id": "journal-1", "code": "OKAND"})
     detail = h.as_("paula").ok("GET", f"/api/v1/instances/{second}")
