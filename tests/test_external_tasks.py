@@ -168,9 +168,12 @@ def test_a_bpmn_error_is_caught_by_the_boundary_event_with_its_code(h: Harness) 
     first, second = start(h), start(h)
     tasks = {t["instance_id"]: t for t in lock(robot)}
     done = robot.ok("POST", f"{EXT}/{tasks[first]['id']}/bpmn-error", json={
-        "worker_id": "journal-1", "code": "JOURNAL_STANGD", "message": "stängd för bokslut"})
+        "worker_id": "journal-1", "code": "JOURNAL_STANGD", "message": "stängd för bokslut",
+        "variables": {"stangd_till": "2027-01-02"}})
     assert done["instance_state"] == "running"
-    assert paulas_task(h, first)["name"] == "Task_manuellt"  # "Journalför för hand"
+    manual = paulas_task(h, first)
+    assert manual["name"] == "Task_manuellt"  # "Journalför för hand", with what the worker said
+    assert manual["data"]["stangd_till"] == "2027-01-02"
     # a code no boundary event catches: a failure without retries, the case in error
     robot.ok("POST", f"{EXT}/{tasks[second]['id']}/bpmn-error", json={"worker_id": "journal-1", "code": "OKAND"})
     detail = h.as_("paula").ok("GET", f"/api/v1/instances/{second}")
@@ -417,3 +420,57 @@ def test_workers_fetching_at_once_lock_disjoint_tasks(h: Harness) -> None:
     ids = [t["id"] for items in got.values() for t in items]
     assert len(ids) == len(set(ids)) == 6
     assert {t["instance_id"] for items in got.values() for t in items} == cases
+
+
+SUBPROCESS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:error id="E" errorCode="NERE"/>
+  <bpmn:process id="sub" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>a</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="a" sourceRef="s" targetRef="sp"/>
+    <bpmn:subProcess id="sp"><bpmn:incoming>a</bpmn:incoming><bpmn:outgoing>b</bpmn:outgoing>
+      <bpmn:startEvent id="ss"><bpmn:outgoing>c</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:sequenceFlow id="c" sourceRef="ss" targetRef="st"/>
+      <bpmn:serviceTask id="st" camunda:type="external" camunda:topic="t"><bpmn:incoming>c</bpmn:incoming>
+        <bpmn:outgoing>d</bpmn:outgoing></bpmn:serviceTask>
+      <bpmn:sequenceFlow id="d" sourceRef="st" targetRef="se"/>
+      <bpmn:endEvent id="se"><bpmn:incoming>d</bpmn:incoming></bpmn:endEvent>
+    </bpmn:subProcess>
+    <bpmn:boundaryEvent id="be" attachedToRef="sp"><bpmn:outgoing>f</bpmn:outgoing>
+      <bpmn:errorEventDefinition errorRef="E"/></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="b" sourceRef="sp" targetRef="e1"/>
+    <bpmn:endEvent id="e1"><bpmn:incoming>b</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f" sourceRef="be" targetRef="e2"/>
+    <bpmn:endEvent id="e2"><bpmn:incoming>f</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+@pytest.mark.parametrize(("code", "end"), [("NERE", "e2"), (None, "e1")])
+def test_an_external_task_in_a_subprocess_waits_survives_storage_and_throws_to_the_subprocess_boundary(
+        code: str | None, end: str) -> None:
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from SpiffWorkflow.util.task import TaskState
+
+    from service.config import ROOT
+    from service.engine import external
+    from service.engine.serializer import WorkflowStore
+    from service.engine.specs import LaneRoles, parse_bundle
+
+    bundle = parse_bundle({"sub.bpmn": SUBPROCESS}, LaneRoles.load(ROOT / "bpmn" / "lanes.json"))
+    assert not bundle.problems
+    process, store = bundle.processes[0], WorkflowStore()
+    workflow = BpmnWorkflow(process.spec, process.subprocess_specs)
+    workflow.do_engine_steps()
+    # stored and loaded again between the steps, as every command does
+    workflow = store.loads(store.dumps(workflow), process.spec, process.subprocess_specs)
+    [task] = [t for t in workflow.get_tasks(state=TaskState.STARTED) if external.is_external(t)]
+    assert external.describe(task).topic == "t" and not workflow.is_completed()
+    if code:
+        assert external.throw_error(task, code, {})
+    else:
+        external.complete(task, {"x": 1})
+    workflow.do_engine_steps()
+    ended = [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)]
+    assert workflow.is_completed() and end in ended and ({"e1", "e2"} - {end}).isdisjoint(ended)

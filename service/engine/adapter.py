@@ -134,6 +134,7 @@ class BpmnEngine:
             now=lambda: clock.local_now().isoformat(timespec="seconds"),
         )
         self.serializer_version = SERIALIZER_VERSION
+        self._service_tasks: dict[int, bool] = {}
 
     def close(self) -> None:
         """Stop using the diagram-code workers (the pool stops when its last engine closes)."""
@@ -334,6 +335,17 @@ class BpmnEngine:
             if name:
                 return str(name)
         return None
+
+    def has_service_tasks(self, definition: Any) -> bool:
+        """Whether a deployed version has service tasks (external tasks); versions are immutable."""
+        found = self._service_tasks.get(definition.id)
+        if found is None:
+            spec, subprocess_specs = self.spec_for(definition)
+            found = any(isinstance(task_spec, external.ExternalServiceTask)
+                        for process_spec in (spec, *subprocess_specs.values())
+                        for task_spec in process_spec.task_specs.values())
+            self._service_tasks[definition.id] = found
+        return found
 
     def message_variables(self, definition: Any) -> dict[str, str]:
         """Each message the diagram catches → the case variable its payload is kept in (``messageVariable``)."""

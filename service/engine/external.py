@@ -82,7 +82,8 @@ def throw_error(task: Any, code: str, variables: Mapping[str, Any]) -> bool:
     """Throw a BPMN error with ``code`` from the external task; True when a boundary event caught it.
 
     The error goes to the error events waiting in the task's own process (boundary events on the
-    task or on the subprocess around it); one without a code catches every code.
+    task or on the subprocess around it); one without a code catches every code. ``variables`` join
+    the task's data and the data of the path the error takes.
     """
     task.data.update(variables)
     chain, workflow = [], task.workflow
@@ -95,6 +96,10 @@ def throw_error(task: Any, code: str, variables: Mapping[str, Any]) -> bool:
                 and t.task_spec.event_definition.code in (None, code)]
     if not catchers:
         return False
-    definition = type(catchers[0].task_spec.event_definition)(code, code=code)
+    caught_by = catchers[0].task_spec.event_definition  # its name keys the payload the boundary event reads
+    definition = type(caught_by)(caught_by.name, code=code)
     task.workflow.top_workflow.catch(BpmnEvent(definition, dict(task.data), target=task.workflow))
+    for catcher in catchers:  # the worker's variables go down the error's path (Camunda's semantics)
+        if catcher.internal_data.get("event_fired"):
+            catcher.data.update(variables)
     return True

@@ -81,7 +81,7 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
     _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
-    _sync_external(session, instance, snapshot, now, completed_external_id, changes)
+    _sync_external(session, services, instance, snapshot, now, completed_external_id, changes)
     queue_in_command(services, session, changes.created_tasks)  # arrival mail commits with the tasks
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
@@ -228,11 +228,11 @@ def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot
         changes.earliest_timer = min(filter(None, [changes.earliest_timer, timer.due_at]))
 
 
-def _sync_external(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
-                   completed_id: str | None, changes: Changes) -> None:
+def _sync_external(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
+                   now: datetime, completed_id: str | None, changes: Changes) -> None:
     """The external-task rows follow the service tasks the engine waits on; one whose retries are
     exhausted keeps the instance in error until an admin retries it."""
-    if not snapshot.external and not _has_service_tasks(instance.definition):
+    if not snapshot.external and not services.engine.has_service_tasks(instance.definition):
         return  # nothing to offer or withdraw: no query for the many routines without service tasks
     rows = {t.id: t for t in session.scalars(select(ExternalTask).where(
         ExternalTask.instance_id == instance.id,
@@ -253,17 +253,6 @@ def _sync_external(session: Session, instance: ProcessInstance, snapshot: Snapsh
     failed = [row for task_id, row in rows.items() if task_id in waiting and row.status == ExternalTaskStatus.FAILED]
     if failed and instance.state not in (InstanceState.COMPLETED, InstanceState.SUSPENDED):
         instance.state, instance.error = InstanceState.ERROR, failed[0].error_message
-
-
-_SERVICE_TASKS: dict[int, bool] = {}
-
-
-def _has_service_tasks(definition: ProcessDefinition) -> bool:
-    """Whether a deployed version has service tasks (immutable, so looked at once per version)."""
-    if definition.id not in _SERVICE_TASKS:
-        _SERVICE_TASKS[definition.id] = any(
-            ("serviceTask" in text) for text in (definition.bpmn_files or {}).values())
-    return _SERVICE_TASKS[definition.id]
 
 
 def grant_access(session: Session, instance: ProcessInstance, *, districts: set[str] = frozenset(),  # type: ignore[assignment]
