@@ -66,6 +66,7 @@ class ParsedProcess:
     roles: list[str]
     starter_roles: list[str]
     form_files: set[str] = field(default_factory=set)
+    lanes: set[str] = field(default_factory=set)  # the lanes its people work in (users, manual tasks, starts)
 
 
 @dataclass
@@ -96,6 +97,10 @@ class LaneRoles:
     def load(cls, path: Any) -> LaneRoles:
         with open(path, encoding="utf-8") as handle:
             return cls(json.load(handle))
+
+    def with_own(self, own: Mapping[str, Iterable[str]] | None) -> LaneRoles:
+        """This mapping with a deployed version's own lanes (``ProcessDefinition.lanes``) taking precedence."""
+        return self if not own else LaneRoles({**self.mapping, **own})
 
     def roles(self, lane: str | None) -> list[str] | None:
         return None if lane is None else self.mapping.get(lane)
@@ -390,9 +395,10 @@ def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, probl
             elif lane is None:
                 warnings.append(Problem(filename, "lies in no lane: the task goes to whoever started the case",
                                         element))
-            elif lane_roles is None:
+            elif not lane_roles:
                 problems.append(Problem(filename, f"lane {lane!r} maps to no role (bpmn/lanes.json)", element))
             else:
+                parsed.lanes.add(lane)
                 roles.update(lane_roles)
                 if isinstance(task_spec, StartEventMixin):
                     parsed.starter_roles = sorted(set(parsed.starter_roles) | set(lane_roles))

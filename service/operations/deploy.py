@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 
 from service.actor import Actor
 from service.audit import record
-from service.engine.specs import Bundle, LaneRoles, parse_bundle
+from service.engine.specs import BPMN_NS, Bundle, LaneRoles, parse_bundle
 from service.engine.xml import XmlRejected, parse_xml
 from service.errors import Forbidden, Invalid, TooLarge
 from service.models import ProcessDefinition
+from service.roles import ROLES
 from service.services import Services
 
 
@@ -34,45 +35,57 @@ class Deployment:
 
 
 def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
-           comment: str | None = None) -> list[ProcessDefinition]:
+           comment: str | None = None, lanes: Any = None) -> list[ProcessDefinition]:
     """Validate ``files`` (filename → bytes) and store each executable process as a new version.
 
     Every problem is reported at once (``Invalid`` with ``extra['problems']``). Uploading a
     process identical to its latest version creates no new version and returns the latest.
     """
-    return deploy_files(services, actor, files, comment=comment).definitions
+    return deploy_files(services, actor, files, comment=comment, lanes=lanes).definitions
 
 
 def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *,
-                 comment: str | None = None) -> Deployment:
+                 comment: str | None = None, lanes: Any = None) -> Deployment:
     """``deploy``, also telling which processes were unchanged (the same diagrams and forms as deployed).
 
     "The same" is judged on content, not bytes: the editor writes the XML back in its own layout
     (attribute order, namespace prefixes, indentation), which is no change a process owner made.
+
+    ``lanes`` (lane name → role keys, or its JSON text) maps lanes for these versions; a lane it does
+    not name keeps the mapping of the process's latest version, else ``bpmn/lanes.json``.
     """
     if not actor.has("processagare", "admin"):
         raise Forbidden("deploying diagrams needs the role processagare")
     total = sum(len(content) for content in files.values())
     if total > services.config.max_upload_bytes:
         raise TooLarge(f"the upload is {total} bytes; the limit is {services.config.max_upload_bytes}")
+    chosen = lane_choice(lanes)
     with services.db.read() as session:
         existing = _latest_forms(session)
+        inherited = _latest_lanes(session, _process_ids(files))
+    own = {**inherited, **chosen}
+    mapping = services.lanes.with_own(own)
     starters = sorted({"processagare", *(r for r in actor.roles if r != "admin")})
-    bundle = _parse(files, services.lanes, existing, starters)
+    bundle = _parse(files, mapping, existing, starters)
     names = _element_names(files)
     if bundle.problems:
         problems = [explain(p.as_dict(), names) for p in bundle.problems]
         raise Invalid(f"the diagram has {len(problems)} problem(s)",
                       errors={"files": [_line(p) for p in problems]}, extra={"problems": problems})
-    result = Deployment(warnings=[explain(p.as_dict(), names) for p in bundle.warnings])
+    drawn = set().union(*(process.lanes for process in bundle.processes))
+    result = Deployment(warnings=[explain(p.as_dict(), names) for p in bundle.warnings] + [
+        explain({"file": "", "element": None, "message": f"lane {lane!r} given in lanes is drawn in no diagram:"
+                 " ignored"}, names) for lane in sorted(set(chosen) - drawn)])
     with services.db.command() as session:
         for process in bundle.processes:
-            checksum = bundle.checksum(process.key)
+            own_lanes = {lane: sorted(own[lane]) for lane in sorted(process.lanes) if lane in own}
+            checksum = _with_lanes(bundle.checksum(process.key), own_lanes)
             latest = session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process.key)
                                      .order_by(ProcessDefinition.version.desc()).limit(1)).first()
             forms = {name: bundle.forms[f"{process.key}/{name}"] for name in sorted(process.form_files)}
             bpmn_files = dict(bundle.bpmn_files)
-            if latest is not None and (latest.checksum == checksum or _same(latest, bpmn_files, forms)):
+            if latest is not None and (latest.checksum == checksum or (
+                    dict(latest.lanes or {}) == own_lanes and _same(latest, bpmn_files, forms))):
                 result.definitions.append(latest)
                 result.unchanged.add(process.key)
                 continue
@@ -81,16 +94,98 @@ def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *
                               for name, xml in bpmn_files.items()}
             definition = ProcessDefinition(
                 key=process.key, version=(latest.version + 1) if latest else 1, name=process.name,
-                bpmn_files=bpmn_files, forms=forms, roles=process.roles,
+                bpmn_files=bpmn_files, forms=forms, roles=process.roles, lanes=own_lanes,
                 starter_roles=process.starter_roles or ["processagare"], checksum=checksum,
                 deployed_by=actor.username, deployed_at=services.now(), comment=comment,
             )
             session.add(definition)
             session.flush()
             record(session, actor, "process_deployed", process=process.key, version=definition.version,
-                   checksum=checksum)
+                   checksum=checksum, **({"lanes": json.dumps(own_lanes, ensure_ascii=False)} if own_lanes else {}))
             result.definitions.append(definition)
     return result
+
+
+# ---- the deployer's lanes ----------------------------------------------------------------------
+
+#: Roles a lane may not hand its tasks to: they operate or audit the service, they do not work cases.
+NOT_LANE_ROLES = frozenset({"admin", "auditor"})
+
+
+def lane_choice(raw: Any) -> dict[str, list[str]]:
+    """The ``lanes`` of a deploy request (an object, or its JSON text) as lane name → role keys.
+
+    Anything wrong is refused before anything is read or stored: ``Invalid`` with one problem per
+    lane (``lane``: the lane it concerns), in the shape of the diagram's problems.
+    """
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            _refuse_lanes([(None, f"lanes is not valid JSON ({err.__class__.__name__}: at position"
+                            f" {getattr(err, 'pos', '?')}): send an object lane name → list of role keys")])
+    if not isinstance(raw, dict):
+        _refuse_lanes([(None, "lanes must be a JSON object: lane name → list of role keys")])
+    found: list[tuple[str | None, str]] = []
+    chosen: dict[str, list[str]] = {}
+    for lane, roles in raw.items():
+        name = lane.strip() if isinstance(lane, str) else ""
+        if not name or len(name) > 100 or name.startswith("$"):
+            found.append((str(lane)[:100], "a lane name is 1 to 100 characters and does not start with $"))
+            continue
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+            found.append((name, f"lane {name!r}: give a non-empty list of role keys"))
+            continue
+        unknown = sorted({r for r in roles if r not in ROLES or r in NOT_LANE_ROLES})
+        if unknown:
+            found.append((name, f"lane {name!r}: unknown role key(s) {', '.join(unknown)}; the roles are"
+                          f" {', '.join(sorted(ROLES - NOT_LANE_ROLES))}"))
+            continue
+        chosen[name] = sorted(set(roles))
+    if found:
+        _refuse_lanes(found)
+    return chosen
+
+
+def _refuse_lanes(found: list[tuple[str | None, str]]) -> None:
+    problems = [{**explain({"file": "", "element": None, "message": message}, {}), "lane": lane}
+                for lane, message in found]
+    raise Invalid(f"lanes has {len(problems)} problem(s)", errors={"lanes": [message for _, message in found]},
+                  extra={"problems": problems})
+
+
+def _with_lanes(checksum: str, own_lanes: Mapping[str, list[str]]) -> str:
+    """The version's checksum: its files', and the lanes it maps itself (none: as before there were any)."""
+    if not own_lanes:
+        return checksum
+    return hashlib.sha256((checksum + json.dumps(own_lanes, sort_keys=True)).encode()).hexdigest()
+
+
+def _process_ids(files: Mapping[str, bytes]) -> set[str]:
+    ids: set[str] = set()
+    for filename, content in files.items():
+        if filename.endswith((".bpmn", ".bpmn20.xml")):
+            try:
+                root = parse_xml(content)
+            except XmlRejected:
+                continue
+            ids.update(p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id"))
+    return ids
+
+
+def _latest_lanes(session: Any, keys: set[str]) -> dict[str, list[str]]:
+    """The lanes the latest versions of ``keys`` mapped themselves: a redeploy keeps them."""
+    if not keys:
+        return {}
+    latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version")).where(
+        ProcessDefinition.key.in_(sorted(keys))).group_by(ProcessDefinition.key).subquery()
+    own: dict[str, list[str]] = {}
+    for lanes in session.scalars(select(ProcessDefinition.lanes).join(
+            latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.version))):
+        own.update(lanes or {})
+    return own
 
 
 # ---- sameness ----------------------------------------------------------------------------------
@@ -213,9 +308,10 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^lies in no lane"),
      lambda m, w, n: f"{w} ligger inte i någon lane, så ingen kan utföra den."
                      " Flytta den till lanen för rollen som ska göra den."),
-    (re.compile(r"^candidate group '(.+)' maps to no role"),
-     lambda m, w, n: f"Gruppen {_quoted(m[1])} (candidateGroups) i {w} motsvarar ingen roll. Ange namnet på en"
-                     " lane eller roll som finns (bpmn/lanes.json)."),
+    (re.compile(r"^candidate group (['\"])(.+)\1 maps to no role"),
+     lambda m, w, n: f"Gruppen {_quoted(m[2])} (candidateGroups) i {w} motsvarar ingen roll. Välj vilka"
+                     " roller som arbetar i den (i redigeraren, eller fältet lanes), eller ange en lane eller roll"
+                     " som finns."),
     (re.compile(r"^candidate group '(.+)' read as the lane '(.+)'"),
      lambda m, w, n: f"{w} görs av lanen {_quoted(m[2])} (från gruppen {_quoted(m[1])})."),
     (re.compile(r"^candidate groups (.+) name several lanes"),
@@ -245,9 +341,21 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
                      " översätta. Uttryck skrivs i Python, t.ex. beslut == 'bifall' and belopp > 5."),
     (re.compile(r"^condition of (\S+): '(.+)' translated to the Python expression '(.+)'$"),
      lambda m, w, n: f"Villkoret {m[2]} i {w} skrivs i Python som {m[3]}."),
-    (re.compile(r"^lane '(.+)' maps to no role"),
-     lambda m, w, n: f"Lanen {_quoted(m[1])} motsvarar ingen roll. Ge lanen namnet på en roll som finns"
-                     " (eller be en administratör lägga till den)."),
+    (re.compile(r"^lane (['\"])(.+)\1 maps to no role"),
+     lambda m, w, n: f"Lanen {_quoted(m[2])} motsvarar ingen roll. Välj vilka roller som arbetar i lanen"
+                     " (i redigeraren, eller fältet lanes när diagrammet driftsätts)."),
+    (re.compile(r"^lane (['\"])(.+)\1: give a non-empty list"),
+     lambda m, w, n: f"Välj minst en roll för lanen {_quoted(m[2])}."),
+    (re.compile(r"^lane (['\"])(.+)\1: unknown role key\(s\) (.+?); the roles are"),
+     lambda m, w, n: f"Lanen {_quoted(m[2])} anger rollen {m[3]}, som inte finns. Välj bland rollerna i listan."),
+    (re.compile(r"^lane (['\"])(.+)\1 given in lanes is drawn in no diagram"),
+     lambda m, w, n: f"Lanen {_quoted(m[2])} finns inte i något diagram, så valet av roller för den används inte."),
+    (re.compile(r"^lanes is not valid JSON"),
+     lambda m, w, n: "Fältet lanes är inte giltig JSON. Skicka ett objekt: lanens namn → lista med roller."),
+    (re.compile(r"^lanes must be a JSON object"),
+     lambda m, w, n: "Fältet lanes ska vara ett objekt: lanens namn → lista med roller."),
+    (re.compile(r"^a lane name is 1 to 100 characters"),
+     lambda m, w, n: "En lanes namn ska vara 1–100 tecken och inte börja med $."),
     (re.compile(r"^user task has no form"),
      lambda m, w, n: f"{w} har inget formulär. Välj ett formulär för uppgiften under Egenskaper."),
     (re.compile(r"^form file '(.+)' is missing"),
@@ -338,7 +446,12 @@ def explain(problem: Mapping[str, str | None], names: Mapping[str, str]) -> dict
     text = text[:1].upper() + text[1:]
     if problem.get("file") and not element:
         text = f"{problem['file']}: {text}"
-    return {**problem, "element_name": element_name, "text": text}
+    unmapped = _UNMAPPED.match(message)
+    lane = {"lane": unmapped[2]} if unmapped else {}  # the editor offers to choose its roles
+    return {**problem, "element_name": element_name, "text": text, **lane}
+
+
+_UNMAPPED = re.compile(r"^(?:lane|candidate group) (['\"])(.+)\1 maps to no role")
 
 
 _PARSED: OrderedDict[str, Bundle] = OrderedDict()
