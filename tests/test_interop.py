@@ -69,7 +69,7 @@ def assert_actionable(name: str, problems: list[dict]) -> None:
     assert problems, f"{name}: refused without a reason"
     for problem in problems:
         assert {"file", "element", "message"} <= set(problem) <= {"file", "element", "message", "element_name",
-                                                                   "text"}, problem
+                                                                   "text", "lane"}, problem
         assert not INTERNALS.search(problem.get("text", "")), f"{name}: the Swedish text leaks internals: {problem}"
         assert problem["file"] == name, problem
         message = problem["message"]

@@ -311,7 +311,7 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^candidate group (['\"])(.+)\1 maps to no role"),
      lambda m, w, n: f"Gruppen {_quoted(m[2])} (candidateGroups) i {w} motsvarar ingen roll. Välj vilka"
                      " roller som arbetar i den (i redigeraren, eller fältet lanes), eller ange en lane eller roll"
-                     " som finns."),
+                     " som finns (bpmn/lanes.json)."),
     (re.compile(r"^candidate group '(.+)' read as the lane '(.+)'"),
      lambda m, w, n: f"{w} görs av lanen {_quoted(m[2])} (från gruppen {_quoted(m[1])})."),
     (re.compile(r"^candidate groups (.+) name several lanes"),
