@@ -21,7 +21,7 @@ from service.engine.specs import BPMN_NS, Bundle, LaneRoles, parse_bundle
 from service.engine.xml import XmlRejected, parse_xml
 from service.errors import Forbidden, Invalid, TooLarge
 from service.models import ProcessDefinition
-from service.roles import ROLES
+from service.roles import LANE_ROLES
 from service.services import Services
 
 
@@ -108,10 +108,6 @@ def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *
 
 # ---- the deployer's lanes ----------------------------------------------------------------------
 
-#: Roles a lane may not hand its tasks to: they operate or audit the service, they do not work cases.
-NOT_LANE_ROLES = frozenset({"admin", "auditor"})
-
-
 def lane_choice(raw: Any) -> dict[str, list[str]]:
     """The ``lanes`` of a deploy request (an object, or its JSON text) as lane name → role keys.
 
@@ -138,10 +134,10 @@ def lane_choice(raw: Any) -> dict[str, list[str]]:
         if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
             found.append((name, f"lane {name!r}: give a non-empty list of role keys"))
             continue
-        unknown = sorted({r for r in roles if r not in ROLES or r in NOT_LANE_ROLES})
+        unknown = sorted({r for r in roles if r not in LANE_ROLES})
         if unknown:
             found.append((name, f"lane {name!r}: unknown role key(s) {', '.join(unknown)}; the roles are"
-                          f" {', '.join(sorted(ROLES - NOT_LANE_ROLES))}"))
+                          f" {', '.join(sorted(LANE_ROLES))}"))
             continue
         chosen[name] = sorted(set(roles))
     if found:
