@@ -143,6 +143,7 @@ def parse_bundle(
             root = _read_bpmn(name, content, problems, schema_errors)
             if root is None:
                 continue
+            problems.extend(_flow_problems(name, root))
             adapted = interop.adapt(root, lanes.mapping)
             problems.extend(Problem(name, message, element) for message, element in adapted.problems)
             warnings.extend(Problem(name, message, element) for message, element in adapted.warnings)
@@ -185,8 +186,49 @@ def _read_bpmn(name: str, content: bytes, problems: list[Problem],
         return None
     schema = VALIDATOR.validator
     if not schema.validate(root):
-        schema_errors[name] = [Problem(name, f"line {error.line}: {error.message}") for error in schema.error_log]
+        at_line: dict[tuple[int, str], str] = {}  # (line, tag) → the id of the element there
+        for element in root.iter():
+            if isinstance(element.tag, str) and element.get("id") and element.sourceline is not None:
+                at_line.setdefault((element.sourceline, element.tag), element.get("id"))
+        schema_errors[name] = [
+            Problem(name, f"line {error.line}: {_xsd_text(error.message)}",
+                    at_line.get((error.line, next(iter(re.findall(r"^Element '([^']+)'", error.message)), ""))))
+            for error in schema.error_log]
     return root
+
+
+_NAMESPACES = {BPMN_NS: "bpmn", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
+               "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
+
+
+def _xsd_text(message: str) -> str:
+    """The XSD validator's message with ``bpmn:`` for ``{http://www.omg.org/…/MODEL}`` (what a modeler reads)."""
+    text = re.sub(r"\{([^}]*)\}", lambda m: f"{_NAMESPACES[m[1]]}:" if m[1] in _NAMESPACES else m[0], message)
+    return re.sub(r"^Element '([^']+)'", r"the element \1", text).rstrip(".")
+
+
+#: The start of a problem about a sequence flow that is not joined at both ends (see ``_flow_problems``).
+DANGLING_FLOW = "sequence flow "
+
+
+def _flow_problems(name: str, root: etree._Element) -> list[Problem]:
+    """Sequence flows not joined at both ends to an element of the diagram. The engine reads some of these
+    without a word (a flow from nowhere is dropped, its target never reached) and stumbles on others with a
+    message about forms; either way the modeler must join the flow."""
+    ids = {element.get("id") for element in root.iter() if isinstance(element.tag, str) and element.get("id")}
+    found: list[Problem] = []
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        flow_id = flow.get("id") or "(no id)"
+        for attribute, end, verb in (("sourceRef", "start", "leaves from"), ("targetRef", "end", "leads to")):
+            ref = (flow.get(attribute) or "").strip()
+            if not ref:
+                found.append(Problem(name, f"{DANGLING_FLOW}{flow_id!r} has no {attribute}: join its {end} to an"
+                                     " element in the editor", flow.get("id")))
+            elif ref not in ids:
+                found.append(Problem(name, f"{DANGLING_FLOW}{flow_id!r} {verb} {ref!r}, which is no element of"
+                                     " the diagram: join it to an element that exists, or remove the flow",
+                                     flow.get("id")))
+    return found
 
 
 def _read_form(name: str, content: bytes, forms: dict[str, Any], problems: list[Problem]) -> None:
@@ -306,6 +348,10 @@ _REWORDED = (
      r"a call activity calls the process '\1', which is not in the upload: upload its diagram"
      " together with this one"),
     (re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-f]+>"), r"\1"),
+    (re.compile(r"^When looking for a task spec, we found two items.*\((.*)\)$", re.S),
+     r"a sequence flow leads to '\1', which is no element of the process: join it to an element that exists"),
+    (re.compile(r"^Multiple outgoing flows are not supported for tasks of type.*$", re.S),
+     "several sequence flows leave this element: draw one flow out of it and split the way with a gateway"),
     (re.compile(r"^Data Store with name (.+) has no implementation$", re.S),
      r"data stores are not supported: remove the data store '\1' and keep the data in the process's task data"),
 )
@@ -366,7 +412,8 @@ def _parse_process(parser: SpiffBpmnParser, key: str, filename: str, problems: l
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except Exception as err:  # the library raises arbitrary types on broken diagrams
-        problems.append(_problem_from(filename, err))
+        if not any(p.file == filename and p.message.startswith(DANGLING_FLOW) for p in problems):
+            problems.append(_problem_from(filename, err))  # else the flow not joined is the cause, named already
         return None
     adopt_timers([spec, *subprocess_specs.values()])
     name = parser.process_parsers[key].get_name() or key

@@ -292,6 +292,33 @@ def _quoted(text: str) -> str:
     return f"”{text}”"
 
 
+_SYNTAX_SV = (
+    (re.compile(r"^the tag <(\S+)> opened on line (\d+) is never closed"),
+     lambda m: f"taggen <{m[1]}> från rad {m[2]} stängs aldrig. Stäng den (</{m[1]}> eller />)."),
+    (re.compile(r"^the tag <(\S+)> opened on line (\d+) is closed by </(\S+)>"),
+     lambda m: f"taggen <{m[1]}> från rad {m[2]} stängs med </{m[3]}>. Rätta sluttaggen."),
+    (re.compile(r"^the tag <(\S+)> is not finished"),
+     lambda m: f"taggen <{m[1]}> är inte avslutad. Kontrollera citattecknen och >."),
+    (re.compile(r"^an attribute value lacks its quotes"),
+     lambda m: 'ett attributvärde saknar citattecken. Skriv namn="värde".'),
+    (re.compile(r"^the attribute (\S+) is given twice"),
+     lambda m: f"attributet {m[1]} står två gånger på samma element. Ta bort det ena."),
+    (re.compile(r"^a bare & in text"), lambda m: "ett & i texten ska skrivas &amp;."),
+    (re.compile(r"^a bare < in text"), lambda m: "ett < i texten ska skrivas &lt;."),
+    (re.compile(r"^there is more after the last closing tag"),
+     lambda m: "det finns något efter sista sluttaggen. Ett diagram har ett enda rotelement."),
+    (re.compile(r"^the file is empty"), lambda m: "filen är tom."),
+)
+
+
+def _syntax_sv(reason: str) -> str:
+    for pattern, say in _SYNTAX_SV:
+        match = pattern.search(reason)
+        if match:
+            return str(say(match))
+    return "spara diagrammet på nytt från ritverktyget, eller rätta raden."
+
+
 # English message (from the parser and the checks in service.engine.specs) → plain Swedish.
 # Each entry: pattern, and a function of (match, where) giving the text; ``where`` names the element.
 _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
@@ -385,9 +412,9 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
      lambda m, w, n: "Filen är varken ett diagram (.bpmn) eller ett formulär (.json)."),
     (re.compile(r"^not a BPMN 2\.0 document"), lambda m, w, n: "Filen är inte ett BPMN 2.0-diagram."),
     (re.compile(r"^line (\d+): .*\(the engine reads it anyway\)$", re.S),
-     lambda m, w, n: f"Diagrammet avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
+     lambda m, w, n: f"{w} avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
     (re.compile(r"^line (\d+): "),
-     lambda m, w, n: f"Diagrammet följer inte BPMN-standarden på rad {m[1]}."),
+     lambda m, w, n: f"{w} följer inte BPMN-standarden på rad {m[1]}. Rätta det i ritverktyget."),
     (re.compile(r"^a data association \((\w+)\) refers to no data object"),
      lambda m, w, n: f"En dataassociation i {w} pekar inte på något dataobjekt i processen. Rita dataobjektet"
                      " eller ta bort associationen."),
@@ -403,8 +430,22 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^the engine cannot read this diagram"),
      lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
                      " ett fel eller en process som inte finns i uppladdningen."),
+    (re.compile(r"^not well-formed XML at line (\d+)(?:, column (\d+))?: (.+)$", re.S),
+     lambda m, w, n: f"Filen är inte giltig XML (rad {m[1]}{', kolumn ' + m[2] if m[2] else ''}): {_syntax_sv(m[3])}"),
     (re.compile(r"^(not well-formed XML|not an XML document|unreadable XML|DOCTYPE|XML nested)"),
      lambda m, w, n: "Filen är inte giltig XML."),
+    (re.compile(r"^sequence flow '(.+?)' has no (sourceRef|targetRef)"),
+     lambda m, w, n: f"Flödet {_quoted(n.get(m[1], m[1]))} saknar {'start' if m[2] == 'sourceRef' else 'slut'}"
+                     f" ({m[2]}). Dra flödet {'från' if m[2] == 'sourceRef' else 'till'} ett element i diagrammet."),
+    (re.compile(r"^sequence flow '(.+?)' (leaves from|leads to) '(.+?)', which is no element"),
+     lambda m, w, n: f"Flödet {_quoted(n.get(m[1], m[1]))} {'går från' if m[2] == 'leaves from' else 'leder till'}"
+                     f" {_quoted(m[3])}, som inte finns i diagrammet. Koppla det till ett element som finns, eller"
+                     " ta bort flödet."),
+    (re.compile(r"^a sequence flow leads to '(.+?)', which is no element"),
+     lambda m, w, n: f"Ett flöde från {w} leder till {_quoted(m[1])}, som inte finns i processen. Koppla det till"
+                     " ett element som finns."),
+    (re.compile(r"^several sequence flows leave this element"),
+     lambda m, w, n: f"Flera flöden går ut från {w}. Rita ett flöde ut och dela vägen med en gateway."),
     (re.compile(r"^the file is not UTF-8 encoded"), lambda m, w, n: "Filen är inte sparad som UTF-8."),
     (re.compile(r"^the diagram could not be read"),
      lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
