@@ -144,6 +144,7 @@ def parse_bundle(
             if root is None:
                 continue
             problems.extend(_flow_problems(name, root))
+            problems.extend(_reference_problems(name, root))
             adapted = interop.adapt(root, lanes.mapping)
             problems.extend(Problem(name, message, element) for message, element in adapted.problems)
             warnings.extend(Problem(name, message, element) for message, element in adapted.warnings)
@@ -151,7 +152,8 @@ def parse_bundle(
             try:
                 parser.add_bpmn_xml(root, filename=name)
             except Exception as err:  # the library raises arbitrary types on broken diagrams
-                problems.append(_problem_from(name, err))
+                if not any(p.file == name and p.message.startswith(DANGLING) for p in problems):
+                    problems.append(_problem_from(name, err))  # else what it stumbled on is named already
                 continue  # not read: its processes are unknown, so "no executable process" would mislead
             bpmn_files[name] = (etree.tostring(root, encoding="unicode") if adapted.changed
                                 else content.decode("utf-8", errors="replace"))
@@ -207,8 +209,29 @@ def _xsd_text(message: str) -> str:
     return re.sub(r"^Element '([^']+)'", r"the element \1", text).rstrip(".")
 
 
-#: The start of a problem about a sequence flow that is not joined at both ends (see ``_flow_problems``).
+#: The starts of problems about a reference to nothing (``_flow_problems``, ``_reference_problems``): the
+#: engine stumbles on them with a message of its own, which then says nothing more.
 DANGLING_FLOW = "sequence flow "
+DANGLING = (DANGLING_FLOW, "the event refers to the ")
+_REFERENCES = (("messageRef", "message"), ("signalRef", "signal"), ("errorRef", "error"),
+               ("escalationRef", "escalation"))
+
+
+def _reference_problems(name: str, root: etree._Element) -> list[Problem]:
+    """Event definitions naming a message, signal, error or escalation the diagram does not define."""
+    defined = {kind: {e.get("id") for e in root.iter(f"{{{BPMN_NS}}}{kind}")} for _, kind in _REFERENCES}
+    found: list[Problem] = []
+    for definition in root.iter():
+        if not isinstance(definition.tag, str) or not definition.tag.endswith("EventDefinition"):
+            continue
+        event = definition.getparent()
+        for attribute, kind in _REFERENCES:
+            ref = (definition.get(attribute) or "").strip()
+            if ref and ref not in defined[kind]:
+                found.append(Problem(name, f"the event refers to the {kind} {ref!r}, which the diagram does not"
+                                     f" define: add the {kind} (bpmn:{kind}) or choose one that exists",
+                                     event.get("id") if event is not None else None))
+    return found
 
 
 def _flow_problems(name: str, root: etree._Element) -> list[Problem]:
@@ -234,14 +257,18 @@ def _flow_problems(name: str, root: etree._Element) -> list[Problem]:
 def _read_form(name: str, content: bytes, forms: dict[str, Any], problems: list[Problem]) -> None:
     try:
         document = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        problems.append(Problem(name, f"not valid JSON: {err}"))
+    except UnicodeDecodeError:
+        problems.append(Problem(name, "not valid JSON: the file is not UTF-8 encoded"))
+        return
+    except json.JSONDecodeError as err:
+        problems.append(Problem(name, f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}"))
         return
     if name.endswith(".schema.json"):
         try:
             Draft202012Validator.check_schema(document)
         except SchemaError as err:
-            problems.append(Problem(name, f"not a valid JSON Schema: {err.message}"))
+            where = "/".join(str(part) for part in err.absolute_path) or "the top"
+            problems.append(Problem(name, f"not a valid JSON Schema at {where}: {err.message}"))
             return
         if not isinstance(document, dict) or document.get("type", "object") != "object":
             problems.append(Problem(name, "a form schema must describe an object"))
@@ -352,6 +379,37 @@ _REWORDED = (
      r"a sequence flow leads to '\1', which is no element of the process: join it to an element that exists"),
     (re.compile(r"^Multiple outgoing flows are not supported for tasks of type.*$", re.S),
      "several sequence flows leave this element: draw one flow out of it and split the way with a gateway"),
+    (re.compile(r"^Non-default exclusive outgoing sequence flow without condition.*$", re.S),
+     "a flow out of this exclusive gateway has no condition and is not its default: give the flow a condition"
+     " (Python) or make it the gateway's default flow"),
+    (re.compile(r"^Invalid Script Task\.\s+No Script Provided.*$", re.S),
+     "the script task has no script: write the script (Python) or make it a plain task"),
+    (re.compile(r"^No start event found.*$", re.S), "the process has no start event: draw one"),
+    (re.compile(r"^A SubWorkflow Must contain an End event.*$", re.S),
+     "the subprocess has no end event: draw one inside it"),
+    (re.compile(r"^Could not find messageRef from message event definition: (.*)$", re.S),
+     r"a message event refers to the message '\1', which the diagram does not define: define the message"
+     " (bpmn:message) or choose one that exists"),
+    (re.compile(r"^(Message|Signal|Error|Escalation|Correlation) identifier is missing from bpmn xml.*$", re.S),
+     lambda m: f"a {m[1].lower()} definition has no id: give it one"),
+    (re.compile(r"^Expected an? (Message|Signal|Error|Escalation) node.*$", re.S | re.I),
+     lambda m: f"an event refers to something that is not a {m[1].lower()}: choose a {m[1].lower()} the"
+               " diagram defines"),
+    (re.compile(r"^Duplicate process ID: (.*)$", re.S),
+     r"the process id '\1' is used twice in the upload: give each process its own id"),
+    (re.compile(r"^Conditional event definition with missing condition.*$", re.S),
+     "the conditional event has no condition: write one (Python)"),
+    (re.compile(r'^No "calledElement" attribute for Call Activity.*$', re.S),
+     "the call activity names no process (calledElement): name the process it calls"),
+    (re.compile(r"^(Time Specification Error|Unknown Time Specification).*$", re.S),
+     "the timer has no time the engine reads: give a duration (PT1H), a date (2026-12-24T08:00:00+01:00)"
+     " or a cycle (R3/PT1H)"),
+    (re.compile(r"^There is no support implemented for this task type.*$", re.S),
+     "this kind of element is not supported: use a user, manual or script task"),
+    (re.compile(r"^Cancel Events may only be used with transactions.*$", re.S),
+     "a cancel event works only in a transaction subprocess: use an error event, or draw a transaction"),
+    (re.compile(r"^A loopMaximum or loopCondition must be specified for Loop Tasks.*$", re.S),
+     "the loop has neither loopMaximum nor loopCondition: give one"),
     (re.compile(r"^Data Store with name (.+) has no implementation$", re.S),
      r"data stores are not supported: remove the data store '\1' and keep the data in the process's task data"),
 )
@@ -364,6 +422,10 @@ def _problem_from(filename: str, err: Exception) -> Problem:
         text = str(getattr(err, "args", [""])[0] or err)
         for pattern, replacement in _REWORDED:
             text = pattern.sub(replacement, text)
+        if re.match(r"^\w+(Error|Exception)\(", text):  # the library's own failure, wrapped
+            logger.info("parser failed on %s: %s", filename, text)
+            text = ("the engine cannot read this element: most often it refers to a message, signal, error or"
+                    " process that does not exist in the upload")
         return Problem(filename, f"{text}" + (f" (line {line})" if line else ""), element or None)
     if isinstance(err, UnicodeDecodeError):
         return Problem(filename, "the file is not UTF-8 encoded")
@@ -412,7 +474,7 @@ def _parse_process(parser: SpiffBpmnParser, key: str, filename: str, problems: l
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except Exception as err:  # the library raises arbitrary types on broken diagrams
-        if not any(p.file == filename and p.message.startswith(DANGLING_FLOW) for p in problems):
+        if not any(p.file == filename and p.message.startswith(DANGLING) for p in problems):
             problems.append(_problem_from(filename, err))  # else the flow not joined is the cause, named already
         return None
     adopt_timers([spec, *subprocess_specs.values()])

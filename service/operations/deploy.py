@@ -120,8 +120,8 @@ def lane_choice(raw: Any) -> dict[str, list[str]]:
         try:
             raw = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
-            _refuse_lanes([(None, f"lanes is not valid JSON ({err.__class__.__name__}: at position"
-                            f" {getattr(err, 'pos', '?')}): send an object lane name → list of role keys")])
+            where = f" at character {err.pos + 1}" if isinstance(err, json.JSONDecodeError) else ""
+            _refuse_lanes([(None, f"lanes is not valid JSON{where}: send an object lane name → list of role keys")])
     if not isinstance(raw, dict):
         _refuse_lanes([(None, "lanes must be a JSON object: lane name → list of role keys")])
     found: list[tuple[str | None, str]] = []
@@ -146,7 +146,7 @@ def lane_choice(raw: Any) -> dict[str, list[str]]:
 
 
 def _refuse_lanes(found: list[tuple[str | None, str]]) -> None:
-    problems = [{**explain({"file": "", "element": None, "message": message}, {}), "lane": lane}
+    problems = [{**explain({"file": "", "element": None, "message": message}, {}), **({"lane": lane} if lane else {})}
                 for lane, message in found]
     raise Invalid(f"lanes has {len(problems)} problem(s)", errors={"lanes": [message for _, message in found]},
                   extra={"problems": problems})
@@ -286,6 +286,9 @@ def _element_names(files: Mapping[str, bytes]) -> dict[str, str]:
             if isinstance(element.tag, str) and element.get("id") and element.get("name"):
                 names.setdefault(element.get("id"), " ".join(element.get("name").split()))
     return names
+
+
+_KINDS_SV = {"message": "meddelandet", "signal": "signalen", "error": "felet", "escalation": "eskaleringen"}
 
 
 def _quoted(text: str) -> str:
@@ -444,13 +447,58 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^a sequence flow leads to '(.+?)', which is no element"),
      lambda m, w, n: f"Ett flöde från {w} leder till {_quoted(m[1])}, som inte finns i processen. Koppla det till"
                      " ett element som finns."),
+    (re.compile(r"^a flow out of this exclusive gateway has no condition"),
+     lambda m, w, n: f"Flödet {w} ut från en gateway har inget villkor och är inte standardflödet. Ge flödet"
+                     " ett villkor (Python) eller gör det till gatewayens standardflöde."),
+    (re.compile(r"^the script task has no script"),
+     lambda m, w, n: f"Skriptuppgiften {w} saknar skript. Skriv skriptet (Python) eller gör den till en vanlig"
+                     " uppgift."),
+    (re.compile(r"^the process has no start event"), lambda m, w, n: "Processen saknar startpunkt. Rita en."),
+    (re.compile(r"^the subprocess has no end event"),
+     lambda m, w, n: f"Delprocessen {w} saknar slutpunkt. Rita en i den."),
+    (re.compile(r"^the event refers to the (message|signal|error|escalation) '(.+?)', which the diagram does not"),
+     lambda m, w, n: f"{w} hänvisar till {_KINDS_SV[m[1]]} {_quoted(m[2])}, som inte finns i diagrammet. Lägg"
+                     f" till det eller välj ett som finns."),
+    (re.compile(r"^the engine cannot read this element"),
+     lambda m, w, n: f"{w} kunde inte läsas. Oftast hänvisar det till ett meddelande, en signal, ett fel eller"
+                     " en process som inte finns i uppladdningen."),
+    (re.compile(r"^a message event refers to the message '(.+?)', which the diagram does not define"),
+     lambda m, w, n: f"{w} väntar på meddelandet {_quoted(m[1])}, som inte finns i diagrammet. Lägg till"
+                     " meddelandet eller välj ett som finns."),
+    (re.compile(r"^an? (message|signal|error|escalation|correlation) definition has no id"),
+     lambda m, w, n: f"En definition ({m[1]}) saknar id. Ge den ett id."),
+    (re.compile(r"^an event refers to something that is not an? (\w+)"),
+     lambda m, w, n: f"{w} hänvisar till något som inte är en {m[1]}. Välj en som finns i diagrammet."),
+    (re.compile(r"^the process id '(.+?)' is used twice"),
+     lambda m, w, n: f"Process-id:t {_quoted(m[1])} används två gånger i uppladdningen. Ge varje process ett"
+                     " eget id."),
+    (re.compile(r"^the conditional event has no condition"),
+     lambda m, w, n: f"Villkorshändelsen {w} saknar villkor. Skriv ett (Python)."),
+    (re.compile(r"^the call activity names no process"),
+     lambda m, w, n: f"Anropet {w} anger ingen process (calledElement). Ange processen som ska anropas."),
+    (re.compile(r"^the timer has no time the engine reads"),
+     lambda m, w, n: f"Tiden i {w} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D),"
+                     " ett datum (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H)."),
+    (re.compile(r"^this kind of element is not supported"),
+     lambda m, w, n: f"{w} är en sorts element som inte stöds. Använd en användaruppgift, manuell uppgift eller"
+                     " skriptuppgift."),
+    (re.compile(r"^a cancel event works only in a transaction"),
+     lambda m, w, n: f"Avbrottshändelsen {w} fungerar bara i en transaktion. Använd en felhändelse eller rita en"
+                     " transaktion."),
+    (re.compile(r"^the loop has neither loopMaximum nor loopCondition"),
+     lambda m, w, n: f"Loopen {w} saknar både loopMaximum och loopCondition. Ange ett av dem."),
     (re.compile(r"^several sequence flows leave this element"),
      lambda m, w, n: f"Flera flöden går ut från {w}. Rita ett flöde ut och dela vägen med en gateway."),
     (re.compile(r"^the file is not UTF-8 encoded"), lambda m, w, n: "Filen är inte sparad som UTF-8."),
     (re.compile(r"^the diagram could not be read"),
      lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
                      " ett fel eller en process som inte finns."),
+    (re.compile(r"^not valid JSON at line (\d+), column (\d+)"),
+     lambda m, w, n: f"Formulärfilen är inte giltig JSON (rad {m[1]}, kolumn {m[2]}). Rätta raden, t.ex. ett"
+                     " kommatecken eller citattecken som saknas."),
     (re.compile(r"^not valid JSON"), lambda m, w, n: "Formulärfilen är inte giltig JSON."),
+    (re.compile(r"^not a valid JSON Schema at (?!the top:)(.+?): "),
+     lambda m, w, n: f"Formulärfilen är inte ett giltigt JSON Schema: fel vid {m[1]}."),
     (re.compile(r"^not a valid JSON Schema"), lambda m, w, n: "Formulärfilen är inte ett giltigt JSON Schema."),
     (re.compile(r"^a form schema must describe an object"),
      lambda m, w, n: "Ett formulär måste beskriva ett objekt (\"type\": \"object\")."),
