@@ -141,3 +141,26 @@ def test_bad_lanes_are_refused_with_a_reason_and_deploy_nothing(sqlite_harness: 
     body = _deploy(h, {**MAPPING, "Ingenstans": ["eku"]})
     assert any("”Ingenstans” finns inte i något diagram" in w["text"] for w in body["warnings"])
     assert "Ingenstans" not in body["deployed"][0]["lanes"]
+
+
+def test_a_draft_keeps_the_chosen_lanes_and_refuses_bad_ones_in_swedish(sqlite_harness: Harness) -> None:
+    import pytest
+
+    from service.actor import Actor
+    from service.errors import Invalid
+    from service.operations.drafts import load_draft, save_draft
+    from service.roles import LANE_ROLES, ROLE_LABELS, ROLES
+
+    assert set(ROLE_LABELS) == ROLES and "admin" not in LANE_ROLES  # every role has its Swedish name
+    h = sqlite_harness
+    h.user("paula", "processagare")
+    paula = Actor(username="paula", roles=frozenset({"processagare"}), districts=frozenset())
+    _deploy(h, MAPPING)
+    files, forms = {"egna_lanes.bpmn": DIAGRAM.decode()}, {"steg.schema.json": json.loads(FORM)}
+    save_draft(h.services, paula, "egna_lanes", files, forms, base_version=1, lanes={"Handläggare X": ["eku"]})
+    assert load_draft(h.services, paula, "egna_lanes").lanes == {"Handläggare X": ["eku"]}  # type: ignore[union-attr]
+    with pytest.raises(Invalid) as refused:
+        save_draft(h.services, paula, "egna_lanes", files, forms, base_version=1, lanes={"Handläggare X": ["troll"]})
+    assert refused.value.errors == {"draft": ["Lanen ”Handläggare X” anger rollen troll, som inte finns. Välj bland"
+                                              " rollerna i listan."]}
+    assert load_draft(h.services, paula, "egna_lanes").lanes == {"Handläggare X": ["eku"]}  # type: ignore[union-attr]
