@@ -60,14 +60,14 @@ def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *
     if total > services.config.max_upload_bytes:
         raise TooLarge(f"the upload is {total} bytes; the limit is {services.config.max_upload_bytes}")
     chosen = lane_choice(lanes)
+    names, process_ids = _scan(files)
     with services.db.read() as session:
         existing = _latest_forms(session)
-        inherited = _latest_lanes(session, _process_ids(files))
+        inherited = _latest_lanes(session, process_ids)
     own = {**inherited, **chosen}
     mapping = services.lanes.with_own(own)
     starters = sorted({"processagare", *(r for r in actor.roles if r != "admin")})
     bundle = _parse(files, mapping, existing, starters)
-    names = _element_names(files)
     if bundle.problems:
         problems = [explain(p.as_dict(), names) for p in bundle.problems]
         raise Invalid(f"the diagram has {len(problems)} problem(s)",
@@ -157,18 +157,6 @@ def _with_lanes(checksum: str, own_lanes: Mapping[str, list[str]]) -> str:
     if not own_lanes:
         return checksum
     return hashlib.sha256((checksum + json.dumps(own_lanes, sort_keys=True)).encode()).hexdigest()
-
-
-def _process_ids(files: Mapping[str, bytes]) -> set[str]:
-    ids: set[str] = set()
-    for filename, content in files.items():
-        if filename.endswith((".bpmn", ".bpmn20.xml")):
-            try:
-                root = parse_xml(content)
-            except XmlRejected:
-                continue
-            ids.update(p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id"))
-    return ids
 
 
 def _latest_lanes(session: Any, keys: set[str]) -> dict[str, list[str]]:
@@ -272,9 +260,11 @@ def retitled(expression: str, name: str) -> str:
 
 # ---- problems in plain Swedish ------------------------------------------------------------------
 
-def _element_names(files: Mapping[str, bytes]) -> dict[str, str]:
-    """Element id → drawn name over every diagram of the upload (for problems a person can place)."""
+def _scan(files: Mapping[str, bytes]) -> tuple[dict[str, str], set[str]]:
+    """Element id → drawn name over every diagram of the upload (for problems a person can place), and the
+    ids of the processes the diagrams hold (whose latest versions' own lanes a re-deploy keeps)."""
     names: dict[str, str] = {}
+    processes: set[str] = set()
     for filename, content in files.items():
         if not filename.endswith((".bpmn", ".bpmn20.xml")):
             continue
@@ -285,7 +275,8 @@ def _element_names(files: Mapping[str, bytes]) -> dict[str, str]:
         for element in root.iter():
             if isinstance(element.tag, str) and element.get("id") and element.get("name"):
                 names.setdefault(element.get("id"), " ".join(element.get("name").split()))
-    return names
+        processes.update(p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id"))
+    return names, processes
 
 
 _KINDS_SV = {"message": "meddelandet", "signal": "signalen", "error": "felet", "escalation": "eskaleringen"}
