@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lxml import etree
 from sqlalchemy import func, select
@@ -145,7 +145,7 @@ def lane_choice(raw: Any) -> dict[str, list[str]]:
     return chosen
 
 
-def _refuse_lanes(found: list[tuple[str | None, str]]) -> None:
+def _refuse_lanes(found: list[tuple[str | None, str]]) -> NoReturn:
     problems = [{**explain({"file": "", "element": None, "message": message}, {}), **({"lane": lane} if lane else {})}
                 for lane, message in found]
     raise Invalid(f"lanes has {len(problems)} problem(s)", errors={"lanes": [message for _, message in found]},
