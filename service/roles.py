@@ -15,6 +15,31 @@ ROLES = frozenset({
     "extern_arbetare",  # an external-task worker (a program): locks and completes service tasks, reads no cases
 })
 
+#: Roles that operate or audit the service: a lane never hands them tasks (they do not work cases).
+NOT_LANE_ROLES = frozenset({"admin", "auditor"})
+LANE_ROLES = ROLES - NOT_LANE_ROLES
+
+#: Each role's name in Swedish, as the pages show it (the keys are API.md's).
+ROLE_LABELS = {
+    "enhetschef_utforare": "Enhetschef utförare", "socialsekreterare": "Socialsekreterare",
+    "forste_socialsekreterare": "1:e socialsekreterare", "mottag": "Mottag", "socialjouren": "Socialjouren",
+    "myndighet": "Myndighet", "enhetschef_myndighet": "Enhetschef myndighet",
+    "verksamhetschef_myndighet": "Verksamhetschef myndighet",
+    "verksamhetschef_korttidsboende_vuxna": "Verksamhetschef korttidsboende vuxna",
+    "enhetschef_korttidshem_barn": "Enhetschef korttidshem barn", "bistandshandlaggare": "Biståndshandläggare",
+    "mottagningsfunktionen": "Mottagningsfunktionen", "utforare": "Utförare", "mottagare": "Mottagare",
+    "eku": "EKU", "utvecklingsledare_formedling_bmss": "Utvecklingsledare förmedling BmSS",
+    "enhetschef_bmss": "Enhetschef BmSS", "enhetschef_fastighet": "Enhetschef fastighet",
+    "enhetschef_utforaravdelning": "Enhetschef utföraravdelning",
+    "verksamhetschef_utforaravdelning": "Verksamhetschef utföraravdelning",
+    "verksamhetschef_personligt_stod": "Verksamhetschef personligt stöd",
+    "enhetschef_bemanning": "Enhetschef bemanning",
+    "verksamhetschef_halso_sjukvard": "Verksamhetschef hälso- och sjukvård",
+    "fast_vardkontakt": "Fast vårdkontakt",
+    "verksamhetschef_korttidsvistelse_barn": "Verksamhetschef korttidsvistelse barn",
+    "processagare": "Processägare", "chef": "Chef", "auditor": "Granskare", "admin": "Administratör",
+}
+
 #: Göteborg's stadsområden: the districts unless ``SAMVERKAN_DISTRICTS`` says otherwise.
 GOTEBORG_DISTRICTS = frozenset({"Centrum", "Hisingen", "Nordost", "Sydväst"})
 

@@ -70,7 +70,7 @@ def assert_actionable(name: str, problems: list[dict]) -> None:
     assert problems, f"{name}: refused without a reason"
     for problem in problems:
         assert {"file", "element", "message"} <= set(problem) <= {"file", "element", "message", "element_name",
-                                                                   "text"}, problem
+                                                                   "text", "lane"}, problem
         assert not INTERNALS.search(problem.get("text", "")), f"{name}: the Swedish text leaks internals: {problem}"
         assert problem["file"] == name, problem
         message = problem["message"]
@@ -153,7 +153,7 @@ def test_all_models_in_one_upload(deployer_harness: Harness) -> None:
     # C.9.1 is called (via C.9.0) and would deploy with its caller; C.5.0's processes are called by another model's
     assert named == {p.name for p in MODELS} - {"C.5.0.bpmn", "C.9.1.bpmn"}
     # two tools' models share process ids: the clash is named, not a crash
-    assert any("Duplicate process ID" in p["message"] for p in problems)
+    assert any("is used twice in the upload: give each process its own id" in p["message"] for p in problems)
     assert deployer_harness.anonymous.get("/healthz").status_code == 200
 
 

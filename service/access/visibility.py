@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from service.actor import Actor
 from service.models import HumanTask, InstanceAccess, ProcessInstance, TaskStatus
 
+from .lanes import OfferedLanes, lane_condition
+
 
 def _organisation_matches(actor: Actor) -> ColumnElement[bool]:
     """SQL: the task names the actor's organisation, or names none and the actor is internal."""
@@ -42,7 +44,7 @@ def _district_matches(actor: Actor) -> ColumnElement[bool]:
 def visible_instances(session: Session, actor: Actor, lanes: Iterable[str]) -> Select[Any]:
     """A query of the instances ``actor`` may see (ORM select, to be filtered and paginated).
 
-    ``lanes`` are the lanes the actor's roles act in (``services.lanes.lanes_for(actor.roles)``).
+    ``lanes`` are the lanes the actor's roles act in (``access.lanes.offered_lanes(services, actor.roles)``).
     """
     query = select(ProcessInstance)
     if actor.is_system or actor.has("admin"):
@@ -50,11 +52,11 @@ def visible_instances(session: Session, actor: Actor, lanes: Iterable[str]) -> S
     conditions: list[ColumnElement[bool]] = [exists().where(
         InstanceAccess.instance_id == ProcessInstance.id, InstanceAccess.kind == "user",
         InstanceAccess.value == actor.username)]
-    lanes = sorted(set(lanes))
-    if lanes:
+    offered = lanes if isinstance(lanes, OfferedLanes) else sorted(set(lanes))
+    if offered:
         conditions.append(exists().where(
             HumanTask.instance_id == ProcessInstance.id, HumanTask.status == TaskStatus.OPEN,
-            HumanTask.assignee.is_(None), HumanTask.lane.in_(lanes), _district_matches(actor),
+            HumanTask.assignee.is_(None), lane_condition(offered), _district_matches(actor),
             _organisation_matches(actor)))
     if actor.has("chef") and actor.is_authority:
         conditions.append(chef_districts(actor))
@@ -75,7 +77,7 @@ def can_see_instance(session: Session, actor: Actor, instance: ProcessInstance, 
     return session.scalars(query.with_only_columns(ProcessInstance.id)).first() is not None
 
 
-def actionable_tasks(actor: Actor, lanes: list[str], assigned: str = "all") -> Select[Any]:
+def actionable_tasks(actor: Actor, lanes: Iterable[str], assigned: str = "all") -> Select[Any]:
     """Open tasks ``actor`` may act on: assigned to them, or offered to them (unassigned in their lanes,
     districts and organisation); for the authority's ``chef``, anything in their districts.
 
@@ -88,7 +90,7 @@ def actionable_tasks(actor: Actor, lanes: list[str], assigned: str = "all") -> S
     if assigned in ("me", "all"):
         parts.append(select(HumanTask.id).where(open_, HumanTask.assignee == actor.username))
     if assigned in ("unassigned", "all") and lanes:
-        unassigned = (open_, HumanTask.assignee.is_(None), HumanTask.lane.in_(lanes), _organisation_matches(actor))
+        unassigned = (open_, HumanTask.assignee.is_(None), lane_condition(lanes), _organisation_matches(actor))
         parts.append(select(HumanTask.id).where(*unassigned, HumanTask.district.is_(None)))
         if actor.districts:
             parts.append(select(HumanTask.id).where(*unassigned, HumanTask.district.in_(sorted(actor.districts))))

@@ -16,6 +16,7 @@ from service.access import (
     summary_load,
     visible_instances,
 )
+from service.access.lanes import offered_lanes
 from service.models import HumanTask, InstanceState, ProcessInstance, TaskStatus
 from service.operations.instances import deliver_message, load_visible, retry_instance, set_state, start_instance
 from service.operations.retention import HOLD_ROLES, export_case, lift_hold, place_hold
@@ -62,7 +63,7 @@ def list_instances() -> Any:
     query = InstanceQuerySchema().load(request.args)
     svc = services()
     with svc.db.read() as session:
-        stmt = visible_instances(session, actor, svc.lanes.lanes_for(actor.roles))
+        stmt = visible_instances(session, actor, offered_lanes(svc, actor.roles))
         if "process" in query:
             stmt = stmt.where(ProcessInstance.process_key == query["process"])
         if "state" in query:

@@ -42,7 +42,8 @@ def openapi_document() -> dict[str, Any]:
         if route.multipart:
             operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "properties": {"files": {"type": "array", "items": {
-                    "type": "string", "format": "binary"}}}}}}}
+                    "type": "string", "format": "binary"}}, "comment": {"type": "string"},
+                    "lanes": {"type": "string", "description": "JSON object: lane name → list of role keys"}}}}}}
         ok: dict[str, Any] = {"description": "OK"}
         if route.response is not None:
             ok["content"] = {"application/json": {"schema": route.response}}

@@ -62,7 +62,7 @@ def get_process(key: str) -> Any:
     assert actor is not None
     versions = _versions(key)
     latest = versions[0]
-    fields = ("key", "name", "version", "deployed_at", "deployed_by", "checksum", "starter_roles")
+    fields = ("key", "name", "version", "deployed_at", "deployed_by", "checksum", "starter_roles", "lanes")
     start = services().engine.start_form(latest)
     with services().db.read() as session:
         schema = None if start is None else with_choices(session, actor, latest.forms.get(start))
@@ -70,7 +70,8 @@ def get_process(key: str) -> Any:
         "schema": schema,
         "ui_schema": latest.forms.get(start.replace(".schema.json", ".uischema.json"))}
     return ProcessDetailSchema().dump({**{f: getattr(latest, f) for f in fields}, "versions": versions,
-                                       "forms": latest.forms, "start_form": start_form})
+                                       "forms": latest.forms, "start_form": start_form,
+                                       "lane_roles": services().engine.lane_roles(latest)})
 
 
 @endpoint(api, "/processes/<key>/bpmn", "GET", summary="The BPMN XML (?version= for an older one)",
@@ -102,7 +103,9 @@ def deploy_processes() -> Any:
         if not name or ".." in name.split("/"):
             raise BadRequest(f"unacceptable file name {storage.filename!r}")
         files[name] = storage.read(limit + 1)
-    result = deploy_files(services(), actor, files, comment=request.form.get("comment"))
+    # lanes: JSON object lane name → role keys, for lanes bpmn/lanes.json does not map (or maps otherwise)
+    result = deploy_files(services(), actor, files, comment=request.form.get("comment"),
+                          lanes=request.form.get("lanes"))
     return DeployAnswerSchema().dump({"deployed": result.definitions, "unchanged": sorted(result.unchanged),
                                       "message": _said(result), "warnings": result.warnings}), 201
 

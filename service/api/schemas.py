@@ -16,6 +16,7 @@ class DeployProblemSchema(Schema):
     message = fields.String()  # the technical detail, in English
     element_name = fields.String(allow_none=True)  # the element's drawn name
     text = fields.String()  # what is wrong and what to do, in plain Swedish, naming the element
+    lane = fields.String()  # a lane that maps to no role (or the lanes field's lane the problem is about)
 
 
 class ProblemSchema(Schema):
@@ -65,10 +66,14 @@ class ProcessSchema(Schema):
     deployed_by = fields.String()
     checksum = fields.String()
     starter_roles = fields.List(fields.String())
+    # lane name → role keys the deployer chose for this version; lanes not named follow bpmn/lanes.json
+    lanes = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
 class ProcessDetailSchema(ProcessSchema):
     versions = fields.List(fields.Nested(ProcessSchema))
+    # every lane the latest version draws → the roles that act in it (its own choice, else bpmn/lanes.json)
+    lane_roles = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
     forms = fields.Dict(keys=fields.String())
     start_form = fields.Nested(lambda: FormSchema(), allow_none=True)
 

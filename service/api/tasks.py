@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 from sqlalchemy import func, select
 
 from service.access import actionable_tasks, instance_summary, may_see_task, record_reads, task_detail, task_summary
+from service.access.lanes import offered_lanes
 from service.errors import NotFound
 from service.models import HumanTask, ProcessInstance
 from service.operations.tasks import assign, claim, complete_task, unclaim
@@ -42,7 +43,7 @@ def list_tasks() -> Any:
     query = TaskQuerySchema().load(request.args)
     svc = services()
     now = svc.now()
-    stmt = actionable_tasks(actor, svc.lanes.lanes_for(actor.roles), query["assigned"])
+    stmt = actionable_tasks(actor, offered_lanes(svc, actor.roles), query["assigned"])
     if "process" in query:
         stmt = stmt.where(HumanTask.process_key == query["process"])
     if "instance" in query:

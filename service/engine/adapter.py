@@ -144,17 +144,23 @@ class BpmnEngine:
     def spec_for(self, definition: Any) -> tuple[Any, dict[str, Any]]:
         return self.specs.get(definition.id, definition.key, definition.bpmn_files)
 
+    def lanes_of(self, definition: Any) -> LaneRoles:
+        """The lane → roles mapping of a deployed version: its own lanes, the rest from ``bpmn/lanes.json``."""
+        return self.lanes.with_own(getattr(definition, "lanes", None))
+
     def new(self, definition: Any, data: Mapping[str, Any]) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec_for(definition)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
+        workflow.lane_roles = self.lanes_of(definition)  # what its tasks' lanes mean (``snapshot``)
         return workflow
 
     def load(self, definition: Any, text: str) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec_for(definition)
         workflow = self.store.loads(text, spec, subprocess_specs)
         workflow.script_engine = self.script_engine
+        workflow.lane_roles = self.lanes_of(definition)  # what its tasks' lanes mean (``snapshot``)
         return workflow
 
     def dump(self, workflow: BpmnWorkflow) -> str:
@@ -289,16 +295,17 @@ class BpmnEngine:
             if ends:  # the end event reached last decides the outcome
                 end_event = max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
         taken_at = self.clock.now()  # due times count from when the engine made the task ready
+        lanes = getattr(workflow, "lane_roles", None) or self.lanes
         waiting_external = [external.describe(t) for t in live
                             if t.state == TaskState.STARTED and external.is_external(t)]
         return Snapshot(completed, list(ready), pending, sorted(set(messages)), data, end_event,
-                        describe=lambda task_id: self._ready_task(ready[task_id], taken_at),
+                        describe=lambda task_id: self._ready_task(ready[task_id], taken_at, lanes),
                         external=waiting_external)
 
-    def _ready_task(self, task: Any, taken_at: datetime) -> ReadyTask:
+    def _ready_task(self, task: Any, taken_at: datetime, lanes: LaneRoles) -> ReadyTask:
         spec = task.task_spec
         properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
-        roles = self.lanes.roles(spec.lane) or []
+        roles = lanes.roles(spec.lane) or []
         district = self._property(task, properties.get("district")) or task.data.get("stadsomrade")
         title = self._property(task, properties.get("title")) or spec.bpmn_name or spec.bpmn_id
         due = properties.get("due")
@@ -346,6 +353,14 @@ class BpmnEngine:
                         for task_spec in process_spec.task_specs.values())
             self._service_tasks[definition.id] = found
         return found
+
+    def lane_roles(self, definition: Any) -> dict[str, list[str]]:
+        """Each lane the version draws a task or start event in → the roles that act in it (``lanes_of``)."""
+        spec, subprocess_specs = self.spec_for(definition)
+        lanes = self.lanes_of(definition)
+        drawn = {task_spec.lane for process_spec in (spec, *subprocess_specs.values())
+                 for task_spec in process_spec.task_specs.values() if getattr(task_spec, "lane", None)}
+        return {lane: list(lanes.roles(lane) or []) for lane in sorted(drawn)}
 
     def message_variables(self, definition: Any) -> dict[str, str]:
         """Each message the diagram catches → the case variable its payload is kept in (``messageVariable``)."""

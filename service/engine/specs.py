@@ -67,6 +67,7 @@ class ParsedProcess:
     roles: list[str]
     starter_roles: list[str]
     form_files: set[str] = field(default_factory=set)
+    lanes: set[str] = field(default_factory=set)  # the lanes its people work in (users, manual tasks, starts)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,10 @@ class LaneRoles:
     def load(cls, path: Any) -> LaneRoles:
         with open(path, encoding="utf-8") as handle:
             return cls(json.load(handle))
+
+    def with_own(self, own: Mapping[str, Iterable[str]] | None) -> LaneRoles:
+        """This mapping with a deployed version's own lanes (``ProcessDefinition.lanes``) taking precedence."""
+        return self if not own else LaneRoles({**self.mapping, **own})
 
     def roles(self, lane: str | None) -> list[str] | None:
         return None if lane is None else self.mapping.get(lane)
@@ -152,6 +157,8 @@ def parse_bundle(
             root = _read_bpmn(name, content, problems, schema_errors)
             if root is None:
                 continue
+            problems.extend(_flow_problems(name, root))
+            problems.extend(_reference_problems(name, root))
             adapted = interop.adapt(root, lanes.mapping)
             problems.extend(Problem(name, message, element) for message, element in adapted.problems)
             warnings.extend(Problem(name, message, element) for message, element in adapted.warnings)
@@ -159,7 +166,8 @@ def parse_bundle(
             try:
                 parser.add_bpmn_xml(root, filename=name)
             except Exception as err:  # the library raises arbitrary types on broken diagrams
-                problems.append(_problem_from(name, err))
+                if not any(p.file == name and p.message.startswith(DANGLING) for p in problems):
+                    problems.append(_problem_from(name, err))  # else what it stumbled on is named already
                 continue  # not read: its processes are unknown, so "no executable process" would mislead
             bpmn_files[name] = (etree.tostring(root, encoding="unicode") if adapted.changed
                                 else content.decode("utf-8", errors="replace"))
@@ -208,21 +216,87 @@ def _read_bpmn(name: str, content: bytes, problems: list[Problem],
         return None
     schema = VALIDATOR.validator
     if not schema.validate(root):
-        schema_errors[name] = [Problem(name, f"line {error.line}: {error.message}") for error in schema.error_log]
+        at_line: dict[tuple[int, str], str] = {}  # (line, tag) → the id of the element there
+        for element in root.iter():
+            if isinstance(element.tag, str) and element.get("id") and element.sourceline is not None:
+                at_line.setdefault((element.sourceline, element.tag), element.get("id"))
+        schema_errors[name] = [
+            Problem(name, f"line {error.line}: {_xsd_text(error.message)}",
+                    at_line.get((error.line, next(iter(re.findall(r"^Element '([^']+)'", error.message)), ""))))
+            for error in schema.error_log]
     return root
+
+
+_NAMESPACES = {BPMN_NS: "bpmn", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
+               "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
+
+
+def _xsd_text(message: str) -> str:
+    """The XSD validator's message with ``bpmn:`` for ``{http://www.omg.org/…/MODEL}`` (what a modeler reads)."""
+    text = re.sub(r"\{([^}]*)\}", lambda m: f"{_NAMESPACES[m[1]]}:" if m[1] in _NAMESPACES else m[0], message)
+    return re.sub(r"^Element '([^']+)'", r"the element \1", text).rstrip(".")
+
+
+#: The starts of problems about a reference to nothing (``_flow_problems``, ``_reference_problems``): the
+#: engine stumbles on them with a message of its own, which then says nothing more.
+DANGLING_FLOW = "sequence flow "
+DANGLING = (DANGLING_FLOW, "the event refers to the ")
+_REFERENCES = (("messageRef", "message"), ("signalRef", "signal"), ("errorRef", "error"),
+               ("escalationRef", "escalation"))
+
+
+def _reference_problems(name: str, root: etree._Element) -> list[Problem]:
+    """Event definitions naming a message, signal, error or escalation the diagram does not define."""
+    defined = {kind: {e.get("id") for e in root.iter(f"{{{BPMN_NS}}}{kind}")} for _, kind in _REFERENCES}
+    found: list[Problem] = []
+    for definition in root.iter():
+        if not isinstance(definition.tag, str) or not definition.tag.endswith("EventDefinition"):
+            continue
+        event = definition.getparent()
+        for attribute, kind in _REFERENCES:
+            ref = (definition.get(attribute) or "").strip()
+            if ref and ref not in defined[kind]:
+                found.append(Problem(name, f"the event refers to the {kind} {ref!r}, which the diagram does not"
+                                     f" define: add the {kind} (bpmn:{kind}) or choose one that exists",
+                                     event.get("id") if event is not None else None))
+    return found
+
+
+def _flow_problems(name: str, root: etree._Element) -> list[Problem]:
+    """Sequence flows not joined at both ends to an element of the diagram. The engine reads some of these
+    without a word (a flow from nowhere is dropped, its target never reached) and stumbles on others with a
+    message about forms; either way the modeler must join the flow."""
+    ids = {element.get("id") for element in root.iter() if isinstance(element.tag, str) and element.get("id")}
+    found: list[Problem] = []
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        flow_id = flow.get("id") or "(no id)"
+        for attribute, end, verb in (("sourceRef", "start", "leaves from"), ("targetRef", "end", "leads to")):
+            ref = (flow.get(attribute) or "").strip()
+            if not ref:
+                found.append(Problem(name, f"{DANGLING_FLOW}{flow_id!r} has no {attribute}: join its {end} to an"
+                                     " element in the editor", flow.get("id")))
+            elif ref not in ids:
+                found.append(Problem(name, f"{DANGLING_FLOW}{flow_id!r} {verb} {ref!r}, which is no element of"
+                                     " the diagram: join it to an element that exists, or remove the flow",
+                                     flow.get("id")))
+    return found
 
 
 def _read_form(name: str, content: bytes, forms: dict[str, Any], problems: list[Problem]) -> None:
     try:
         document = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        problems.append(Problem(name, f"not valid JSON: {err}"))
+    except UnicodeDecodeError:
+        problems.append(Problem(name, "not valid JSON: the file is not UTF-8 encoded"))
+        return
+    except json.JSONDecodeError as err:
+        problems.append(Problem(name, f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}"))
         return
     if name.endswith(".schema.json"):
         try:
             Draft202012Validator.check_schema(document)
         except SchemaError as err:
-            problems.append(Problem(name, f"not a valid JSON Schema: {err.message}"))
+            where = "/".join(str(part) for part in err.absolute_path) or "the top"
+            problems.append(Problem(name, f"not a valid JSON Schema at {where}: {err.message}"))
             return
         if not isinstance(document, dict) or document.get("type", "object") != "object":
             problems.append(Problem(name, "a form schema must describe an object"))
@@ -330,6 +404,41 @@ _REWORDED = (
      r"the call activity calls the process '\1', which is not in the upload and not deployed: upload its diagram"
      " together with this one, or deploy it first"),
     (re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-f]+>"), r"\1"),
+    (re.compile(r"^When looking for a task spec, we found two items.*\((.*)\)$", re.S),
+     r"a sequence flow leads to '\1', which is no element of the process: join it to an element that exists"),
+    (re.compile(r"^Multiple outgoing flows are not supported for tasks of type.*$", re.S),
+     "several sequence flows leave this element: draw one flow out of it and split the way with a gateway"),
+    (re.compile(r"^Non-default exclusive outgoing sequence flow without condition.*$", re.S),
+     "a flow out of this exclusive gateway has no condition and is not its default: give the flow a condition"
+     " (Python) or make it the gateway's default flow"),
+    (re.compile(r"^Invalid Script Task\.\s+No Script Provided.*$", re.S),
+     "the script task has no script: write the script (Python) or make it a plain task"),
+    (re.compile(r"^No start event found.*$", re.S), "the process has no start event: draw one"),
+    (re.compile(r"^A SubWorkflow Must contain an End event.*$", re.S),
+     "the subprocess has no end event: draw one inside it"),
+    (re.compile(r"^Could not find messageRef from message event definition: (.*)$", re.S),
+     r"a message event refers to the message '\1', which the diagram does not define: define the message"
+     " (bpmn:message) or choose one that exists"),
+    (re.compile(r"^(Message|Signal|Error|Escalation|Correlation) identifier is missing from bpmn xml.*$", re.S),
+     lambda m: f"a {m[1].lower()} definition has no id: give it one"),
+    (re.compile(r"^Expected an? (Message|Signal|Error|Escalation) node.*$", re.S | re.I),
+     lambda m: f"an event refers to something that is not a {m[1].lower()}: choose a {m[1].lower()} the"
+               " diagram defines"),
+    (re.compile(r"^Duplicate process ID: (.*)$", re.S),
+     r"the process id '\1' is used twice in the upload: give each process its own id"),
+    (re.compile(r"^Conditional event definition with missing condition.*$", re.S),
+     "the conditional event has no condition: write one (Python)"),
+    (re.compile(r'^No "calledElement" attribute for Call Activity.*$', re.S),
+     "the call activity names no process (calledElement): name the process it calls"),
+    (re.compile(r"^(Time Specification Error|Unknown Time Specification).*$", re.S),
+     "the timer has no time the engine reads: give a duration (PT1H), a date (2026-12-24T08:00:00+01:00)"
+     " or a cycle (R3/PT1H)"),
+    (re.compile(r"^There is no support implemented for this task type.*$", re.S),
+     "this kind of element is not supported: use a user, manual or script task"),
+    (re.compile(r"^Cancel Events may only be used with transactions.*$", re.S),
+     "a cancel event works only in a transaction subprocess: use an error event, or draw a transaction"),
+    (re.compile(r"^A loopMaximum or loopCondition must be specified for Loop Tasks.*$", re.S),
+     "the loop has neither loopMaximum nor loopCondition: give one"),
     (re.compile(r"^Data Store with name (.+) has no implementation$", re.S),
      r"data stores are not supported: remove the data store '\1' and keep the data in the process's task data"),
 )
@@ -342,6 +451,10 @@ def _problem_from(filename: str, err: Exception) -> Problem:
         text = str(getattr(err, "args", [""])[0] or err)
         for pattern, replacement in _REWORDED:
             text = pattern.sub(replacement, text)
+        if re.match(r"^\w+(Error|Exception)\(", text):  # the library's own failure, wrapped
+            logger.info("parser failed on %s: %s", filename, text)
+            text = ("the engine cannot read this element: most often it refers to a message, signal, error or"
+                    " process that does not exist in the upload")
         return Problem(filename, f"{text}" + (f" (line {line})" if line else ""), element or None)
     if isinstance(err, UnicodeDecodeError):
         return Problem(filename, "the file is not UTF-8 encoded")
@@ -456,9 +569,11 @@ def _parse_process(parser: dmn.Parser, key: str, filename: str, problems: list[P
         subprocess_specs = parser.get_subprocess_specs(key)
     except Exception as err:  # the library raises arbitrary types on broken diagrams
         problem = _problem_from(filename, err)
+        dangling = any(p.file == filename and p.message.startswith(DANGLING) for p in problems)
         missing_call = problem.message.startswith("the call activity calls") and problem.message.split(", which")[0]
-        if not missing_call or not any(p.message.startswith(missing_call) for p in problems):
-            problems.append(problem)  # a call to a missing process is named at its call activity already
+        named = bool(missing_call) and any(p.message.startswith(str(missing_call)) for p in problems)
+        if not dangling and not named:  # else the cause is named already: a flow not joined, a missing process
+            problems.append(problem)
         return None
     adopt_timers([spec, *subprocess_specs.values()])
     adopt_service_tasks([spec, *subprocess_specs.values()])
@@ -488,9 +603,10 @@ def _check_process(parsed: ParsedProcess, filename: str, lanes: LaneRoles, probl
             elif lane is None:
                 warnings.append(Problem(filename, "lies in no lane: the task goes to whoever started the case",
                                         element))
-            elif lane_roles is None:
+            elif not lane_roles:
                 problems.append(Problem(filename, f"lane {lane!r} maps to no role (bpmn/lanes.json)", element))
             else:
+                parsed.lanes.add(lane)
                 roles.update(lane_roles)
                 if isinstance(task_spec, StartEventMixin):
                     parsed.starter_roles = sorted(set(parsed.starter_roles) | set(lane_roles))

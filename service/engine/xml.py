@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 MAX_DEPTH = 100  # real diagrams nest < 15 levels; deep nesting is an attack or a broken file
@@ -28,7 +30,7 @@ def parse_xml(content: bytes) -> etree._Element:
     except etree.XMLSyntaxError as err:
         if "depth" in str(err).lower():
             raise XmlRejected(f"XML nested deeper than {MAX_DEPTH} levels") from err
-        raise XmlRejected(f"not well-formed XML: {err}") from err
+        raise XmlRejected(not_well_formed(err)) from err
     except ValueError as err:  # e.g. a unicode string with an encoding declaration
         raise XmlRejected(f"unreadable XML: {err}") from err
     if root.getroottree().docinfo.doctype:
@@ -58,3 +60,36 @@ def _check_shape(root: etree._Element) -> None:
         if depth > MAX_DEPTH:
             raise XmlRejected(f"XML nested deeper than {MAX_DEPTH} levels")
         stack.extend((child, depth + 1) for child in element)
+
+
+# libxml2's wording for the common breaks → what to change (the modeler fixes the file, not the parser)
+_SYNTAX = (
+    (re.compile(r"Premature end of data in tag (\S+) line (\d+)"),
+     r"the tag <\1> opened on line \2 is never closed: close it (</\1> or />)"),
+    (re.compile(r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)"),
+     r"the tag <\1> opened on line \2 is closed by </\3>: make the closing tag match"),
+    (re.compile(r"Couldn't find end of Start Tag (\S+)"),
+     r"the tag <\1> is not finished: check its quotes and the closing >"),
+    (re.compile(r"AttValue: \" or ' expected|attributes construct error"),
+     "an attribute value lacks its quotes: write name=\"value\""),
+    (re.compile(r"Attribute (\S+) redefined"), r"the attribute \1 is given twice on one element: keep one"),
+    (re.compile(r"EntityRef: expecting ';'|xmlParseEntityRef: no name"), "a bare & in text: write it as &amp;"),
+    (re.compile(r"StartTag: invalid element name"), "a bare < in text: write it as &lt;"),
+    (re.compile(r"Extra content at the end of the document"),
+     "there is more after the last closing tag: a diagram has one root element"),
+    (re.compile(r"Document is empty|Start tag expected"), "the file is empty or holds no XML element"),
+)
+
+
+def not_well_formed(err: etree.XMLSyntaxError) -> str:
+    """A syntax error as a modeler can act on it: where, and what to change (libxml2's words otherwise)."""
+    reason = " ".join(str(getattr(err, "msg", "") or err).split())
+    reason = re.sub(r",? line \d+, column \d+.*$", "", reason) if reason.count("line") > 1 else reason
+    for pattern, say in _SYNTAX:
+        match = pattern.search(reason)
+        if match:
+            reason = match.expand(say)
+            break
+    line, column = getattr(err, "lineno", None), (getattr(err, "position", None) or (None, None))[1]
+    where = f" at line {line}" + (f", column {column}" if column else "") if line else ""
+    return f"not well-formed XML{where}: {reason}"

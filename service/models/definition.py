@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -31,6 +31,8 @@ class ProcessDefinition(Base):
     # Role keys that act in the diagram's lanes, and the roles allowed to start it.
     roles: Mapped[list[str]] = mapped_column(JSON)
     starter_roles: Mapped[list[str]] = mapped_column(JSON)
+    # Lane name -> role keys the deployer chose for this version; lanes not named here follow bpmn/lanes.json.
+    lanes: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     checksum: Mapped[str] = mapped_column(String(64))
     deployed_by: Mapped[str] = mapped_column(String(100))
     deployed_at: Mapped[datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -24,6 +24,8 @@ class ProcessDraft(Base):
     base_version: Mapped[int]
     bpmn_files: Mapped[dict[str, Any]] = mapped_column(JSON)
     forms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # lane name -> role keys chosen in the editor (sent as the deploy's ``lanes``)
+    lanes: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
     saved_by: Mapped[str] = mapped_column(String(100))
     saved_at: Mapped[datetime]

@@ -10,17 +10,18 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lxml import etree
 from sqlalchemy import func, select
 
 from service.actor import Actor
 from service.audit import record
-from service.engine.specs import Bundle, Deployed, LaneRoles, parse_bundle
+from service.engine.specs import BPMN_NS, Bundle, Deployed, LaneRoles, parse_bundle
 from service.engine.xml import XmlRejected, parse_xml
 from service.errors import Forbidden, Invalid, TooLarge
 from service.models import ProcessDefinition
+from service.roles import LANE_ROLES
 from service.services import Services
 
 
@@ -34,46 +35,58 @@ class Deployment:
 
 
 def deploy(services: Services, actor: Actor, files: Mapping[str, bytes], *,
-           comment: str | None = None) -> list[ProcessDefinition]:
+           comment: str | None = None, lanes: Any = None) -> list[ProcessDefinition]:
     """Validate ``files`` (filename → bytes) and store each executable process as a new version.
 
     Every problem is reported at once (``Invalid`` with ``extra['problems']``). Uploading a
     process identical to its latest version creates no new version and returns the latest.
     """
-    return deploy_files(services, actor, files, comment=comment).definitions
+    return deploy_files(services, actor, files, comment=comment, lanes=lanes).definitions
 
 
 def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *,
-                 comment: str | None = None) -> Deployment:
+                 comment: str | None = None, lanes: Any = None) -> Deployment:
     """``deploy``, also telling which processes were unchanged (the same diagrams and forms as deployed).
 
     "The same" is judged on content, not bytes: the editor writes the XML back in its own layout
     (attribute order, namespace prefixes, indentation), which is no change a process owner made.
+
+    ``lanes`` (lane name → role keys, or its JSON text) maps lanes for these versions; a lane it does
+    not name keeps the mapping of the process's latest version, else ``bpmn/lanes.json``.
     """
     if not actor.has("processagare", "admin"):
         raise Forbidden("deploying diagrams needs the role processagare")
     total = sum(len(content) for content in files.values())
     if total > services.config.max_upload_bytes:
         raise TooLarge(f"the upload is {total} bytes; the limit is {services.config.max_upload_bytes}")
+    chosen = lane_choice(lanes)
+    names, process_ids = _scan(files)
     with services.db.read() as session:
         existing = _latest_forms(session)
         deployed = latest_deployed(session)
+        inherited = _latest_lanes(session, process_ids)
+    own = {**inherited, **chosen}
+    mapping = services.lanes.with_own(own)
     starters = sorted({"processagare", *(r for r in actor.roles if r != "admin")})
-    bundle = _parse(files, services.lanes, existing, starters, deployed)
-    names = _element_names(files)
+    bundle = _parse(files, mapping, existing, starters, deployed)
     if bundle.problems:
         problems = [explain(p.as_dict(), names) for p in bundle.problems]
         raise Invalid(f"the diagram has {len(problems)} problem(s)",
                       errors={"files": [_line(p) for p in problems]}, extra={"problems": problems})
-    result = Deployment(warnings=[explain(p.as_dict(), names) for p in bundle.warnings])
+    drawn = set().union(*(process.lanes for process in bundle.processes))
+    result = Deployment(warnings=[explain(p.as_dict(), names) for p in bundle.warnings] + [
+        explain({"file": "", "element": None, "message": f"lane {lane!r} given in lanes is drawn in no diagram:"
+                 " ignored"}, names) for lane in sorted(set(chosen) - drawn)])
     with services.db.command() as session:
         for process in bundle.processes:
-            checksum = bundle.checksum(process.key)
+            own_lanes = {lane: sorted(own[lane]) for lane in sorted(process.lanes) if lane in own}
+            checksum = _with_lanes(bundle.checksum(process.key), own_lanes)
             latest = session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process.key)
                                      .order_by(ProcessDefinition.version.desc()).limit(1)).first()
             forms = {name: bundle.forms[f"{process.key}/{name}"] for name in sorted(process.form_files)}
             bpmn_files = dict(bundle.bpmn_files)
-            if latest is not None and (latest.checksum == checksum or _same(latest, bpmn_files, forms)):
+            if latest is not None and (latest.checksum == checksum or (
+                    dict(latest.lanes or {}) == own_lanes and _same(latest, bpmn_files, forms))):
                 result.definitions.append(latest)
                 result.unchanged.add(process.key)
                 continue
@@ -82,16 +95,82 @@ def deploy_files(services: Services, actor: Actor, files: Mapping[str, bytes], *
                               for name, xml in bpmn_files.items()}
             definition = ProcessDefinition(
                 key=process.key, version=(latest.version + 1) if latest else 1, name=process.name,
-                bpmn_files=bpmn_files, forms=forms, roles=process.roles,
+                bpmn_files=bpmn_files, forms=forms, roles=process.roles, lanes=own_lanes,
                 starter_roles=process.starter_roles or ["processagare"], checksum=checksum,
                 deployed_by=actor.username, deployed_at=services.now(), comment=comment,
             )
             session.add(definition)
             session.flush()
             record(session, actor, "process_deployed", process=process.key, version=definition.version,
-                   checksum=checksum)
+                   checksum=checksum, **({"lanes": json.dumps(own_lanes, ensure_ascii=False)} if own_lanes else {}))
             result.definitions.append(definition)
     return result
+
+
+# ---- the deployer's lanes ----------------------------------------------------------------------
+
+def lane_choice(raw: Any) -> dict[str, list[str]]:
+    """The ``lanes`` of a deploy request (an object, or its JSON text) as lane name → role keys.
+
+    Anything wrong is refused before anything is read or stored: ``Invalid`` with one problem per
+    lane (``lane``: the lane it concerns), in the shape of the diagram's problems.
+    """
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            where = f" at character {err.pos + 1}" if isinstance(err, json.JSONDecodeError) else ""
+            _refuse_lanes([(None, f"lanes is not valid JSON{where}: send an object lane name → list of role keys")])
+    if not isinstance(raw, dict):
+        _refuse_lanes([(None, "lanes must be a JSON object: lane name → list of role keys")])
+    found: list[tuple[str | None, str]] = []
+    chosen: dict[str, list[str]] = {}
+    for lane, roles in raw.items():
+        name = lane.strip() if isinstance(lane, str) else ""
+        if not name or len(name) > 100 or name.startswith("$"):
+            found.append((str(lane)[:100], "a lane name is 1 to 100 characters and does not start with $"))
+            continue
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+            found.append((name, f"lane {name!r}: give a non-empty list of role keys"))
+            continue
+        unknown = sorted({r for r in roles if r not in LANE_ROLES})
+        if unknown:
+            found.append((name, f"lane {name!r}: unknown role key(s) {', '.join(unknown)}; the roles are"
+                          f" {', '.join(sorted(LANE_ROLES))}"))
+            continue
+        chosen[name] = sorted(set(roles))
+    if found:
+        _refuse_lanes(found)
+    return chosen
+
+
+def _refuse_lanes(found: list[tuple[str | None, str]]) -> NoReturn:
+    problems = [{**explain({"file": "", "element": None, "message": message}, {}), **({"lane": lane} if lane else {})}
+                for lane, message in found]
+    raise Invalid(f"lanes has {len(problems)} problem(s)", errors={"lanes": [message for _, message in found]},
+                  extra={"problems": problems})
+
+
+def _with_lanes(checksum: str, own_lanes: Mapping[str, list[str]]) -> str:
+    """The version's checksum: its files', and the lanes it maps itself (none: as before there were any)."""
+    if not own_lanes:
+        return checksum
+    return hashlib.sha256((checksum + json.dumps(own_lanes, sort_keys=True)).encode()).hexdigest()
+
+
+def _latest_lanes(session: Any, keys: set[str]) -> dict[str, list[str]]:
+    """The lanes the latest versions of ``keys`` mapped themselves: a redeploy keeps them."""
+    if not keys:
+        return {}
+    latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version")).where(
+        ProcessDefinition.key.in_(sorted(keys))).group_by(ProcessDefinition.key).subquery()
+    own: dict[str, list[str]] = {}
+    for lanes in session.scalars(select(ProcessDefinition.lanes).join(
+            latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.version))):
+        own.update(lanes or {})
+    return own
 
 
 # ---- sameness ----------------------------------------------------------------------------------
@@ -182,9 +261,11 @@ def retitled(expression: str, name: str) -> str:
 
 # ---- problems in plain Swedish ------------------------------------------------------------------
 
-def _element_names(files: Mapping[str, bytes]) -> dict[str, str]:
-    """Element id → drawn name over every diagram of the upload (for problems a person can place)."""
+def _scan(files: Mapping[str, bytes]) -> tuple[dict[str, str], set[str]]:
+    """Element id → drawn name over every diagram of the upload (for problems a person can place), and the
+    ids of the processes the diagrams hold (whose latest versions' own lanes a re-deploy keeps)."""
     names: dict[str, str] = {}
+    processes: set[str] = set()
     for filename, content in files.items():
         if not filename.endswith((".bpmn", ".bpmn20.xml")):
             continue
@@ -195,11 +276,42 @@ def _element_names(files: Mapping[str, bytes]) -> dict[str, str]:
         for element in root.iter():
             if isinstance(element.tag, str) and element.get("id") and element.get("name"):
                 names.setdefault(element.get("id"), " ".join(element.get("name").split()))
-    return names
+        processes.update(p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id"))
+    return names, processes
+
+
+_KINDS_SV = {"message": "meddelandet", "signal": "signalen", "error": "felet", "escalation": "eskaleringen"}
 
 
 def _quoted(text: str) -> str:
     return f"”{text}”"
+
+
+_SYNTAX_SV = (
+    (re.compile(r"^the tag <(\S+)> opened on line (\d+) is never closed"),
+     lambda m: f"taggen <{m[1]}> från rad {m[2]} stängs aldrig. Stäng den (</{m[1]}> eller />)."),
+    (re.compile(r"^the tag <(\S+)> opened on line (\d+) is closed by </(\S+)>"),
+     lambda m: f"taggen <{m[1]}> från rad {m[2]} stängs med </{m[3]}>. Rätta sluttaggen."),
+    (re.compile(r"^the tag <(\S+)> is not finished"),
+     lambda m: f"taggen <{m[1]}> är inte avslutad. Kontrollera citattecknen och >."),
+    (re.compile(r"^an attribute value lacks its quotes"),
+     lambda m: 'ett attributvärde saknar citattecken. Skriv namn="värde".'),
+    (re.compile(r"^the attribute (\S+) is given twice"),
+     lambda m: f"attributet {m[1]} står två gånger på samma element. Ta bort det ena."),
+    (re.compile(r"^a bare & in text"), lambda m: "ett & i texten ska skrivas &amp;."),
+    (re.compile(r"^a bare < in text"), lambda m: "ett < i texten ska skrivas &lt;."),
+    (re.compile(r"^there is more after the last closing tag"),
+     lambda m: "det finns något efter sista sluttaggen. Ett diagram har ett enda rotelement."),
+    (re.compile(r"^the file is empty"), lambda m: "filen är tom."),
+)
+
+
+def _syntax_sv(reason: str) -> str:
+    for pattern, say in _SYNTAX_SV:
+        match = pattern.search(reason)
+        if match:
+            return str(say(match))
+    return "spara diagrammet på nytt från ritverktyget, eller rätta raden."
 
 
 # English message (from the parser and the checks in service.engine.specs) → plain Swedish.
@@ -214,9 +326,10 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^lies in no lane"),
      lambda m, w, n: f"{w} ligger inte i någon lane, så ingen kan utföra den."
                      " Flytta den till lanen för rollen som ska göra den."),
-    (re.compile(r"^candidate group '(.+)' maps to no role"),
-     lambda m, w, n: f"Gruppen {_quoted(m[1])} (candidateGroups) i {w} motsvarar ingen roll. Ange namnet på en"
-                     " lane eller roll som finns (bpmn/lanes.json)."),
+    (re.compile(r"^candidate group (['\"])(.+)\1 maps to no role"),
+     lambda m, w, n: f"Gruppen {_quoted(m[2])} (candidateGroups) i {w} motsvarar ingen roll. Välj vilka"
+                     " roller som arbetar i den (i redigeraren, eller fältet lanes), eller ange en lane eller roll"
+                     " som finns (bpmn/lanes.json)."),
     (re.compile(r"^candidate group '(.+)' read as the lane '(.+)'"),
      lambda m, w, n: f"{w} görs av lanen {_quoted(m[2])} (från gruppen {_quoted(m[1])})."),
     (re.compile(r"^candidate groups (.+) name several lanes"),
@@ -246,9 +359,21 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
                      " översätta. Uttryck skrivs i Python, t.ex. beslut == 'bifall' and belopp > 5."),
     (re.compile(r"^condition of (\S+): '(.+)' translated to the Python expression '(.+)'$"),
      lambda m, w, n: f"Villkoret {m[2]} i {w} skrivs i Python som {m[3]}."),
-    (re.compile(r"^lane '(.+)' maps to no role"),
-     lambda m, w, n: f"Lanen {_quoted(m[1])} motsvarar ingen roll. Ge lanen namnet på en roll som finns"
-                     " (eller be en administratör lägga till den)."),
+    (re.compile(r"^lane (['\"])(.+)\1 maps to no role"),
+     lambda m, w, n: f"Lanen {_quoted(m[2])} motsvarar ingen roll. Välj vilka roller som arbetar i lanen"
+                     " (i redigeraren, eller fältet lanes när diagrammet driftsätts)."),
+    (re.compile(r"^lane (['\"])(.+)\1: give a non-empty list"),
+     lambda m, w, n: f"Välj minst en roll för lanen {_quoted(m[2])}."),
+    (re.compile(r"^lane (['\"])(.+)\1: unknown role key\(s\) (.+?); the roles are"),
+     lambda m, w, n: f"Lanen {_quoted(m[2])} anger rollen {m[3]}, som inte finns. Välj bland rollerna i listan."),
+    (re.compile(r"^lane (['\"])(.+)\1 given in lanes is drawn in no diagram"),
+     lambda m, w, n: f"Lanen {_quoted(m[2])} finns inte i något diagram, så valet av roller för den används inte."),
+    (re.compile(r"^lanes is not valid JSON"),
+     lambda m, w, n: "Fältet lanes är inte giltig JSON. Skicka ett objekt: lanens namn → lista med roller."),
+    (re.compile(r"^lanes must be a JSON object"),
+     lambda m, w, n: "Fältet lanes ska vara ett objekt: lanens namn → lista med roller."),
+    (re.compile(r"^a lane name is 1 to 100 characters"),
+     lambda m, w, n: "En lanes namn ska vara 1–100 tecken och inte börja med $."),
     (re.compile(r"^user task has no form"),
      lambda m, w, n: f"{w} har inget formulär. Välj ett formulär för uppgiften under Egenskaper."),
     (re.compile(r"^form file '(.+)' is missing"),
@@ -326,9 +451,9 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
      lambda m, w, n: "Filen är varken ett diagram (.bpmn), en beslutstabell (.dmn) eller ett formulär (.json)."),
     (re.compile(r"^not a BPMN 2\.0 document"), lambda m, w, n: "Filen är inte ett BPMN 2.0-diagram."),
     (re.compile(r"^line (\d+): .*\(the engine reads it anyway\)$", re.S),
-     lambda m, w, n: f"Diagrammet avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
+     lambda m, w, n: f"{w} avviker från BPMN-standarden på rad {m[1]}, men kan köras ändå."),
     (re.compile(r"^line (\d+): "),
-     lambda m, w, n: f"Diagrammet följer inte BPMN-standarden på rad {m[1]}."),
+     lambda m, w, n: f"{w} följer inte BPMN-standarden på rad {m[1]}. Rätta det i ritverktyget."),
     (re.compile(r"^a data association \((\w+)\) refers to no data object"),
      lambda m, w, n: f"En dataassociation i {w} pekar inte på något dataobjekt i processen. Rita dataobjektet"
                      " eller ta bort associationen."),
@@ -341,13 +466,72 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^the engine cannot read this diagram"),
      lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
                      " ett fel eller en process som inte finns i uppladdningen."),
+    (re.compile(r"^not well-formed XML at line (\d+)(?:, column (\d+))?: (.+)$", re.S),
+     lambda m, w, n: f"Filen är inte giltig XML (rad {m[1]}{', kolumn ' + m[2] if m[2] else ''}): {_syntax_sv(m[3])}"),
     (re.compile(r"^(not well-formed XML|not an XML document|unreadable XML|DOCTYPE|XML nested)"),
      lambda m, w, n: "Filen är inte giltig XML."),
+    (re.compile(r"^sequence flow '(.+?)' has no (sourceRef|targetRef)"),
+     lambda m, w, n: f"Flödet {_quoted(n.get(m[1], m[1]))} saknar {'start' if m[2] == 'sourceRef' else 'slut'}"
+                     f" ({m[2]}). Dra flödet {'från' if m[2] == 'sourceRef' else 'till'} ett element i diagrammet."),
+    (re.compile(r"^sequence flow '(.+?)' (leaves from|leads to) '(.+?)', which is no element"),
+     lambda m, w, n: f"Flödet {_quoted(n.get(m[1], m[1]))} {'går från' if m[2] == 'leaves from' else 'leder till'}"
+                     f" {_quoted(m[3])}, som inte finns i diagrammet. Koppla det till ett element som finns, eller"
+                     " ta bort flödet."),
+    (re.compile(r"^a sequence flow leads to '(.+?)', which is no element"),
+     lambda m, w, n: f"Ett flöde från {w} leder till {_quoted(m[1])}, som inte finns i processen. Koppla det till"
+                     " ett element som finns."),
+    (re.compile(r"^a flow out of this exclusive gateway has no condition"),
+     lambda m, w, n: f"Flödet {w} ut från en gateway har inget villkor och är inte standardflödet. Ge flödet"
+                     " ett villkor (Python) eller gör det till gatewayens standardflöde."),
+    (re.compile(r"^the script task has no script"),
+     lambda m, w, n: f"Skriptuppgiften {w} saknar skript. Skriv skriptet (Python) eller gör den till en vanlig"
+                     " uppgift."),
+    (re.compile(r"^the process has no start event"), lambda m, w, n: "Processen saknar startpunkt. Rita en."),
+    (re.compile(r"^the subprocess has no end event"),
+     lambda m, w, n: f"Delprocessen {w} saknar slutpunkt. Rita en i den."),
+    (re.compile(r"^the event refers to the (message|signal|error|escalation) '(.+?)', which the diagram does not"),
+     lambda m, w, n: f"{w} hänvisar till {_KINDS_SV[m[1]]} {_quoted(m[2])}, som inte finns i diagrammet. Lägg"
+                     f" till det eller välj ett som finns."),
+    (re.compile(r"^the engine cannot read this element"),
+     lambda m, w, n: f"{w} kunde inte läsas. Oftast hänvisar det till ett meddelande, en signal, ett fel eller"
+                     " en process som inte finns i uppladdningen."),
+    (re.compile(r"^a message event refers to the message '(.+?)', which the diagram does not define"),
+     lambda m, w, n: f"{w} väntar på meddelandet {_quoted(m[1])}, som inte finns i diagrammet. Lägg till"
+                     " meddelandet eller välj ett som finns."),
+    (re.compile(r"^an? (message|signal|error|escalation|correlation) definition has no id"),
+     lambda m, w, n: f"En definition ({m[1]}) saknar id. Ge den ett id."),
+    (re.compile(r"^an event refers to something that is not an? (\w+)"),
+     lambda m, w, n: f"{w} hänvisar till något som inte är en {m[1]}. Välj en som finns i diagrammet."),
+    (re.compile(r"^the process id '(.+?)' is used twice"),
+     lambda m, w, n: f"Process-id:t {_quoted(m[1])} används två gånger i uppladdningen. Ge varje process ett"
+                     " eget id."),
+    (re.compile(r"^the conditional event has no condition"),
+     lambda m, w, n: f"Villkorshändelsen {w} saknar villkor. Skriv ett (Python)."),
+    (re.compile(r"^the call activity names no process"),
+     lambda m, w, n: f"Anropet {w} anger ingen process (calledElement). Ange processen som ska anropas."),
+    (re.compile(r"^the timer has no time the engine reads"),
+     lambda m, w, n: f"Tiden i {w} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D),"
+                     " ett datum (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H)."),
+    (re.compile(r"^this kind of element is not supported"),
+     lambda m, w, n: f"{w} är en sorts element som inte stöds. Använd en användaruppgift, manuell uppgift eller"
+                     " skriptuppgift."),
+    (re.compile(r"^a cancel event works only in a transaction"),
+     lambda m, w, n: f"Avbrottshändelsen {w} fungerar bara i en transaktion. Använd en felhändelse eller rita en"
+                     " transaktion."),
+    (re.compile(r"^the loop has neither loopMaximum nor loopCondition"),
+     lambda m, w, n: f"Loopen {w} saknar både loopMaximum och loopCondition. Ange ett av dem."),
+    (re.compile(r"^several sequence flows leave this element"),
+     lambda m, w, n: f"Flera flöden går ut från {w}. Rita ett flöde ut och dela vägen med en gateway."),
     (re.compile(r"^the file is not UTF-8 encoded"), lambda m, w, n: "Filen är inte sparad som UTF-8."),
     (re.compile(r"^the diagram could not be read"),
      lambda m, w, n: "Diagrammet kunde inte läsas. Oftast hänvisar något till ett meddelande, en signal,"
                      " ett fel eller en process som inte finns."),
+    (re.compile(r"^not valid JSON at line (\d+), column (\d+)"),
+     lambda m, w, n: f"Formulärfilen är inte giltig JSON (rad {m[1]}, kolumn {m[2]}). Rätta raden, t.ex. ett"
+                     " kommatecken eller citattecken som saknas."),
     (re.compile(r"^not valid JSON"), lambda m, w, n: "Formulärfilen är inte giltig JSON."),
+    (re.compile(r"^not a valid JSON Schema at (?!the top:)(.+?): "),
+     lambda m, w, n: f"Formulärfilen är inte ett giltigt JSON Schema: fel vid {m[1]}."),
     (re.compile(r"^not a valid JSON Schema"), lambda m, w, n: "Formulärfilen är inte ett giltigt JSON Schema."),
     (re.compile(r"^a form schema must describe an object"),
      lambda m, w, n: "Ett formulär måste beskriva ett objekt (\"type\": \"object\")."),
@@ -380,7 +564,12 @@ def explain(problem: Mapping[str, str | None], names: Mapping[str, str]) -> dict
     text = text[:1].upper() + text[1:]
     if problem.get("file") and not element:
         text = f"{problem['file']}: {text}"
-    return {**problem, "element_name": element_name, "text": text}
+    unmapped = _UNMAPPED.match(message)
+    lane = {"lane": unmapped[2]} if unmapped else {}  # the editor offers to choose its roles
+    return {**problem, "element_name": element_name, "text": text, **lane}
+
+
+_UNMAPPED = re.compile(r"^(?:lane|candidate group) (['\"])(.+)\1 maps to no role")
 
 
 _PARSED: OrderedDict[str, Bundle] = OrderedDict()

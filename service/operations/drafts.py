@@ -17,6 +17,7 @@ from service.audit import record
 from service.engine.xml import XmlRejected, parse_xml
 from service.errors import Forbidden, Invalid, NotFound, TooLarge
 from service.models import ProcessDefinition, ProcessDraft
+from service.operations.deploy import lane_choice
 from service.services import Services
 
 EDITOR_ROLES = ("processagare", "admin")
@@ -41,10 +42,19 @@ def load_draft(services: Services, actor: Actor, key: str) -> ProcessDraft | Non
 
 
 def save_draft(services: Services, actor: Actor, key: str, bpmn_files: Mapping[str, Any],
-               forms: Mapping[str, Any], *, base_version: int, comment: str | None = None) -> ProcessDraft:
-    """Store the draft of ``key`` (replacing any earlier one). Bad content is refused with a Swedish reason."""
+               forms: Mapping[str, Any], *, base_version: int, comment: str | None = None,
+               lanes: Any = None) -> ProcessDraft:
+    """Store the draft of ``key`` (replacing any earlier one). Bad content is refused with a Swedish reason.
+
+    ``lanes``: the roles chosen for lanes (as the deploy's ``lanes`` field), sent when it is deployed.
+    """
     _require(actor)
     problems = _problems(key, bpmn_files, forms)
+    try:
+        chosen = lane_choice(lanes)
+    except Invalid as err:
+        chosen = {}
+        problems += [str(p.get("text")) for p in err.extra.get("problems", [])]
     if problems:
         raise Invalid("the draft cannot be saved", errors={"draft": problems})
     size = sum(len(str(xml).encode()) for xml in bpmn_files.values()) + len(json.dumps(forms).encode())
@@ -58,6 +68,7 @@ def save_draft(services: Services, actor: Actor, key: str, bpmn_files: Mapping[s
         draft.base_version = base_version
         draft.bpmn_files = {str(name): str(xml) for name, xml in bpmn_files.items()}
         draft.forms = {str(name): form for name, form in forms.items()}
+        draft.lanes = chosen
         draft.comment = (comment or "").strip()[:500] or None
         draft.saved_by = actor.username
         draft.saved_at = services.now()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.access import can_see_instance, may_send
+from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.audit import record
 from service.directory import with_choices
@@ -122,7 +123,7 @@ def _after_commit(services: Services, changes: Changes) -> None:
 def load_visible(session: Session, services: Services, actor: Actor, instance_id: str,
                  *, lock: bool = False) -> ProcessInstance:
     instance = services.db.lock_instance(session, instance_id) if lock else session.get(ProcessInstance, instance_id)
-    if instance is None or not can_see_instance(session, actor, instance, services.lanes.lanes_for(actor.roles)):
+    if instance is None or not can_see_instance(session, actor, instance, offered_lanes(services, actor.roles)):
         raise NotFound("no such instance")
     return instance
 

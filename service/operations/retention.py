@@ -32,6 +32,7 @@ from sqlalchemy import Table, exists, select, update
 from sqlalchemy.orm import Session
 
 from service.access import can_see_instance, deidentified, instance_detail, record_reads, shows_identity
+from service.access.lanes import offered_lanes
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.errors import Conflict, Forbidden, Invalid, NotFound
@@ -254,7 +255,7 @@ def _hold_target(session: Session, services: Services, actor: Actor, instance_id
     instance = services.db.lock_instance(session, instance_id)
     # the auditor reads the log, where every case appears; a chef acts within their districts
     if instance is None or (not actor.has("auditor") and not can_see_instance(
-            session, actor, instance, services.lanes.lanes_for(actor.roles))):
+            session, actor, instance, offered_lanes(services, actor.roles))):
         raise NotFound("no such instance")
     if _is_purged(session, instance_id):
         raise Conflict("ärendet är redan gallrat")

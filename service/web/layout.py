@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from service.access import actionable_tasks
+from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.auth import actor_for, session_user
 from service.directory import display_names, organisations
@@ -93,7 +94,7 @@ def safe_next(target: str | None, default: str) -> str:
 def inbox_counts(actor: Actor) -> dict[str, int]:
     """Open tasks for the navigation: mine, claimable in my lanes, and how many of them are overdue."""
     svc = services()
-    lanes = svc.lanes.lanes_for(actor.roles)
+    lanes = offered_lanes(svc, actor.roles)
     now = svc.now()
     counts = {}
     with svc.db.read() as db:

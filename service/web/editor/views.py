@@ -22,6 +22,7 @@ from sqlalchemy import select
 from service.errors import Invalid, NotFound
 from service.models import ProcessDefinition
 from service.operations.drafts import discard_draft, load_draft, save_draft
+from service.roles import LANE_ROLES, ROLE_LABELS
 
 from .. import assets
 from ..formview import build_form
@@ -66,8 +67,13 @@ def edit(key: str) -> Any:
         "mainFile": latest.main_file,
         "bpmnFiles": source.bpmn_files,
         "forms": source.forms,
-        "deployed": {"version": latest.version, "xml": latest.bpmn_xml, "forms": latest.forms},
+        "deployed": {"version": latest.version, "xml": latest.bpmn_xml, "forms": latest.forms,
+                     "lanes": latest.lanes or {}},
         "lanes": sorted(services().lanes.mapping),
+        # the roles chosen for lanes bpmn/lanes.json does not map (the draft's, else the version's own)
+        "laneChoices": dict((draft.lanes if editing_draft and draft is not None else latest.lanes) or {}),
+        "roles": [{"key": key, "label": ROLE_LABELS[key]}
+                  for key in sorted(LANE_ROLES, key=lambda k: ROLE_LABELS[k].casefold())],
         "version": latest.version,
         "editingDraft": editing_draft,
         "baseVersion": draft.base_version if editing_draft and draft is not None else latest.version,
@@ -88,7 +94,7 @@ def edit(key: str) -> Any:
 @bp.route("/rutiner/<key>/utkast", methods=["POST", "DELETE"])
 @signed_in(*EDITOR_ROLES)
 def draft(key: str) -> Any:
-    """Save the editor's work as the routine's draft (JSON ``{bpmnFiles, forms, baseVersion, comment}``),
+    """Save the editor's work as the routine's draft (JSON ``{bpmnFiles, forms, baseVersion, comment, lanes}``),
     or discard it."""
     actor = actor_required()
     _versions(key)
@@ -101,7 +107,7 @@ def draft(key: str) -> Any:
         return jsonify({"problems": [_("Utkastet kunde inte läsas. Ladda om sidan och försök igen.")]}), 400
     try:
         saved = save_draft(services(), actor, key, body["bpmnFiles"], body["forms"],
-                           base_version=body["baseVersion"], comment=body.get("comment"))
+                           base_version=body["baseVersion"], comment=body.get("comment"), lanes=body.get("lanes"))
     except Invalid as err:
         return jsonify({"problems": (err.errors or {}).get("draft", [err.detail])}), 422
     return jsonify({"message": _("Utkastet är sparat (%(when)s). Det är inte driftsatt.",

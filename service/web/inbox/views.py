@@ -9,6 +9,7 @@ from flask import render_template, request
 from sqlalchemy import Select, func, or_, select
 
 from service.access import actionable_tasks, record_reads, shows_identity, task_summary
+from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.models import HumanTask, InstanceState, ProcessInstance
 from service.roles import DISTRICTS
@@ -41,7 +42,7 @@ def inbox_rows(actor: Actor, kind: str, wanted: InboxFilter) -> tuple[list[dict[
     """One table of the inbox (``me`` or ``unassigned``): a page of rows and how many there are."""
     svc = services()
     now = svc.now()
-    query = actionable_tasks(actor, svc.lanes.lanes_for(actor.roles), kind)
+    query = actionable_tasks(actor, offered_lanes(svc, actor.roles), kind)
     if wanted.process:
         query = query.where(HumanTask.process_key == wanted.process)
     if wanted.district:

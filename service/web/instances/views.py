@@ -21,6 +21,7 @@ from service.access import (
     task_title,
     visible_instances,
 )
+from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.directory import with_choices
 from service.errors import Conflict, Forbidden, Invalid, NotFound
@@ -138,7 +139,7 @@ def instance_list() -> Any:
     now = svc.now()
     with svc.db.read() as db:
         names = routine_names(db)
-        query = visible_instances(db, actor, svc.lanes.lanes_for(actor.roles))
+        query = visible_instances(db, actor, offered_lanes(svc, actor.roles))
         if process in names:
             query = query.where(ProcessInstance.process_key == process)
         if state in {s.value for s in InstanceState}:

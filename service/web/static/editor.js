@@ -5,7 +5,8 @@
 // save; a version diff (bpmn-js-differ) marked in a diagram and listed by name; and deploy through the
 // API (POST /api/v1/processes with the session cookie and the page's X-CSRF-Token) after a dialog
 // listing what will change. Problems the server finds are listed in Swedish and marked on their
-// elements. Leaving the page with unsaved changes asks first.
+// elements; a lane that maps to no role offers to choose its roles (kept with the draft, sent with
+// the deploy). Leaving the page with unsaved changes asks first.
 (function () {
   "use strict";
   var SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core";
@@ -762,6 +763,70 @@
     });
   }
 
+  // ---- roles of lanes the service does not know -------------------------------------------------
+  // A lane bpmn/lanes.json does not map is no dead end: the process owner ticks the roles that work
+  // in it. The choice is kept with the draft and sent with the deploy (the API's `lanes` field).
+  var laneChoices = JSON.parse(JSON.stringify(model.laneChoices || {}));
+  var laneCount = 0;
+
+  function laneFieldset(lane) {
+    return Array.prototype.filter.call($("lane-choices").querySelectorAll("fieldset"), function (f) {
+      return f.getAttribute("data-lane") === lane;
+    })[0] || null;
+  }
+
+  function showLaneChoice(lane) {
+    var found = laneFieldset(lane);
+    if (found) { return found; }
+    var box = $("lane-choices");
+    box.hidden = false;
+    var fieldset = document.createElement("fieldset");
+    fieldset.className = "row lane-choice";
+    fieldset.setAttribute("data-lane", lane);
+    var legend = document.createElement("legend");
+    legend.textContent = texts.laneLegend.replace("{lane}", lane);
+    fieldset.appendChild(legend);
+    var grid = document.createElement("div");
+    grid.className = "lane-roles";
+    laneCount += 1;
+    model.roles.forEach(function (role) {
+      var row = document.createElement("div");
+      row.className = "choice";
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.id = "lane-" + laneCount + "-" + role.key;
+      box.value = role.key;
+      box.checked = (laneChoices[lane] || []).indexOf(role.key) >= 0;
+      box.addEventListener("change", function () {
+        var chosen = Array.prototype.filter.call(fieldset.querySelectorAll("input[type=checkbox]"), function (b) {
+          return b.checked;
+        }).map(function (b) { return b.value; });
+        if (chosen.length) { laneChoices[lane] = chosen; } else { delete laneChoices[lane]; }
+        markDirty();
+      });
+      var label = document.createElement("label");
+      label.htmlFor = box.id;
+      label.textContent = role.label;
+      row.appendChild(box);
+      row.appendChild(label);
+      grid.appendChild(row);
+    });
+    fieldset.appendChild(grid);
+    box.appendChild(fieldset);
+    return fieldset;
+  }
+
+  function laneChanges() {
+    var before = sorted(model.deployed.lanes || {}), after = sorted(laneChoices);
+    var names = {};
+    Object.keys(before).concat(Object.keys(after)).forEach(function (n) { names[n] = true; });
+    return Object.keys(names).sort().filter(function (n) {
+      return JSON.stringify((before[n] || []).slice().sort()) !== JSON.stringify((after[n] || []).slice().sort());
+    });
+  }
+
+  Object.keys(laneChoices).sort().forEach(showLaneChoice);
+
   // ---- problems ---------------------------------------------------------------------------------
   function clearProblems() {
     registry.forEach(function (element) { canvas.removeMarker(element.id, "has-problem"); });
@@ -810,6 +875,16 @@
         });
         item.appendChild(open);
       }
+      if (problem.lane) {
+        var fieldset = showLaneChoice(problem.lane);
+        var choose = document.createElement("button");
+        choose.type = "button";
+        choose.className = "link";
+        choose.textContent = texts.laneChoose.replace("{lane}", problem.lane);
+        choose.addEventListener("click", function () { fieldset.querySelector("input").focus(); });
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(choose);
+      }
       if (problem.text && problem.message) {
         var details = document.createElement("details");
         details.className = "technical";
@@ -850,7 +925,7 @@
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify({ bpmnFiles: files, forms: forms, baseVersion: model.baseVersion,
-                               comment: $("deploy-comment").value })
+                               comment: $("deploy-comment").value, lanes: laneChoices })
       });
     }).then(function (response) {
       return response.json().then(function (json) { return { ok: response.ok, json: json }; });
@@ -889,11 +964,27 @@
       return changesBetween(model.deployed.xml, saved.xml).catch(function () { return null; });
     }).then(function (changes) {
       var changedForms = formChanges();
-      var none = changes !== null && count(changes) === 0 && changedForms.length === 0;
+      var changedLanes = laneChanges();
+      var none = changes !== null && count(changes) === 0 && changedForms.length === 0 && changedLanes.length === 0;
       $("deploy-dialog-summary").textContent = (none ? texts.noChanges : texts.confirmSummary).replace("{v}", model.version);
       var box = $("deploy-dialog-changes");
       box.innerHTML = "";
       if (!none && changes !== null) { box.appendChild(changeList(changes, changedForms)); }
+      if (changedLanes.length) {
+        var heading = document.createElement("h3");
+        heading.textContent = texts.lanesChanged + " (" + changedLanes.length + ")";
+        var list = document.createElement("ul");
+        list.setAttribute("data-kind", "lanes");
+        changedLanes.forEach(function (lane) {
+          var li = document.createElement("li");
+          li.textContent = lane + ": " + (laneChoices[lane] || []).map(function (key) {
+            return (model.roles.filter(function (r) { return r.key === key; })[0] || { label: key }).label;
+          }).join(", ");
+          list.appendChild(li);
+        });
+        box.appendChild(heading);
+        box.appendChild(list);
+      }
       dialog.showModal();
     }).catch(function (error) {
       $("deploy-result").textContent = texts.failed + " " + error.message;
@@ -918,6 +1009,7 @@
           model.key + "/" + name);
       });
       body.append("comment", $("deploy-comment").value);
+      body.append("lanes", JSON.stringify(laneChoices));
       return fetch(model.deployUrl, {
         method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRF-Token": csrf }
       });
