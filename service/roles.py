@@ -15,8 +15,9 @@ ROLES = frozenset({
     "extern_arbetare",  # an external-task worker (a program): locks and completes service tasks, reads no cases
 })
 
-#: Roles that operate or audit the service: a lane never hands them tasks (they do not work cases).
-NOT_LANE_ROLES = frozenset({"admin", "auditor"})
+#: Roles that operate or audit the service, or are programs: a lane never hands them tasks (they do not
+#: work cases).
+NOT_LANE_ROLES = frozenset({"admin", "auditor", "extern_arbetare"})
 LANE_ROLES = ROLES - NOT_LANE_ROLES
 
 #: Each role's name in Swedish, as the pages show it (the keys are API.md's).
@@ -38,6 +39,7 @@ ROLE_LABELS = {
     "fast_vardkontakt": "Fast vårdkontakt",
     "verksamhetschef_korttidsvistelse_barn": "Verksamhetschef korttidsvistelse barn",
     "processagare": "Processägare", "chef": "Chef", "auditor": "Granskare", "admin": "Administratör",
+    "extern_arbetare": "Externt program (externa uppgifter)",
 }
 
 #: Göteborg's stadsområden: the districts unless ``SAMVERKAN_DISTRICTS`` says otherwise.
