@@ -242,6 +242,17 @@ class JournalSystem(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         JournalSystem.received.append((self.command, self.path, self.headers.get("Authorization"), body))
+        if self.path == "/trasig" and sum(1 for r in JournalSystem.received if r[1] == "/trasig") == 1:
+            self.send_response(503)  # down the first time only
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/stor":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"x" * (1024 * 1024 + 10))
+            return
         if self.path == "/flyttat":
             self.send_response(302)
             self.send_header("Location", "http://example.org/")
@@ -336,6 +347,30 @@ def test_the_http_worker_calls_an_allowed_host_and_refuses_others(running: Harne
     nameless = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
         "url": url, "secret": "SAKNAS"}})
     assert "SAMVERKAN_HTTP_SECRET_SAKNAS" in _settled(h, nameless["id"])["error"]
+
+
+def test_the_http_worker_retries_a_server_error_and_refuses_an_oversized_answer(
+        running: Harness, journal_server: int) -> None:
+    h = running
+    paula = h.as_("paula")
+    h.user("ada", "admin")
+    case = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
+        "url": f"http://127.0.0.1:{journal_server}/trasig"}})
+    retried: list[dict[str, Any]] = []
+
+    def waits_for_retry() -> bool:
+        retried[:] = h.as_("ada").ok("GET", f"{EXT}?instance={case['id']}")["items"]
+        return bool(retried) and retried[0]["retries"] is not None
+
+    wait_until(waits_for_retry, what="the worker to report the 503 as a failure to retry")
+    assert retried[0]["retries"] == 3 and "503" in retried[0]["error_message"]
+    assert instance_state(h, case["id"]) == "waiting"
+    SYSTEM_CLOCK.advance(seconds=31)  # past the retry timeout: the worker tries again, and it works
+    assert _settled(h, case["id"])["state"] == "running"
+    assert paulas_task(h, case["id"])["data"]["http_response"]["status"] == 201
+    big = paula.ok("POST", "/api/v1/instances", 201, json={"process": "anropa_journal", "data": {
+        "url": f"http://127.0.0.1:{journal_server}/stor"}})
+    assert "larger than 1048576 bytes" in _settled(h, big["id"])["error"]
 
 
 def test_the_email_worker_sends_through_the_outbox(running: Harness, mailbox: Mailbox) -> None:

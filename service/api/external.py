@@ -7,13 +7,12 @@ from typing import Any
 
 from flask import request
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from service.models import ExternalTask, ExternalTaskStatus
 from service.operations import external
 
 from . import api
-from .admin import _page
 from .context import json_body, require, services
 from .registry import endpoint
 from .schemas import PageQuerySchema, StrictSchema, page_of
@@ -98,7 +97,12 @@ def list_external() -> Any:
         stmt = stmt.where(ExternalTask.instance_id == query["instance"])
     if "topic" in query:
         stmt = stmt.where(ExternalTask.topic == query["topic"])
-    return _page(stmt.order_by(ExternalTask.created_at, ExternalTask.id), query, ExternalTaskSchema)
+    stmt = stmt.order_by(ExternalTask.created_at, ExternalTask.id)
+    with services().db.read() as session:
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        rows = session.scalars(stmt.limit(query["per_page"]).offset((query["page"] - 1) * query["per_page"]))
+        items = ExternalTaskSchema(many=True).dump(rows)
+    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
 
 
 @endpoint(api, "/external-tasks/fetch-and-lock", "POST", summary="Lock open tasks of some topics, with their variables",

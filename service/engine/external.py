@@ -1,10 +1,10 @@
 """Service tasks run as external tasks: the engine waits, a worker outside does the work.
 
 Camunda's external task pattern. A service task in any modeler's shape is read by
-``SpiffBpmnParser`` as its own ``ServiceTask`` (``interop.adapt`` gives every service task a
-``spiffworkflow:serviceTaskOperator`` naming its topic first); after parsing, its class is swapped
-for ``ExternalServiceTask`` (like the timers, ``specs.adopt_service_tasks``; specs are never
-serialized, so the serializer never sees the swap). When the engine reaches one, the task does not
+``SpiffBpmnParser`` as its own ``ServiceTask`` (``interop.adapt`` first gives every service task
+without one a ``spiffworkflow:serviceTaskOperator``, its topic in the ``topic`` property); after
+parsing, its class is swapped for ``ExternalServiceTask`` (like the timers, ``adopt_service_tasks``;
+specs are never serialized, so the serializer never sees the swap). When the engine reaches one, the task does not
 call anything: it evaluates the operator's parameters into ``internal_data`` and stays ``STARTED``
 (SpiffWorkflow 3.2's state for work finished elsewhere). The service keeps an ``external_task`` row
 for it; a worker locks it, does the work and completes it (``complete``: its variables join the
