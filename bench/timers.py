@@ -114,12 +114,16 @@ def mass_firing(section: Section, label: str, url: str, work: Path, count: int) 
         nodes = [Server(url, work / f"node-{name}.log", scheduler=True, node=f"bench-node-{name}") for name in "ab"]
         for node in nodes:
             stack.callback(node.stop)
+        ready_at = None  # when the first node answered (its timer loop runs from then on)
         for node in nodes:
             node.wait_ready()
-        late_start = datetime.now(UTC) > due
+            ready_at = ready_at or datetime.now(UTC)
+        assert ready_at is not None
+        late_start = ready_at > due
         if late_start:
-            section.note(f"timers[{label}]: the nodes were up only after the due instant; catch-up on start fired "
-                         "them, so the time includes the start-up")
+            section.note(f"timers[{label}]: creation ran {(ready_at - due).total_seconds():.0f} s past the due "
+                         "instant (a loaded machine); the nodes caught up on start, so the time counts from the "
+                         "moment the first node answered, not from the due instant")
         wait_for(lambda: datetime.now(UTC) >= due, timeout=max(0.0, (due - datetime.now(UTC)).total_seconds()) + 5)
         limit = max(120.0, count * 0.1)
         log(f"timers[{label}]: due; waiting for {count} timers to fire (limit {limit:.0f} s)")
@@ -141,7 +145,7 @@ def mass_firing(section: Section, label: str, url: str, work: Path, count: int) 
         twice = sum(1 for n in per_timer.values() if n > 1)
         missing = len(our_ids - set(per_timer))
         lateness = [float(e["late_seconds"]) for e in events if "late_seconds" in e]
-        elapsed = (seen_at - due).total_seconds()
+        elapsed = (seen_at - max(due, ready_at)).total_seconds()
         target = "≤ 30 s for 10,000 on two nodes (PostgreSQL), none twice"
         if all_fired:
             section.add(f"{label}: {count} due at once, all fired in", elapsed, "s", target=target)
@@ -153,10 +157,10 @@ def mass_firing(section: Section, label: str, url: str, work: Path, count: int) 
         if lateness:
             section.add(f"{label}: late_seconds p50 / max", percentile(lateness, 50), "s",
                         text=f"{percentile(lateness, 50):.3g} / {max(lateness):.3g}")
-        last = sig3((last_fired_at - due).total_seconds()) if last_fired_at else "n/a"
+        last = sig3((last_fired_at - max(due, ready_at)).total_seconds()) if last_fired_at else "n/a"
         section.note(f"timers[{label}]: {count} instances created in {creation_seconds:.1f} s (in-process); "
                      f"fired by node: {by_node}; timer_fired events: {len(events)}, timers without one: {missing}; "
-                     f"last fired_at − due = {last} s")
+                     f"last fired_at − max(due, nodes up) = {last} s")
         single_timer(section, label, services, actor, Client(nodes[0].base, token))
     services.close()
 

@@ -104,6 +104,34 @@ def test_two_processes_fire_each_timer_exactly_once(database_url: str, tmp_path:
     services.close()
 
 
+def test_two_schedulers_share_a_backlog_of_due_timers_none_twice_none_missed(database_url: str) -> None:
+    """A backlog (200 timers already due) found by two nodes' timer loops at once: they claim in
+    batches (PostgreSQL: ``SKIP LOCKED``, so each takes its own; SQLite: one node's batch at a time)
+    and fire in chunks; every timer fires exactly once."""
+    services = _services(database_url)
+    instances = _start_waiting(services, 200, services.now() - timedelta(minutes=1))
+    nodes = [Services.create(make_config(database_url, node_name=name)) for name in ("node-a", "node-b")]
+    schedulers = [TimerScheduler(node) for node in nodes]
+    try:
+        for scheduler in schedulers:
+            scheduler.start()
+        _wait_all_fired(services, timeout=3 * BOUND)  # a bound for a machine others keep busy, not a speed
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown()
+        for node in nodes:
+            node.close()
+    per_timer = Counter(e.detail["timer_id"] for e in _fired_events(services))
+    with services.db.read() as session:
+        timer_ids = set(session.scalars(select(Timer.id)))
+        states = Counter(session.scalars(select(ProcessInstance.state).where(ProcessInstance.id.in_(instances))))
+        claimed_by = set(session.scalars(select(Timer.claimed_by)))
+    assert set(per_timer) == timer_ids and set(per_timer.values()) == {1}  # none missed, none twice
+    assert states == {"completed": 200}
+    assert claimed_by <= {"node-a", "node-b"}
+    services.close()
+
+
 def test_a_running_node_fires_a_timer_another_process_writes(sqlite_url: str) -> None:
     services = _services(sqlite_url)
     server = _serve(sqlite_url, "node-a", _free_port())
@@ -243,22 +271,27 @@ def test_a_busy_node_takes_a_dead_nodes_lapsed_claims_between_its_own_timers(
     # live: not in the busy node's batch (a lease of an hour, so a slow machine cannot lapse it early)
     monkeypatch.setattr(timer_operations, "CLAIM_LEASE", timedelta(hours=1))
     _claim_as(services, "other-host:4242", services.db.now())
+    monkeypatch.setattr(timer_operations, "BATCH", 5)  # a full batch of the busy node's own: 5 claims,
+    monkeypatch.setattr(timer_operations, "FIRE_CHUNK", 2)  # fired 2 per transaction
     own = _start_waiting(services, timer_operations.BATCH, services.now() - timedelta(minutes=1))
-    monkeypatch.setattr(timer_operations, "RENEW_EVERY", 0.0)  # look between every two timers
-    order: list[str] = []
-    real = timer_operations.fire_claimed
+    monkeypatch.setattr(timer_operations, "RENEW_EVERY", 0.0)  # look between every two chunks
+    chunks: list[list[str]] = []
+    real = timer_operations.fire_claimed_batch
 
-    def firing(services_: Services, timer_id: str, *args: Any) -> bool:
+    def firing(services_: Services, timer_ids: list[str]) -> int:
         with services.db.read() as session:
-            order.append(session.scalar(select(Timer.instance_id).where(Timer.id == timer_id)) or "")
-        fired = real(services_, timer_id, *args)
-        if len(order) == 1:  # the other node dies during the first timer of the batch: its lease runs out
+            by_id = dict(session.execute(select(Timer.id, Timer.instance_id).where(Timer.id.in_(timer_ids))).all())
+        chunks.append([by_id[t] for t in timer_ids])
+        fired = real(services_, timer_ids)
+        if len(chunks) == 1:  # the other node dies during the first chunk of the batch: its lease runs out
             _claim_as_lapsed(services, "other-host:4242")
         return fired
 
-    monkeypatch.setattr(timer_operations, "fire_claimed", firing)
+    monkeypatch.setattr(timer_operations, "fire_claimed_batch", firing)
     assert fire_due_timers(services, services.db.now()) == len(dead) + len(own)
-    assert order[0] in own and set(order[1:4]) == set(dead)  # taken over at once, not after the batch
+    order = [instance for chunk in chunks for instance in chunk]
+    assert set(chunks[0]) <= set(own)
+    assert set(order[len(chunks[0]):len(chunks[0]) + 3]) == set(dead)  # taken over at once, not after the batch
     services.close()
 
 

@@ -29,6 +29,8 @@ from .projection import (
 )
 from .reads import record_reads
 from .visibility import (
+    actionable_keys,
+    actionable_page,
     actionable_tasks,
     can_see_instance,
     chef_districts,
@@ -45,7 +47,8 @@ from .visibility import (
 __all__ = [
     "CaseRows", "Lens", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
     "summary_load", "task_title",
-    "RECIPIENT_KINDS", "View", "actionable_tasks", "can_see_instance", "case_data", "chef_districts", "deidentified",
+    "RECIPIENT_KINDS", "View", "actionable_keys", "actionable_page",
+    "actionable_tasks", "can_see_instance", "case_data", "chef_districts", "deidentified",
     "error_text",
     "holds_or_held", "in_mandate", "is_offered", "manages_task", "may_act_on_task", "may_see_task", "may_send",
     "own_tasks",

@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import request
 from marshmallow import fields, validate
-from sqlalchemy import func, select
 
-from service.access import actionable_tasks, instance_summary, may_see_task, record_reads, task_detail, task_summary
+from service.access import actionable_page, instance_summary, may_see_task, record_reads, task_detail, task_summary
 from service.access.lanes import offered_lanes
 from service.errors import NotFound
 from service.models import HumanTask, ProcessInstance
@@ -43,18 +42,17 @@ def list_tasks() -> Any:
     query = TaskQuerySchema().load(request.args)
     svc = services()
     now = svc.now()
-    stmt = actionable_tasks(actor, offered_lanes(svc, actor.roles), query["assigned"])
+    lanes = offered_lanes(svc, actor.roles)
+    where = []
     if "process" in query:
-        stmt = stmt.where(HumanTask.process_key == query["process"])
+        where.append(HumanTask.process_key == query["process"])
     if "instance" in query:
-        stmt = stmt.where(HumanTask.instance_id == query["instance"])
+        where.append(HumanTask.instance_id == query["instance"])
     if query.get("overdue"):
-        stmt = stmt.where(HumanTask.due_at < now)
+        where.append(HumanTask.due_at < now)
     with svc.db.read() as session:
-        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        overdue_first = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
-        rows = session.scalars(stmt.order_by(*overdue_first).limit(query["per_page"])
-                               .offset((query["page"] - 1) * query["per_page"]))
+        rows, total = actionable_page(session, actor, lanes, query["assigned"], *where,
+                                      limit=query["per_page"], offset=(query["page"] - 1) * query["per_page"])
         items = [task_summary(t, actor, now) for t in rows]
     record_reads(svc, actor, [t["instance_id"] for t in items], kind="inbox")
     return {"items": TaskSummarySchema(many=True).dump(items), "total": total, "page": query["page"],

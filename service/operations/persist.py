@@ -43,6 +43,42 @@ class Changes:
     external_topics: set[str] = field(default_factory=set)  # topics that got new external tasks
 
 
+@dataclass
+class Prefetched:
+    """What ``apply_snapshot`` reads about each instance (open tasks, pending timers, access rows),
+    read once for a batch of instances locked in one transaction (timers fired in batches).
+
+    An instance is looked up here only once: ``take`` forgets it, so a second command on the same
+    instance in the same transaction reads what the first one wrote.
+    """
+
+    open_tasks: dict[str, list[HumanTask]] = field(default_factory=dict)
+    pending_timers: dict[str, list[Timer]] = field(default_factory=dict)
+    access: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, instance_ids: list[str]) -> Prefetched:
+        """Three queries for the whole batch, instead of three per instance."""
+        found = cls({i: [] for i in instance_ids}, {i: [] for i in instance_ids}, {i: set() for i in instance_ids})
+        for task in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(instance_ids),
+                                                            HumanTask.status == TaskStatus.OPEN)):
+            found.open_tasks[task.instance_id].append(task)
+        for timer in session.scalars(select(Timer).where(Timer.instance_id.in_(instance_ids),
+                                                         Timer.state == TimerState.PENDING)):
+            found.pending_timers[timer.instance_id].append(timer)
+        for instance_id, kind, value in session.execute(select(
+                InstanceAccess.instance_id, InstanceAccess.kind, InstanceAccess.value).where(
+                InstanceAccess.instance_id.in_(instance_ids))):
+            found.access[instance_id].add((kind, value))
+        return found
+
+    def take(self, instance_id: str) -> tuple[list[HumanTask], list[Timer], set[tuple[str, str]]] | None:
+        if instance_id not in self.open_tasks:
+            return None
+        return (self.open_tasks.pop(instance_id), self.pending_timers.pop(instance_id),
+                self.access.pop(instance_id))
+
+
 def require_size(services: Services, data: Any) -> None:
     """Refuse (422) case data beyond ``max_instance_data_bytes``: a case is not a file store, and one
     caller must not grow the database without bound."""
@@ -60,10 +96,12 @@ def jsonable(data: Any) -> Any:
 
 def apply_snapshot(session: Session, services: Services, instance: ProcessInstance, workflow: Any,
                    snapshot: Snapshot, actor: Actor, *, completed_task_id: str | None = None,
-                   fired_timer_id: str | None = None,
-                   completed_external_id: str | None = None) -> Changes:
+                   fired_timer_id: str | None = None, completed_external_id: str | None = None,
+                   prefetched: Prefetched | None = None) -> Changes:
+    """Write what ``snapshot`` says into the instance's rows; ``prefetched``: its rows read for a batch."""
     now = services.now()
     changes = Changes()
+    known = prefetched.take(instance.id) if prefetched is not None else None
     instance.serializer_version = services.engine.serializer_version
     instance.data = jsonable(snapshot.data)
     instance.waits_for = list(snapshot.waits_for_messages)
@@ -79,8 +117,9 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         instance.ended_at = now
         instance.outcome = snapshot.end_event
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
-    _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
-    _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
+    _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes,
+                None if known is None else known[0])
+    _sync_timers(session, instance, snapshot, now, fired_timer_id, changes, None if known is None else known[1])
     _sync_external(session, services, instance, snapshot, now, completed_external_id, changes)
     queue_in_command(services, session, changes.created_tasks)  # arrival mail commits with the tasks
     districts = {t.district for t in changes.created_tasks if t.district}
@@ -88,7 +127,8 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         districts.add(instance.data["stadsomrade"])
     responsible = named_values(instance.data, _responsible_fields(instance.definition))
     grant_access(session, instance, districts=districts,
-                 users={t.assignee for t in changes.created_tasks if t.assignee} | responsible)
+                 users={t.assignee for t in changes.created_tasks if t.assignee} | responsible,
+                 existing=None if known is None else known[2])
     return changes
 
 
@@ -104,9 +144,12 @@ def _responsible_fields(definition: ProcessDefinition) -> set[str]:
 
 
 def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
-                actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes) -> None:
-    open_rows = {t.id: t for t in session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
+                actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes,
+                known: list[HumanTask] | None = None) -> None:
+    if known is None:
+        known = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                             HumanTask.status == TaskStatus.OPEN)))
+    open_rows = {t.id: t for t in known}
     ready_ids = set(snapshot.ready_ids)
     for task_id, row in open_rows.items():
         if task_id in ready_ids:
@@ -118,7 +161,7 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
             record(session, actor, "task_cancelled", instance_id=instance.id, task_id=task_id, task=row.name)
     new = [snapshot.describe(task_id) for task_id in snapshot.ready_ids if task_id not in open_rows]
     named: set[str | None] = {t.assignee for t in new if t.assignee}
-    people = _people(session, named | {instance.started_by})
+    people = _people(session, named | {instance.started_by}) if new else {}
     for ready in new:
         if ready.lane is None:  # drawn outside any lane (other modelers): the named person, else the starter
             assignee, reason, refused = _laneless_assignee(ready.assignee, instance.started_by, people)
@@ -205,9 +248,11 @@ def in_organisation(user: User, organisation: str | None) -> bool:
 
 
 def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
-                 fired_timer_id: str | None, changes: Changes) -> None:
-    pending = {t.task_id: t for t in session.scalars(
-        select(Timer).where(Timer.instance_id == instance.id, Timer.state == TimerState.PENDING))}
+                 fired_timer_id: str | None, changes: Changes, known: list[Timer] | None = None) -> None:
+    if known is None:
+        known = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id,
+                                                         Timer.state == TimerState.PENDING)))
+    pending = {t.task_id: t for t in known}
     waiting = {t.task_id: t for t in snapshot.timers}
     for task_id, row in pending.items():
         current = waiting.get(task_id)
@@ -256,12 +301,15 @@ def _sync_external(session: Session, services: Services, instance: ProcessInstan
 
 
 def grant_access(session: Session, instance: ProcessInstance, *, districts: set[str] = frozenset(),  # type: ignore[assignment]
-                 users: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+                 users: set[str] = frozenset(),  # type: ignore[assignment]
+                 existing: set[tuple[str, str]] | None = None) -> None:
+    """Add the access rows ``instance`` lacks; ``existing``: its rows, when already read (a batch)."""
     wanted = {("district", d) for d in districts if d} | {("user", u) for u in users if u}
     if not wanted:
         return
-    existing = set(session.execute(select(InstanceAccess.kind, InstanceAccess.value).where(
-        InstanceAccess.instance_id == instance.id)).all())
+    if existing is None:
+        existing = {(kind, value) for kind, value in session.execute(select(
+            InstanceAccess.kind, InstanceAccess.value).where(InstanceAccess.instance_id == instance.id))}
     for kind, value in sorted(wanted - existing):
         session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value[:100]))
     if districts - {v for k, v in existing if k == "district"}:

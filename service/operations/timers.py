@@ -1,8 +1,11 @@
 """Fire timers: the one code path for the scheduler, ``samverkan timers run-due`` and the admin API.
 
 Exactly-once: a node first *claims* due timers (a short transaction; on PostgreSQL
-``FOR UPDATE SKIP LOCKED`` so nodes take disjoint batches), then fires each claimed timer in the
-instance's command transaction, where the row must still be ``pending`` and claimed by this node.
+``FOR UPDATE SKIP LOCKED`` so nodes take disjoint batches), then fires claimed timers in command
+transactions that lock their instances, where each row must still be ``pending`` and claimed by
+this node. Firing goes in chunks (``FIRE_CHUNK`` timers, one transaction: their instances locked
+in id order, their rows read in a few queries, written in one flush); a chunk that fails is rolled
+back whole and its timers fired one by one, so one broken instance never holds up the others.
 
 Claims are short leases on the database's clock (``CLAIM_LEASE``), renewed while their node works
 through its batch (``RENEW_EVERY``). A node that dies (kill -9, lost database) stops renewing, so
@@ -27,16 +30,17 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, NotFound
-from service.models import InstanceState, ProcessInstance, Timer, TimerState
+from service.models import InstanceState, ProcessDefinition, ProcessInstance, Timer, TimerState
 from service.services import Services
 
 from .instances import _after_commit, _run
-from .persist import Changes
+from .persist import Changes, Prefetched
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +49,8 @@ logger = logging.getLogger(__name__)
 # idle), then fires the at most BATCH it left: within 5 s of the death on a loaded 2-core machine.
 CLAIM_LEASE = timedelta(seconds=2)
 RENEW_EVERY = 0.5  # seconds (monotonic) between renewals of the claims a node still holds
-BATCH = 5  # small: a dead node leaves few claims, fired one after another by the survivor
+BATCH = 100  # claims per round: a dead node leaves at most this many, which the survivor fires in chunks
+FIRE_CHUNK = 20  # timers fired per transaction (SQLite: the write lock is held for one chunk, ~0.1 s)
 MAX_CLOCK_SKEW = timedelta(seconds=5)  # service clock vs database clock before a warning
 SKEW_WARNING_EVERY = 600.0  # seconds (monotonic) between repeated warnings while the skew lasts
 _HOST_PID = re.compile(r"^(?P<host>.+):(?P<pid>\d+)$")
@@ -105,10 +110,10 @@ def claim_due(services: Services, now: datetime, *, limit: int = BATCH, timer_id
             query = query.where(Timer.due_at <= now).order_by(Timer.due_at, Timer.claimed_by.is_(None)).limit(limit)
         if not services.db.is_sqlite:
             query = query.with_for_update(of=Timer, skip_locked=True)
-        claimed = list(session.scalars(query))
-        for timer in claimed:
-            timer.claimed_by, timer.claimed_at = node, claimed_at
-        return [t.id for t in claimed]
+        claimed = list(session.scalars(query.with_only_columns(Timer.id)))
+        if claimed:
+            session.execute(update(Timer).where(Timer.id.in_(claimed)).values(claimed_by=node, claimed_at=claimed_at))
+        return claimed
 
 
 def renew_claims(services: Services, timer_ids: list[str]) -> None:
@@ -167,7 +172,6 @@ def _process_alive(pid: int) -> bool:
 def fire_claimed(services: Services, timer_id: str, actor: Actor = SYSTEM) -> bool:
     """Fire one timer this node has claimed. Returns False when it was no longer ours to fire."""
     node = services.config.node_name
-    changes = Changes()
     with services.db.command() as session:
         timer = session.get(Timer, timer_id)
         if timer is None:
@@ -176,31 +180,105 @@ def fire_claimed(services: Services, timer_id: str, actor: Actor = SYSTEM) -> bo
         session.refresh(timer)
         if timer.state != TimerState.PENDING or timer.claimed_by != node or instance is None:
             return False
-        if instance.state not in (InstanceState.RUNNING, InstanceState.WAITING):
-            # Suspended: fire later (release the claim); ended: the timer is moot.
-            if instance.state == InstanceState.SUSPENDED:
-                timer.claimed_by = None
-                return False
-            timer.state = TimerState.CANCELLED
-            return False
-        workflow = services.engine.load(instance.definition, instance.workflow_json)
-        now = services.now()
-        try:
-            changes = _run(session, services, instance, workflow, actor,
-                           lambda wf: services.engine.fire_timer(wf, timer.task_id), fired_timer_id=timer.id)
-        except NotWaiting:
-            timer.state = TimerState.CANCELLED
-            return False
-        timer.state, timer.fired_at = TimerState.FIRED, now
-        if instance.state == InstanceState.ERROR:
-            timer.error = instance.error
-        late = (now - timer.due_at).total_seconds()
-        record(session, actor, "timer_fired", instance_id=instance.id, timer_id=timer.id, task=timer.task_name,
-               due_at=timer.due_at.isoformat(), late_seconds=round(late, 3))
+        fired = _fire_locked(session, services, instance, timer, actor)
+    if fired is None:
+        return False
+    changes, late = fired
     _after_commit(services, changes)
     for hook in services.hooks.timer_fired:
         hook(late)
     return True
+
+
+def fire_claimed_batch(services: Services, timer_ids: list[str]) -> int:
+    """Fire timers this node has claimed in one transaction; returns how many fired.
+
+    Their instances are locked in id order (on PostgreSQL ``FOR UPDATE``, so two nodes never
+    deadlock; on SQLite the command's write lock), then each timer row is checked as ``fire_claimed``
+    does — still ``pending`` and ours — and fired under its instance's version counter. What the
+    instances' commands read (definitions, open tasks, pending timers, access rows) is read once for
+    the chunk. If anything fails, nothing of the chunk is kept and each timer is fired on its own.
+    """
+    if len(timer_ids) == 1:
+        return int(fire_claimed(services, timer_ids[0]))
+    try:
+        fired, after = _fire_chunk(services, timer_ids)
+    except Exception:  # one instance broke the chunk: the chunk is rolled back, fire them one at a time
+        logger.warning("a chunk of %d timers failed; firing them one by one", len(timer_ids), exc_info=True)
+        fired = 0
+        for timer_id in timer_ids:
+            try:
+                fired += fire_claimed(services, timer_id)
+            except Exception:  # one broken instance must not stop the others' timers
+                logger.exception("timer %s could not be fired", timer_id)
+        return fired
+    for changes, late in after:
+        _after_commit(services, changes)
+        for hook in services.hooks.timer_fired:
+            hook(late)
+    return fired
+
+
+def _fire_chunk(services: Services, timer_ids: list[str]) -> tuple[int, list[tuple[Changes, float]]]:
+    node = services.config.node_name
+    postgres = not services.db.is_sqlite
+    after: list[tuple[Changes, float]] = []
+    with services.db.command() as session:
+        instance_ids = sorted(set(session.scalars(select(Timer.instance_id).where(Timer.id.in_(timer_ids)))))
+        query = (select(ProcessInstance).where(ProcessInstance.id.in_(instance_ids)).order_by(ProcessInstance.id)
+                 .options(lazyload(ProcessInstance.definition)))
+        if postgres:
+            query = query.with_for_update(of=ProcessInstance)
+        instances = {i.id: i for i in session.scalars(query)}
+        _load_definitions(session, {i.definition_id for i in instances.values()})
+        timer_query = select(Timer).where(Timer.id.in_(timer_ids)).execution_options(populate_existing=True)
+        if postgres:
+            timer_query = timer_query.with_for_update(of=Timer)
+        timers = {t.id: t for t in session.scalars(timer_query)}
+        prefetched = Prefetched.load(session, list(instances))
+        for timer_id in timer_ids:
+            timer = timers.get(timer_id)
+            instance = instances.get(timer.instance_id) if timer is not None else None
+            if timer is None or instance is None or timer.state != TimerState.PENDING or timer.claimed_by != node:
+                continue
+            late = _fire_locked(session, services, instance, timer, SYSTEM, prefetched)
+            if late is not None:
+                after.append(late)
+    return len(after), after
+
+
+def _load_definitions(session: Session, definition_ids: set[int]) -> None:
+    """Put the chunk's definitions in the session once (an instance's ``definition`` then costs no query)."""
+    list(session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(sorted(definition_ids)))))
+
+
+def _fire_locked(session: Session, services: Services, instance: ProcessInstance, timer: Timer, actor: Actor,
+                 prefetched: Prefetched | None = None) -> tuple[Changes, float] | None:
+    """Fire ``timer``, pending and claimed by this node, of ``instance``, locked by the caller's
+    transaction; ``(changes, seconds late)``, or None when it no longer fires."""
+    if instance.state not in (InstanceState.RUNNING, InstanceState.WAITING):
+        # Suspended: fire later (release the claim); ended: the timer is moot.
+        if instance.state == InstanceState.SUSPENDED:
+            timer.claimed_by = None
+            return None
+        timer.state = TimerState.CANCELLED
+        return None
+    workflow = services.engine.load(instance.definition, instance.workflow_json)
+    now = services.now()
+    try:
+        changes = _run(session, services, instance, workflow, actor,
+                       lambda wf: services.engine.fire_timer(wf, timer.task_id), fired_timer_id=timer.id,
+                       prefetched=prefetched)
+    except NotWaiting:
+        timer.state = TimerState.CANCELLED
+        return None
+    timer.state, timer.fired_at = TimerState.FIRED, now
+    if instance.state == InstanceState.ERROR:
+        timer.error = instance.error
+    late = (now - timer.due_at).total_seconds()
+    record(session, actor, "timer_fired", instance_id=instance.id, timer_id=timer.id, task=timer.task_name,
+           due_at=timer.due_at.isoformat(), late_seconds=round(late, 3))
+    return changes, late
 
 
 def fire_due_timers(services: Services, now: datetime | None = None, *, limit: int | None = None) -> int:
@@ -231,11 +309,9 @@ def fire_due_timers(services: Services, now: datetime | None = None, *, limit: i
                 seen.update(taken)
                 queue.extendleft(reversed(taken))  # they waited longest: fire them first
                 renewed = time.monotonic()
-            timer_id = queue.popleft()
-            try:
-                fired += fire_claimed(services, timer_id)
-            except Exception:  # one broken instance must not stop the others' timers
-                logger.exception("timer %s could not be fired", timer_id)
+            size = min(FIRE_CHUNK, len(queue), limit - fired) if limit else min(FIRE_CHUNK, len(queue))
+            chunk = [queue.popleft() for _ in range(size)]
+            fired += fire_claimed_batch(services, chunk)
             if limit and fired >= limit:
                 _release(services, list(queue))  # not fired in this call: free for any node at once
                 return fired

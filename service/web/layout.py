@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
-from service.access import actionable_tasks
+from service.access import actionable_keys
 from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.auth import actor_for, session_user
@@ -98,11 +98,10 @@ def inbox_counts(actor: Actor) -> dict[str, int]:
     now = svc.now()
     counts = {}
     with svc.db.read() as db:
-        for kind in ("me", "unassigned"):
-            query = actionable_tasks(actor, lanes, kind).order_by(None).subquery()
-            counts[kind] = db.scalar(select(func.count()).select_from(query)) or 0
-            overdue = actionable_tasks(actor, lanes, kind).where(HumanTask.due_at < now).order_by(None).subquery()
-            counts[f"{kind}_overdue"] = db.scalar(select(func.count()).select_from(overdue)) or 0
+        for kind in ("me", "unassigned"):  # counted on the inbox's covering indexes, no task row read
+            for name, where in ((kind, ()), (f"{kind}_overdue", (HumanTask.due_at < now,))):
+                keys = actionable_keys(actor, lanes, kind, *where)
+                counts[name] = (db.scalar(select(func.count()).select_from(keys)) or 0) if keys is not None else 0
     counts["total"] = counts["me"] + counts["unassigned"]
     counts["overdue"] = counts["me_overdue"] + counts["unassigned_overdue"]
     return counts

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import render_template, request
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import or_, select
 
-from service.access import actionable_tasks, record_reads, shows_identity, task_summary
+from service.access import actionable_page, record_reads, shows_identity, task_summary
 from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.models import HumanTask, InstanceState, ProcessInstance
@@ -21,11 +21,6 @@ from ..worktime import due_for
 bp = page_blueprint("inbox", __name__)
 
 PAGE_SIZE = 50
-
-
-def _overdue_first(query: Select[tuple[HumanTask]]) -> Select[tuple[HumanTask]]:
-    # The API's order: tasks without a due date last, then by due date, then oldest first.
-    return query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
 
 
 @dataclass(frozen=True)
@@ -42,21 +37,22 @@ def inbox_rows(actor: Actor, kind: str, wanted: InboxFilter) -> tuple[list[dict[
     """One table of the inbox (``me`` or ``unassigned``): a page of rows and how many there are."""
     svc = services()
     now = svc.now()
-    query = actionable_tasks(actor, offered_lanes(svc, actor.roles), kind)
+    lanes = offered_lanes(svc, actor.roles)
+    where = []
     if wanted.process:
-        query = query.where(HumanTask.process_key == wanted.process)
+        where.append(HumanTask.process_key == wanted.process)
     if wanted.district:
-        query = query.where(HumanTask.district == wanted.district)
+        where.append(HumanTask.district == wanted.district)
     if wanted.text:
         literal = wanted.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{literal}%"
         matches = [HumanTask.title.ilike(pattern, escape="\\"), HumanTask.step.ilike(pattern, escape="\\")]
         if shows_identity(actor):
             matches.append(HumanTask.case_ref.ilike(pattern, escape="\\"))
-        query = query.where(or_(*matches))
+        where.append(or_(*matches))
     with svc.db.read() as db:
-        total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-        tasks = list(db.scalars(_overdue_first(query).limit(PAGE_SIZE).offset((wanted.page - 1) * PAGE_SIZE)))
+        tasks, total = actionable_page(db, actor, lanes, kind, *where,
+                                       limit=PAGE_SIZE, offset=(wanted.page - 1) * PAGE_SIZE)
         paused = set(db.scalars(select(ProcessInstance.id).where(
             ProcessInstance.id.in_({t.instance_id for t in tasks}), ProcessInstance.state == InstanceState.SUSPENDED)))
     rows = []
