@@ -23,7 +23,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import insert, inspect, select, text
 
 from .common import Client, Server, log, member, ms, percentile, prepare, sqlite_url, workdir
 from .complete import complete_over_http, open_task
@@ -109,16 +109,13 @@ def columns_of(row: Any) -> dict[str, Any]:
 
 
 def query_in_process(services: Any, actor: Any) -> tuple[float, int]:
-    """The inbox's own two queries (count + first page), as ``GET /tasks`` runs them, without HTTP."""
-    from service.access import actionable_tasks
-    from service.models import HumanTask
+    """The inbox's own queries (count + first page, ``access.actionable_page``), as ``GET /tasks`` runs them,
+    without HTTP."""
+    from service.access import actionable_page
 
     started = time.perf_counter()
-    stmt = actionable_tasks(actor, services.lanes.lanes_for(actor.roles), "all")
     with services.db.read() as session:
-        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        rows = list(session.scalars(stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at,
-                                                  HumanTask.created_at, HumanTask.id).limit(50)))
+        rows, total = actionable_page(session, actor, services.lanes.lanes_for(actor.roles), "all", limit=50)
     elapsed = time.perf_counter() - started
     if not rows:
         raise RuntimeError("the inbox query found nothing")
