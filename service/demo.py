@@ -84,6 +84,7 @@ DEMO_USERS: dict[str, tuple[str, list[str], list[str]]] = {
     "clara.chef": ("Clara Wik", ["chef"], ALL),
     "alva.auditor": ("Alva Rehn", ["auditor"], []),
     "adam.admin": ("Adam Frost", ["admin"], []),
+    "journal.robot": ("Journalkopplingen", ["extern_arbetare"], []),  # a program: fetches external tasks
 }
 
 #: Who works outside the authority: username -> organisation key (everyone else: the authority).

@@ -202,6 +202,6 @@ def test_a_refused_deploy_lists_its_problems_in_the_documented_shape(sqlite_harn
     response = paula.request("POST", "/api/v1/processes", files={"files": ("notes.png", b"\x89PNG\r\n")})
     assert response.status_code == 422, response.text
     assert response.json()["problems"] == [{"file": "notes.png", "element": None, "message": (
-        "unsupported file type: upload .bpmn diagrams and .json forms"), "element_name": None, "text": (
-        "notes.png: Filen är varken ett diagram (.bpmn) eller ett formulär (.json).")}]
+        "unsupported file type: upload .bpmn diagrams, .dmn decision tables and .json forms"), "element_name": None,
+        "text": "notes.png: Filen är varken ett diagram (.bpmn), en beslutstabell (.dmn) eller ett formulär (.json)."}]
     _conforms("POST", "/api/v1/processes", response)
