@@ -8,6 +8,7 @@ busy timeout) and ``SELECT … FOR UPDATE`` on the instance row on PostgreSQL (s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import ProcessInstance
+from .models import HumanTask, ProcessInstance
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PROBE_WAIT_MS = 250  # how long the health check's write waits for a lock another command holds
@@ -72,6 +73,7 @@ class Database:
         self._writes = sessionmaker(
             self.engine.execution_options(samverkan_write=True), expire_on_commit=False
         )
+        self._writer = threading.RLock()  # this process's writers, in turn (SQLite; see ``command``)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -80,13 +82,37 @@ class Database:
 
     @contextmanager
     def command(self) -> Iterator[Session]:
-        """One transaction holding the write lock; commits on success, rolls back on any error."""
-        with self._writes() as session, session.begin():
-            yield session
+        """One transaction holding the write lock; commits on success, rolls back on any error.
+
+        On SQLite the threads of this process also queue for the lock here, in Python: SQLite's own
+        busy handler polls with sleeps of up to 100 ms, so a writer that waits on it wakes long after
+        the lock is free; a thread waiting here starts the moment the one before it commits. Other
+        processes (``serve --workers N``) still meet at SQLite's lock. A wait here is bounded by the
+        busy timeout; past it the command goes on to meet SQLite's lock (and its error) as before.
+        """
+        if not self.is_sqlite:
+            with self._writes() as session, session.begin():
+                yield session
+            return
+        queued = self._writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            with self._writes() as session, session.begin():
+                yield session
+        finally:
+            if queued:
+                self._writer.release()
 
     def lock_instance(self, session: Session, instance_id: str) -> ProcessInstance | None:
         """Load an instance for a command; on PostgreSQL the row stays locked until commit."""
         query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        if not self.is_sqlite:
+            query = query.with_for_update(of=ProcessInstance)
+        return session.scalars(query).unique().one_or_none()
+
+    def lock_instance_of_task(self, session: Session, task_id: str) -> ProcessInstance | None:
+        """The instance a task belongs to, loaded and locked as ``lock_instance`` does, in one statement."""
+        owner = select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
+        query = select(ProcessInstance).where(ProcessInstance.id == owner)
         if not self.is_sqlite:
             query = query.with_for_update(of=ProcessInstance)
         return session.scalars(query).unique().one_or_none()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from service.actor import INTERNAL_KINDS, Actor
@@ -58,6 +58,21 @@ def jsonable(data: Any) -> Any:
 def apply_snapshot(session: Session, services: Services, instance: ProcessInstance, workflow: Any,
                    snapshot: Snapshot, actor: Actor, *, completed_task_id: str | None = None,
                    fired_timer_id: str | None = None) -> Changes:
+    # No flush until commit: the queries below read rows no pending change of this command touches
+    # (task and timer rows are changed after the engine step; access rows go through ``grant_access``),
+    # so every write goes out in one flush, inserts of one table batched.
+    with session.no_autoflush:
+        changes = _apply_snapshot(session, services, instance, workflow, snapshot, actor,
+                                  completed_task_id=completed_task_id, fired_timer_id=fired_timer_id)
+    # Arrival mail commits with the tasks; it reads the instance rows, so it comes after the flush
+    # its first query makes (only when mail is configured and tasks were created).
+    queue_in_command(services, session, changes.created_tasks)
+    return changes
+
+
+def _apply_snapshot(session: Session, services: Services, instance: ProcessInstance, workflow: Any,
+                    snapshot: Snapshot, actor: Actor, *, completed_task_id: str | None,
+                    fired_timer_id: str | None) -> Changes:
     now = services.now()
     changes = Changes()
     instance.serializer_version = services.engine.serializer_version
@@ -77,7 +92,6 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
     _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
-    queue_in_command(services, session, changes.created_tasks)  # arrival mail commits with the tasks
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
         districts.add(instance.data["stadsomrade"])
@@ -100,7 +114,7 @@ def _responsible_fields(definition: ProcessDefinition) -> set[str]:
 
 def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
                 actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes) -> None:
-    open_rows = {t.id: t for t in session.scalars(
+    open_rows = {} if inspect(instance).pending else {t.id: t for t in session.scalars(  # a new one has none
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
     ready_ids = set(snapshot.ready_ids)
     for task_id, row in open_rows.items():
@@ -113,7 +127,7 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
             record(session, actor, "task_cancelled", instance_id=instance.id, task_id=task_id, task=row.name)
     new = [snapshot.describe(task_id) for task_id in snapshot.ready_ids if task_id not in open_rows]
     named: set[str | None] = {t.assignee for t in new if t.assignee}
-    people = _people(session, named | {instance.started_by})
+    people = _people(session, named | {instance.started_by}) if new else {}
     for ready in new:
         if ready.lane is None:  # drawn outside any lane (other modelers): the named person, else the starter
             assignee, reason, refused = _laneless_assignee(ready.assignee, instance.started_by, people)
@@ -201,7 +215,7 @@ def in_organisation(user: User, organisation: str | None) -> bool:
 
 def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
                  fired_timer_id: str | None, changes: Changes) -> None:
-    pending = {t.task_id: t for t in session.scalars(
+    pending = {} if inspect(instance).pending else {t.task_id: t for t in session.scalars(  # a new one has none
         select(Timer).where(Timer.instance_id == instance.id, Timer.state == TimerState.PENDING))}
     waiting = {t.task_id: t for t in snapshot.timers}
     for task_id, row in pending.items():
@@ -225,12 +239,31 @@ def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot
 
 def grant_access(session: Session, instance: ProcessInstance, *, districts: set[str] = frozenset(),  # type: ignore[assignment]
                  users: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    wanted = {("district", d) for d in districts if d} | {("user", u) for u in users if u}
+    wanted = {("district", d[:100]) for d in districts if d} | {("user", u[:100]) for u in users if u}
     if not wanted:
         return
-    existing = set(session.execute(select(InstanceAccess.kind, InstanceAccess.value).where(
-        InstanceAccess.instance_id == instance.id)).all())
-    for kind, value in sorted(wanted - existing):
-        session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value[:100]))
-    if districts - {v for k, v in existing if k == "district"}:
+    known = _access(session, instance.id)
+    known_districts = {v for k, v in known if k == "district"}
+    for kind, value in sorted(wanted - known):
+        session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value))
+        known.add((kind, value))
+    if districts - known_districts:
         instance.districts = sorted({*instance.districts, *districts})
+
+
+_ACCESS = "samverkan_access"  # session.info: instance id -> its access rows as this command leaves them
+
+
+def _access(session: Session, instance_id: str) -> set[tuple[str, str]]:
+    """The access rows of an instance, read once per command and kept up to date by ``grant_access``
+    (every access row is written there), so a command that grants twice reads them once."""
+    cache: dict[str, set[tuple[str, str]]] = session.info.setdefault(_ACCESS, {})
+    if instance_id not in cache:
+        cache[instance_id] = {(str(k), str(v)) for k, v in session.execute(
+            select(InstanceAccess.kind, InstanceAccess.value).where(InstanceAccess.instance_id == instance_id))}
+    return cache[instance_id]
+
+
+def new_instance_access(session: Session, instance_id: str) -> None:
+    """An instance this command inserts has no access rows yet: no need to read them."""
+    session.info.setdefault(_ACCESS, {})[instance_id] = set()

@@ -104,14 +104,13 @@ def _handover(recipient: str, basis: Mapping[str, Any] | None) -> dict[str, Any]
 def _lock_task(session: Any, services: Services, task_id: str) -> tuple[HumanTask, ProcessInstance]:
     """A task and its instance, the instance locked for this command (docs/decisions/0002-locking.md).
 
-    The task is read again after the lock: another command may have completed it meanwhile.
+    The task is read after the lock (one statement finds and locks its instance): another command
+    may have completed it meanwhile.
     """
-    task = session.get(HumanTask, task_id)
-    if task is None:
+    instance = services.db.lock_instance_of_task(session, task_id)
+    task = session.get(HumanTask, task_id) if instance is not None else None
+    if task is None or instance is None:
         raise NotFound("no such task")
-    instance = services.db.lock_instance(session, task.instance_id)
-    assert instance is not None  # the foreign key guarantees it
-    session.refresh(task)
     return task, instance
 
 
