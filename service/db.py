@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,6 +62,11 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         immediate = conn.get_execution_options().get("samverkan_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_INSTANCE_OF_TASK = select(ProcessInstance).where(ProcessInstance.id == select(HumanTask.instance_id).where(
+    HumanTask.id == bindparam("task_id")).scalar_subquery())  # built once (see lock_instance_of_task)
+_INSTANCE_OF_TASK_FOR_UPDATE = _INSTANCE_OF_TASK.with_for_update(of=ProcessInstance)
 
 
 class Database:
@@ -111,11 +116,8 @@ class Database:
 
     def lock_instance_of_task(self, session: Session, task_id: str) -> ProcessInstance | None:
         """The instance a task belongs to, loaded and locked as ``lock_instance`` does, in one statement."""
-        owner = select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
-        query = select(ProcessInstance).where(ProcessInstance.id == owner)
-        if not self.is_sqlite:
-            query = query.with_for_update(of=ProcessInstance)
-        return session.scalars(query).unique().one_or_none()
+        query = _INSTANCE_OF_TASK if self.is_sqlite else _INSTANCE_OF_TASK_FOR_UPDATE
+        return session.scalars(query, {"task_id": task_id}).unique().one_or_none()
 
     def now(self) -> datetime:
         """The database's clock (UTC): the one clock every node shares, for deciding what is due.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from service.actor import INTERNAL_KINDS, Actor
@@ -30,6 +30,15 @@ from service.notify import queue_in_command
 from service.services import Services
 
 ENDED_STATE = ""  # the workflow_json of a completed instance
+
+# The hot path's queries, built once: building a statement and its cache key costs more than running it.
+_OPEN_TASKS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                      HumanTask.status == TaskStatus.OPEN)
+_PENDING_TIMERS = select(Timer).where(Timer.instance_id == bindparam("instance_id"),
+                                      Timer.state == TimerState.PENDING)
+_ACCESS_ROWS = select(InstanceAccess.kind, InstanceAccess.value).where(
+    InstanceAccess.instance_id == bindparam("instance_id"))
+_USERS = select(User).where(User.username.in_(bindparam("names", expanding=True)))
 
 
 @dataclass
@@ -115,7 +124,7 @@ def _responsible_fields(definition: ProcessDefinition) -> set[str]:
 def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
                 actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes) -> None:
     open_rows = {} if inspect(instance).pending else {t.id: t for t in session.scalars(  # a new one has none
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))}
+        _OPEN_TASKS, {"instance_id": instance.id})}
     ready_ids = set(snapshot.ready_ids)
     for task_id, row in open_rows.items():
         if task_id in ready_ids:
@@ -159,7 +168,7 @@ def _people(session: Session, usernames: set[str | None]) -> dict[str, User]:
     names = {u for u in usernames if u}
     if not names:
         return {}
-    users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(sorted(names))))}
+    users = {u.username: u for u in session.scalars(_USERS, {"names": sorted(names)})}
     delegates = {u.away_delegate for u in users.values() if u.away_delegate} - set(users)
     if delegates:
         users.update({u.username: u for u in session.scalars(select(User).where(
@@ -216,7 +225,7 @@ def in_organisation(user: User, organisation: str | None) -> bool:
 def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
                  fired_timer_id: str | None, changes: Changes) -> None:
     pending = {} if inspect(instance).pending else {t.task_id: t for t in session.scalars(  # a new one has none
-        select(Timer).where(Timer.instance_id == instance.id, Timer.state == TimerState.PENDING))}
+        _PENDING_TIMERS, {"instance_id": instance.id})}
     waiting = {t.task_id: t for t in snapshot.timers}
     for task_id, row in pending.items():
         current = waiting.get(task_id)
@@ -260,7 +269,7 @@ def _access(session: Session, instance_id: str) -> set[tuple[str, str]]:
     cache: dict[str, set[tuple[str, str]]] = session.info.setdefault(_ACCESS, {})
     if instance_id not in cache:
         cache[instance_id] = {(str(k), str(v)) for k, v in session.execute(
-            select(InstanceAccess.kind, InstanceAccess.value).where(InstanceAccess.instance_id == instance_id))}
+            _ACCESS_ROWS, {"instance_id": instance_id})}
     return cache[instance_id]
 
 
