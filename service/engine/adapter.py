@@ -129,6 +129,7 @@ class BpmnEngine:
             now=lambda: clock.local_now().isoformat(timespec="seconds"),
         )
         self.serializer_version = SERIALIZER_VERSION
+        self._has_timers: dict[int, bool] = {}
 
     def close(self) -> None:
         """Stop using the diagram-code workers (the pool stops when its last engine closes)."""
@@ -137,6 +138,18 @@ class BpmnEngine:
     # --- workflows ---------------------------------------------------------------------------
     def spec_for(self, definition: Any) -> tuple[Any, dict[str, Any]]:
         return self.specs.get(definition.id, definition.key, definition.bpmn_files)
+
+    def has_timers(self, definition: Any) -> bool:
+        """Whether any element of a deployed version (its call activities included) waits on a timer;
+        one that has none never has timer rows. Computed once per version (versions are immutable)."""
+        known = self._has_timers.get(definition.id)
+        if known is None:
+            spec, subprocess_specs = self.spec_for(definition)
+            known = any(timers.timer_definition(getattr(task_spec, "event_definition", None)) is not None
+                        for process in (spec, *subprocess_specs.values())
+                        for task_spec in process.task_specs.values())
+            self._has_timers[definition.id] = known
+        return known
 
     def new(self, definition: Any, data: Mapping[str, Any]) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec_for(definition)

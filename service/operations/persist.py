@@ -100,7 +100,7 @@ def _apply_snapshot(session: Session, services: Services, instance: ProcessInsta
         instance.outcome = snapshot.end_event
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes)
-    _sync_timers(session, instance, snapshot, now, fired_timer_id, changes)
+    _sync_timers(session, services, instance, snapshot, now, fired_timer_id, changes)
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
         districts.add(instance.data["stadsomrade"])
@@ -222,9 +222,15 @@ def in_organisation(user: User, organisation: str | None) -> bool:
     return user.organisation_key == organisation
 
 
-def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
-                 fired_timer_id: str | None, changes: Changes) -> None:
-    pending = {} if inspect(instance).pending else {t.task_id: t for t in session.scalars(  # a new one has none
+def _sync_timers(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
+                 now: datetime, fired_timer_id: str | None, changes: Changes) -> None:
+    state = inspect(instance)
+    # A new instance has no timer rows, nor has one whose version (unchanged by this command: a
+    # migration reads them) waits on no timer anywhere.
+    none_yet = state.pending or (not snapshot.timers and fired_timer_id is None
+                                 and not state.attrs.definition_id.history.has_changes()
+                                 and not services.engine.has_timers(instance.definition))
+    pending = {} if none_yet else {t.task_id: t for t in session.scalars(
         _PENDING_TIMERS, {"instance_id": instance.id})}
     waiting = {t.task_id: t for t in snapshot.timers}
     for task_id, row in pending.items():
