@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -60,9 +60,12 @@ def token_epoch(session: Session, token: str, now: datetime) -> int | None:
     One indexed query (token hash → user id), cheap enough for every API request: it lets a node
     reuse an actor it built earlier only while nothing about the user has changed since.
     """
-    return session.scalar(select(User.session_epoch).join(ApiToken, ApiToken.user_id == User.id)
-                          .where(ApiToken.token_hash == token_digest(token), ApiToken.expires_at > now,
-                                 User.is_active))
+    return session.scalar(_TOKEN_EPOCH, {"token_hash": token_digest(token), "now": now})
+
+
+_TOKEN_EPOCH = (select(User.session_epoch).join(ApiToken, ApiToken.user_id == User.id)  # built once: every request
+                .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.expires_at > bindparam("now"),
+                       User.is_active))
 
 
 def token_expiry(session: Session, token: str) -> datetime:

@@ -8,18 +8,19 @@ busy timeout) and ``SELECT … FOR UPDATE`` on the instance row on PostgreSQL (s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import ProcessInstance
+from .models import HumanTask, ProcessInstance
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PROBE_WAIT_MS = 250  # how long the health check's write waits for a lock another command holds
@@ -63,6 +64,11 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_INSTANCE_OF_TASK = select(ProcessInstance).where(ProcessInstance.id == select(HumanTask.instance_id).where(
+    HumanTask.id == bindparam("task_id")).scalar_subquery())  # built once (see lock_instance_of_task)
+_INSTANCE_OF_TASK_FOR_UPDATE = _INSTANCE_OF_TASK.with_for_update(of=ProcessInstance)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -72,6 +78,7 @@ class Database:
         self._writes = sessionmaker(
             self.engine.execution_options(samverkan_write=True), expire_on_commit=False
         )
+        self._writer = threading.RLock()  # this process's writers, in turn (SQLite; see ``command``)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -80,9 +87,25 @@ class Database:
 
     @contextmanager
     def command(self) -> Iterator[Session]:
-        """One transaction holding the write lock; commits on success, rolls back on any error."""
-        with self._writes() as session, session.begin():
-            yield session
+        """One transaction holding the write lock; commits on success, rolls back on any error.
+
+        On SQLite the threads of this process also queue for the lock here, in Python: SQLite's own
+        busy handler polls with sleeps of up to 100 ms, so a writer that waits on it wakes long after
+        the lock is free; a thread waiting here starts the moment the one before it commits. Other
+        processes (``serve --workers N``) still meet at SQLite's lock. A wait here is bounded by the
+        busy timeout; past it the command goes on to meet SQLite's lock (and its error) as before.
+        """
+        if not self.is_sqlite:
+            with self._writes() as session, session.begin():
+                yield session
+            return
+        queued = self._writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            with self._writes() as session, session.begin():
+                yield session
+        finally:
+            if queued:
+                self._writer.release()
 
     def lock_instance(self, session: Session, instance_id: str) -> ProcessInstance | None:
         """Load an instance for a command; on PostgreSQL the row stays locked until commit."""
@@ -90,6 +113,11 @@ class Database:
         if not self.is_sqlite:
             query = query.with_for_update(of=ProcessInstance)
         return session.scalars(query).unique().one_or_none()
+
+    def lock_instance_of_task(self, session: Session, task_id: str) -> ProcessInstance | None:
+        """The instance a task belongs to, loaded and locked as ``lock_instance`` does, in one statement."""
+        query = _INSTANCE_OF_TASK if self.is_sqlite else _INSTANCE_OF_TASK_FOR_UPDATE
+        return session.scalars(query, {"task_id": task_id}).unique().one_or_none()
 
     def now(self) -> datetime:
         """The database's clock (UTC): the one clock every node shares, for deciding what is due.

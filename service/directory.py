@@ -7,7 +7,6 @@ other förvaltningar); people of any other organisation pick only among their ow
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -113,13 +112,13 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
     """
     if schema is None:
         return schema
-    text = json.dumps(schema)
-    if "x-organisation" not in text and "x-person" not in text and "x-districts" not in text:
+    keys = _keys(schema)
+    if not keys & {"x-organisation", "x-person", "x-districts"}:
         return schema
     by_kind: dict[str, list[Organisation]] = {}
     for organisation in organisations(session):
         by_kind.setdefault(organisation.kind.value, []).append(organisation)
-    people = search_people(session, actor, PersonQuery(), limit=CHOICE_LIMIT) if "x-person" in text else []
+    people = search_people(session, actor, PersonQuery(), limit=CHOICE_LIMIT) if "x-person" in keys else []
     names = {o.key: o.name for found in by_kind.values() for o in found}
 
     def of_kind(kind: str) -> list[User]:
@@ -170,6 +169,21 @@ def with_choices(session: Session, actor: Actor, schema: Mapping[str, Any] | Non
 
     closed: Mapping[str, Any] = close(schema)
     return closed
+
+
+def _keys(node: Any) -> set[str]:
+    """Every key of every object in a schema: whether it has choice fields at all (a substring test
+    would take ``x-personal-data`` for ``x-person`` and read every user for every form)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.update(k for k in item if isinstance(k, str))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _asks_for_district(field: Any) -> bool:

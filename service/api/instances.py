@@ -34,6 +34,7 @@ from .schemas import (
     ReasonSchema,
     RetrySchema,
     page_of,
+    schema,
 )
 
 
@@ -49,10 +50,10 @@ class InstanceQuerySchema(PageQuerySchema):
 def create_instance() -> Any:
     actor = current_actor()
     assert actor is not None
-    body = InstanceCreateSchema().load(json_body())
+    body = schema(InstanceCreateSchema).load(json_body())
     instance, _ = start_instance(services(), actor, body["process"], body["data"],
                                  case_ref=body.get("case_ref"), version=body.get("version"))
-    return InstanceSummarySchema().dump(instance_summary(instance, actor)), 201
+    return schema(InstanceSummarySchema).dump(instance_summary(instance, actor)), 201
 
 
 @endpoint(api, "/instances", "GET", summary="Instances the caller may see", tag="instances",
@@ -60,7 +61,7 @@ def create_instance() -> Any:
 def list_instances() -> Any:
     actor = current_actor()
     assert actor is not None
-    query = InstanceQuerySchema().load(request.args)
+    query = schema(InstanceQuerySchema).load(request.args)
     svc = services()
     with svc.db.read() as session:
         stmt = visible_instances(session, actor, offered_lanes(svc, actor.roles))
@@ -79,7 +80,7 @@ def list_instances() -> Any:
                                .limit(query["per_page"]).offset((query["page"] - 1) * query["per_page"])).unique()
         items = [instance_summary(i, actor) for i in rows]
     record_reads(svc, actor, [i["id"] for i in items], kind="list")
-    return {"items": InstanceSummarySchema(many=True).dump(items), "total": total, "page": query["page"],
+    return {"items": schema(InstanceSummarySchema, many=True).dump(items), "total": total, "page": query["page"],
             "per_page": query["per_page"]}
 
 
@@ -88,7 +89,7 @@ def list_instances() -> Any:
 def get_instance(instance_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    return InstanceSchema().dump(_read_instance(actor, instance_id))
+    return schema(InstanceSchema).dump(_read_instance(actor, instance_id))
 
 
 def _read_instance(actor: Any, instance_id: str, reason: str | None = None) -> dict[str, Any]:
@@ -107,8 +108,8 @@ def _read_instance(actor: Any, instance_id: str, reason: str | None = None) -> d
           tag="instances", body=BreakGlassSchema, response=InstanceSchema, roles=("admin",))
 def break_glass(instance_id: str) -> Any:
     actor = require("admin")
-    body = BreakGlassSchema().load(json_body())
-    return InstanceSchema().dump(_read_instance(actor, instance_id, reason=body["reason"].strip()))
+    body = schema(BreakGlassSchema).load(json_body())
+    return schema(InstanceSchema).dump(_read_instance(actor, instance_id, reason=body["reason"].strip()))
 
 
 @endpoint(api, "/instances/<instance_id>/messages", "POST", summary="Deliver a BPMN message to a waiting instance",
@@ -116,16 +117,16 @@ def break_glass(instance_id: str) -> Any:
 def post_message(instance_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    body = MessageCreateSchema().load(json_body())
+    body = schema(MessageCreateSchema).load(json_body())
     instance = deliver_message(services(), actor, instance_id, body["name"], body["data"])
-    return InstanceSummarySchema().dump(instance_summary(instance, actor))
+    return schema(InstanceSummarySchema).dump(instance_summary(instance, actor))
 
 
 def _state_action(instance_id: str, action: str) -> Any:
     actor = require("chef", "admin")
-    body = ReasonSchema().load(json_body())
+    body = schema(ReasonSchema).load(json_body())
     instance = set_state(services(), actor, instance_id, action, body["reason"])
-    return InstanceSummarySchema().dump(instance_summary(instance, actor))
+    return schema(InstanceSummarySchema).dump(instance_summary(instance, actor))
 
 
 @endpoint(api, "/instances/<instance_id>/suspend", "POST", summary="Suspend an instance", tag="instances",
@@ -152,9 +153,9 @@ def terminate_instance(instance_id: str) -> Any:
           tag="instances", body=RetrySchema, response=InstanceSummarySchema, roles=("admin",))
 def retry(instance_id: str) -> Any:
     actor = require("admin")
-    body = RetrySchema().load(json_body())
+    body = schema(RetrySchema).load(json_body())
     instance = retry_instance(services(), actor, instance_id, body["reason"], body["data"])
-    return InstanceSummarySchema().dump(instance_summary(instance, actor))
+    return schema(InstanceSummarySchema).dump(instance_summary(instance, actor))
 
 
 class LegalHoldSchema(Schema):
@@ -180,16 +181,16 @@ class ExportQuerySchema(Schema):
           tag="instances", body=ReasonSchema, response=LegalHoldSchema, roles=HOLD_ROLES)
 def legal_hold(instance_id: str) -> Any:
     actor = require(*HOLD_ROLES)
-    body = ReasonSchema().load(json_body())
-    return LegalHoldSchema().dump(place_hold(services(), actor, instance_id, body["reason"]))
+    body = schema(ReasonSchema).load(json_body())
+    return schema(LegalHoldSchema).dump(place_hold(services(), actor, instance_id, body["reason"]))
 
 
 @endpoint(api, "/instances/<instance_id>/legal-hold", "DELETE", summary="Lift a case's legal hold, with a reason",
           tag="instances", body=ReasonSchema, response=LegalHoldSchema, roles=HOLD_ROLES)
 def lift_legal_hold(instance_id: str) -> Any:
     actor = require(*HOLD_ROLES)
-    body = ReasonSchema().load(json_body())
-    return LegalHoldSchema().dump(lift_hold(services(), actor, instance_id, body["reason"]))
+    body = schema(ReasonSchema).load(json_body())
+    return schema(LegalHoldSchema).dump(lift_hold(services(), actor, instance_id, body["reason"]))
 
 
 @endpoint(api, "/instances/<instance_id>/export", "GET",
@@ -198,8 +199,8 @@ def lift_legal_hold(instance_id: str) -> Any:
 def export_instance(instance_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    query = ExportQuerySchema().load(request.args)
-    body = ArchiveExportSchema().dump(export_case(services(), actor, instance_id))
+    query = schema(ExportQuerySchema).load(request.args)
+    body = schema(ArchiveExportSchema).dump(export_case(services(), actor, instance_id))
     if query["format"] == "json":
         return body
     page = render_template("instances/archive.html", export=body)

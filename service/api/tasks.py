@@ -24,6 +24,7 @@ from .schemas import (
     TaskSchema,
     TaskSummarySchema,
     page_of,
+    schema,
 )
 
 
@@ -39,7 +40,7 @@ class TaskQuerySchema(PageQuerySchema):
 def list_tasks() -> Any:
     actor = current_actor()
     assert actor is not None
-    query = TaskQuerySchema().load(request.args)
+    query = schema(TaskQuerySchema).load(request.args)
     svc = services()
     now = svc.now()
     lanes = offered_lanes(svc, actor.roles)
@@ -55,7 +56,7 @@ def list_tasks() -> Any:
                                       limit=query["per_page"], offset=(query["page"] - 1) * query["per_page"])
         items = [task_summary(t, actor, now) for t in rows]
     record_reads(svc, actor, [t["instance_id"] for t in items], kind="inbox")
-    return {"items": TaskSummarySchema(many=True).dump(items), "total": total, "page": query["page"],
+    return {"items": schema(TaskSummarySchema, many=True).dump(items), "total": total, "page": query["page"],
             "per_page": query["per_page"]}
 
 
@@ -73,7 +74,7 @@ def get_task(task_id: str) -> Any:
         assert instance is not None
         body = task_detail(session, actor, task, instance, svc.now())
     record_reads(svc, actor, [task.instance_id], kind="task", task_id=task_id)
-    return TaskSchema().dump(body)
+    return schema(TaskSchema).dump(body)
 
 
 @endpoint(api, "/tasks/<task_id>/claim", "POST", summary="Claim a task of your lane", tag="tasks",
@@ -81,7 +82,7 @@ def get_task(task_id: str) -> Any:
 def claim_task(task_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    return TaskSummarySchema().dump(task_summary(claim(services(), actor, task_id), actor, services().now()))
+    return schema(TaskSummarySchema).dump(task_summary(claim(services(), actor, task_id), actor, services().now()))
 
 
 @endpoint(api, "/tasks/<task_id>/unclaim", "POST", summary="Release a claimed task", tag="tasks",
@@ -89,7 +90,7 @@ def claim_task(task_id: str) -> Any:
 def unclaim_task(task_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    return TaskSummarySchema().dump(task_summary(unclaim(services(), actor, task_id), actor, services().now()))
+    return schema(TaskSummarySchema).dump(task_summary(unclaim(services(), actor, task_id), actor, services().now()))
 
 
 @endpoint(api, "/tasks/<task_id>/assign", "POST", summary="Hand a task to a substitute or delegate",
@@ -97,9 +98,9 @@ def unclaim_task(task_id: str) -> Any:
 def assign_task(task_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    body = AssignSchema().load(json_body())
+    body = schema(AssignSchema).load(json_body())
     task = assign(services(), actor, task_id, body["username"], body["reason"])
-    return TaskSummarySchema().dump(task_summary(task, actor, services().now()))
+    return schema(TaskSummarySchema).dump(task_summary(task, actor, services().now()))
 
 
 @endpoint(api, "/tasks/<task_id>/complete", "POST", summary="Complete a task with its form data", tag="tasks",
@@ -107,9 +108,9 @@ def assign_task(task_id: str) -> Any:
 def complete(task_id: str) -> Any:
     actor = current_actor()
     assert actor is not None
-    body = CompleteSchema().load(json_body())
+    body = schema(CompleteSchema).load(json_body())
     svc = services()
     _task, created, instance = complete_task(svc, actor, task_id, body["data"])
     now = svc.now()
     visible = [task_summary(t, actor, now) for t in created if may_see_task(actor, t)]
-    return CompletedSchema().dump({"instance": instance_summary(instance, actor), "next_tasks": visible})
+    return schema(CompletedSchema).dump({"instance": instance_summary(instance, actor), "next_tasks": visible})

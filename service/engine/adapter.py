@@ -135,6 +135,7 @@ class BpmnEngine:
         )
         self.serializer_version = SERIALIZER_VERSION
         self._service_tasks: dict[int, bool] = {}
+        self._has_timers: dict[int, bool] = {}
 
     def close(self) -> None:
         """Stop using the diagram-code workers (the pool stops when its last engine closes)."""
@@ -147,6 +148,18 @@ class BpmnEngine:
     def lanes_of(self, definition: Any) -> LaneRoles:
         """The lane → roles mapping of a deployed version: its own lanes, the rest from ``bpmn/lanes.json``."""
         return self.lanes.with_own(getattr(definition, "lanes", None))
+
+    def has_timers(self, definition: Any) -> bool:
+        """Whether any element of a deployed version (its call activities included) waits on a timer;
+        one that has none never has timer rows. Computed once per version (versions are immutable)."""
+        known = self._has_timers.get(definition.id)
+        if known is None:
+            spec, subprocess_specs = self.spec_for(definition)
+            known = any(timers.timer_definition(getattr(task_spec, "event_definition", None)) is not None
+                        for process in (spec, *subprocess_specs.values())
+                        for task_spec in process.task_specs.values())
+            self._has_timers[definition.id] = known
+        return known
 
     def new(self, definition: Any, data: Mapping[str, Any]) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec_for(definition)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, StrEnumType, new_id
 from .definition import ProcessDefinition
+
+if TYPE_CHECKING:
+    from .task import HumanTask
+    from .timer import Timer
 
 
 class InstanceState(StrEnum):
@@ -66,6 +70,12 @@ class ProcessInstance(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    # Never read (``raise``) nor cascaded: they only tell the unit of work that a new instance is
+    # inserted before the rows of the same flush that refer to it (a command writes all in one flush).
+    _access_rows: Mapped[list[InstanceAccess]] = relationship(lazy="raise", cascade="", passive_deletes="all")
+    _task_rows: Mapped[list[HumanTask]] = relationship(lazy="raise", cascade="", passive_deletes="all")
+    _timer_rows: Mapped[list[Timer]] = relationship(lazy="raise", cascade="", passive_deletes="all")
+    _disclosure_rows: Mapped[list[Disclosure]] = relationship(lazy="raise", cascade="", passive_deletes="all")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -28,9 +28,10 @@ from service.models import (
     Timer,
     TimerState,
 )
+from service.models.base import new_id
 from service.services import Services
 
-from .persist import Changes, apply_snapshot, grant_access, jsonable, require_size
+from .persist import Changes, apply_snapshot, grant_access, jsonable, new_instance_access, require_size
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,14 @@ def start_instance(services: Services, actor: Actor, process: str, data: Mapping
     now = services.now()
     workflow = services.engine.new(definition, {**data, **({"case_ref": case_ref} if case_ref else {})})
     instance = ProcessInstance(
-        definition_id=definition.id, process_key=definition.key, state=InstanceState.RUNNING, case_ref=case_ref,
-        started_by=actor.username, started_at=now, updated_at=now, workflow_json="{}",
+        id=new_id(), definition_id=definition.id, process_key=definition.key, state=InstanceState.RUNNING,
+        case_ref=case_ref, started_by=actor.username, started_at=now, updated_at=now, workflow_json="{}",
         serializer_version=services.engine.serializer_version, data=jsonable(dict(data)), districts=[], waits_for=[],
     )
     instance.definition = definition
     with services.db.command() as session:
-        session.add(instance)
-        session.flush()
+        session.add(instance)  # inserted with everything else at commit (its id is set above)
+        new_instance_access(session, instance.id)
         record(session, actor, "instance_started", instance_id=instance.id, process=definition.key,
                version=definition.version)
         grant_access(session, instance, users={actor.username})

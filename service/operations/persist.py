@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import Session
 
 from service.actor import INTERNAL_KINDS, Actor
@@ -32,6 +32,15 @@ from service.notify import queue_in_command
 from service.services import Services
 
 ENDED_STATE = ""  # the workflow_json of a completed instance
+
+# The hot path's queries, built once: building a statement and its cache key costs more than running it.
+_OPEN_TASKS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                      HumanTask.status == TaskStatus.OPEN)
+_PENDING_TIMERS = select(Timer).where(Timer.instance_id == bindparam("instance_id"),
+                                      Timer.state == TimerState.PENDING)
+_ACCESS_ROWS = select(InstanceAccess.kind, InstanceAccess.value).where(
+    InstanceAccess.instance_id == bindparam("instance_id"))
+_USERS = select(User).where(User.username.in_(bindparam("names", expanding=True)))
 
 
 @dataclass
@@ -99,9 +108,28 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
                    fired_timer_id: str | None = None, completed_external_id: str | None = None,
                    prefetched: Prefetched | None = None) -> Changes:
     """Write what ``snapshot`` says into the instance's rows; ``prefetched``: its rows read for a batch."""
+    # No flush until commit: the queries below read rows no pending change of this command touches
+    # (task and timer rows are changed after the engine step; access rows go through ``grant_access``),
+    # so every write goes out in one flush, inserts of one table batched.
+    with session.no_autoflush:
+        changes = _apply_snapshot(session, services, instance, workflow, snapshot, actor,
+                                  completed_task_id=completed_task_id, fired_timer_id=fired_timer_id,
+                                  completed_external_id=completed_external_id, prefetched=prefetched)
+    # Arrival mail commits with the tasks; it reads the instance rows, so it comes after the flush
+    # its first query makes (only when mail is configured and tasks were created).
+    queue_in_command(services, session, changes.created_tasks)
+    return changes
+
+
+def _apply_snapshot(session: Session, services: Services, instance: ProcessInstance, workflow: Any,
+                    snapshot: Snapshot, actor: Actor, *, completed_task_id: str | None,
+                    fired_timer_id: str | None, completed_external_id: str | None,
+                    prefetched: Prefetched | None) -> Changes:
     now = services.now()
     changes = Changes()
     known = prefetched.take(instance.id) if prefetched is not None else None
+    if prefetched is not None and known is None:
+        session.flush()  # a second timer of this instance in the batch: its queries must see what the first wrote
     instance.serializer_version = services.engine.serializer_version
     instance.data = jsonable(snapshot.data)
     instance.waits_for = list(snapshot.waits_for_messages)
@@ -119,9 +147,9 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
         record(session, actor, "instance_completed", instance_id=instance.id, outcome=snapshot.end_event)
     _sync_tasks(session, services, instance, snapshot, actor, now, completed_task_id, changes,
                 None if known is None else known[0])
-    _sync_timers(session, instance, snapshot, now, fired_timer_id, changes, None if known is None else known[1])
+    _sync_timers(session, services, instance, snapshot, now, fired_timer_id, changes,
+                 None if known is None else known[1])
     _sync_external(session, services, instance, snapshot, now, completed_external_id, changes)
-    queue_in_command(services, session, changes.created_tasks)  # arrival mail commits with the tasks
     districts = {t.district for t in changes.created_tasks if t.district}
     if isinstance(instance.data.get("stadsomrade"), str):
         districts.add(instance.data["stadsomrade"])
@@ -132,24 +160,27 @@ def apply_snapshot(session: Session, services: Services, instance: ProcessInstan
     return changes
 
 
-_RESPONSIBLE: dict[int, set[str]] = {}
+_RESPONSIBLE: dict[tuple[int, str], set[str]] = {}
 
 
 def _responsible_fields(definition: ProcessDefinition) -> set[str]:
-    """The ``x-responsible`` fields of a deployed version (immutable, so computed once per version)."""
-    if definition.id not in _RESPONSIBLE:
-        _RESPONSIBLE[definition.id] = responsible_fields(
+    """The ``x-responsible`` fields of a deployed version (immutable, so computed once per version). Keyed
+    by id and checksum: one process may serve several databases (a restore, the tests), where ids repeat."""
+    key = (definition.id, definition.checksum)
+    if key not in _RESPONSIBLE:
+        _RESPONSIBLE[key] = responsible_fields(
             f for name, f in definition.forms.items() if name.endswith(".schema.json") and isinstance(f, dict))
-    return _RESPONSIBLE[definition.id]
+    return _RESPONSIBLE[key]
 
 
 def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
                 actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes,
                 known: list[HumanTask] | None = None) -> None:
-    if known is None:
-        known = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                             HumanTask.status == TaskStatus.OPEN)))
-    open_rows = {t.id: t for t in known}
+    if known is not None:
+        open_rows = {t.id: t for t in known}
+    else:
+        open_rows = {} if inspect(instance).pending else {t.id: t for t in session.scalars(  # a new one has none
+            _OPEN_TASKS, {"instance_id": instance.id})}
     ready_ids = set(snapshot.ready_ids)
     for task_id, row in open_rows.items():
         if task_id in ready_ids:
@@ -193,7 +224,7 @@ def _people(session: Session, usernames: set[str | None]) -> dict[str, User]:
     names = {u for u in usernames if u}
     if not names:
         return {}
-    users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(sorted(names))))}
+    users = {u.username: u for u in session.scalars(_USERS, {"names": sorted(names)})}
     delegates = {u.away_delegate for u in users.values() if u.away_delegate} - set(users)
     if delegates:
         users.update({u.username: u for u in session.scalars(select(User).where(
@@ -247,12 +278,20 @@ def in_organisation(user: User, organisation: str | None) -> bool:
     return user.organisation_key == organisation
 
 
-def _sync_timers(session: Session, instance: ProcessInstance, snapshot: Snapshot, now: datetime,
-                 fired_timer_id: str | None, changes: Changes, known: list[Timer] | None = None) -> None:
-    if known is None:
-        known = list(session.scalars(select(Timer).where(Timer.instance_id == instance.id,
-                                                         Timer.state == TimerState.PENDING)))
-    pending = {t.task_id: t for t in known}
+def _sync_timers(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
+                 now: datetime, fired_timer_id: str | None, changes: Changes,
+                 known: list[Timer] | None = None) -> None:
+    state = inspect(instance)
+    # A new instance has no timer rows, nor has one whose version (unchanged by this command: a
+    # migration reads them) waits on no timer anywhere.
+    none_yet = state.pending or (not snapshot.timers and fired_timer_id is None
+                                 and not state.attrs.definition_id.history.has_changes()
+                                 and not services.engine.has_timers(instance.definition))
+    if known is not None:
+        pending = {t.task_id: t for t in known}
+    else:
+        pending = {} if none_yet else {t.task_id: t for t in session.scalars(
+            _PENDING_TIMERS, {"instance_id": instance.id})}
     waiting = {t.task_id: t for t in snapshot.timers}
     for task_id, row in pending.items():
         current = waiting.get(task_id)
@@ -304,13 +343,33 @@ def grant_access(session: Session, instance: ProcessInstance, *, districts: set[
                  users: set[str] = frozenset(),  # type: ignore[assignment]
                  existing: set[tuple[str, str]] | None = None) -> None:
     """Add the access rows ``instance`` lacks; ``existing``: its rows, when already read (a batch)."""
-    wanted = {("district", d) for d in districts if d} | {("user", u) for u in users if u}
+    wanted = {("district", d[:100]) for d in districts if d} | {("user", u[:100]) for u in users if u}
     if not wanted:
         return
-    if existing is None:
-        existing = {(kind, value) for kind, value in session.execute(select(
-            InstanceAccess.kind, InstanceAccess.value).where(InstanceAccess.instance_id == instance.id))}
-    for kind, value in sorted(wanted - existing):
-        session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value[:100]))
-    if districts - {v for k, v in existing if k == "district"}:
+    if existing is not None:
+        session.info.setdefault(_ACCESS, {}).setdefault(instance.id, set(existing))
+    known = _access(session, instance.id)
+    known_districts = {v for k, v in known if k == "district"}
+    for kind, value in sorted(wanted - known):
+        session.add(InstanceAccess(instance_id=instance.id, kind=kind, value=value))
+        known.add((kind, value))
+    if districts - known_districts:
         instance.districts = sorted({*instance.districts, *districts})
+
+
+_ACCESS = "samverkan_access"  # session.info: instance id -> its access rows as this command leaves them
+
+
+def _access(session: Session, instance_id: str) -> set[tuple[str, str]]:
+    """The access rows of an instance, read once per command and kept up to date by ``grant_access``
+    (every access row is written there), so a command that grants twice reads them once."""
+    cache: dict[str, set[tuple[str, str]]] = session.info.setdefault(_ACCESS, {})
+    if instance_id not in cache:
+        cache[instance_id] = {(str(k), str(v)) for k, v in session.execute(
+            _ACCESS_ROWS, {"instance_id": instance_id})}
+    return cache[instance_id]
+
+
+def new_instance_access(session: Session, instance_id: str) -> None:
+    """An instance this command inserts has no access rows yet: no need to read them."""
+    session.info.setdefault(_ACCESS, {})[instance_id] = set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import bindparam, select
+
 from processes.disclosure import disclosure_covering_basis, disclosure_refusal_reason
 from service.access import RECIPIENT_KINDS, in_mandate, manages_task, may_act_on_task, may_see_task
 from service.actor import Actor
@@ -101,17 +103,19 @@ def _handover(recipient: str, basis: Mapping[str, Any] | None) -> dict[str, Any]
             "grund": {k: basis[k] for k in _BASIS_AUDIT_KEYS if k in basis} if basis is not None else None}
 
 
+_TASK = select(HumanTask).where(HumanTask.id == bindparam("task_id"))  # built once: the hot path
+
+
 def _lock_task(session: Any, services: Services, task_id: str) -> tuple[HumanTask, ProcessInstance]:
     """A task and its instance, the instance locked for this command (docs/decisions/0002-locking.md).
 
-    The task is read again after the lock: another command may have completed it meanwhile.
+    The task is read after the lock (one statement finds and locks its instance): another command
+    may have completed it meanwhile.
     """
-    task = session.get(HumanTask, task_id)
-    if task is None:
+    instance = services.db.lock_instance_of_task(session, task_id)
+    task = session.scalars(_TASK, {"task_id": task_id}).one_or_none() if instance is not None else None
+    if task is None or instance is None:
         raise NotFound("no such task")
-    instance = services.db.lock_instance(session, task.instance_id)
-    assert instance is not None  # the foreign key guarantees it
-    session.refresh(task)
     return task, instance
 
 

@@ -1,0 +1,152 @@
+"""The command path as the hot-path work left it (issue 12): what a start and a completion write, in
+how many statements, and that what is written together is kept or dropped together.
+
+Speed itself belongs in ``scripts/bench``; these tests pin the behaviour the fewer statements rest on:
+the audit rows of a command go out in one batch with it (and roll back with it), a new instance is
+inserted before the rows that refer to it, access rows granted twice in a command are written once,
+and a form without choice fields reads no people.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from service.actor import SYSTEM, Actor
+from service.audit import record
+from service.auth import actor_for
+from service.directory import with_choices
+from service.models import Event, HumanTask, InstanceAccess, ProcessInstance, User
+from service.operations.instances import start_instance
+from service.operations.tasks import complete_task
+
+from .conftest import Harness
+from .test_lifecycle import START, open_tasks, start
+
+
+class Statements:
+    """The SQL statements the service's engine runs while counting (as ``bench/common.py`` counts them)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.seen = engine, []
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.seen.append(statement)
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def _actor(h: Harness, username: str) -> Actor:
+    with h.services.db.read() as session:
+        return actor_for(session.scalars(select(User).where(User.username == username)).one())
+
+
+def _actions(h: Harness, instance_id: str) -> list[str]:
+    with h.services.db.read() as session:
+        return list(session.scalars(select(Event.action).where(Event.instance_id == instance_id).order_by(Event.id)))
+
+
+def test_a_start_and_a_completion_write_their_rows_in_few_statements(harness: Harness) -> None:
+    h = harness
+    sara = h.user("sara", "socialsekreterare")
+    actor = _actor(h, "sara")
+    counter = Statements(h.services.db.engine)
+    try:
+        instance, changes = start_instance(h.services, actor, "core_demo", START)
+        started = len(counter.seen)
+        counter.seen.clear()
+        complete_task(h.services, actor, changes.created_tasks[0].id, {"beslut": "godkant", "antal": 3})
+        completed = len(counter.seen)
+    finally:
+        counter.close()
+    # before issue 12: 19 and 16 (with this diagram's boundary timer, 21 and 17)
+    assert started <= 10 and completed <= 10, (started, completed)
+
+    # every row is there: the instance as it stood after its first step, its task, timer, access, audit
+    with h.services.db.read() as session:
+        row = session.get(ProcessInstance, instance.id)
+        assert row is not None and row.state.value == "waiting" and row.workflow_json and row.version >= 2
+        assert sorted(session.execute(select(InstanceAccess.kind, InstanceAccess.value).where(
+            InstanceAccess.instance_id == instance.id)).all()) == [("district", "Nordost"), ("user", "sara")]
+    assert _actions(h, instance.id) == ["instance_started", "task_created", "task_completed"]
+    assert sara.ok("GET", f"/api/v1/instances/{instance.id}")["waits_for"] == ["klart"]
+
+
+def test_the_audit_rows_of_a_command_commit_and_roll_back_with_it(harness: Harness) -> None:
+    h = harness
+    h.user("sara", "socialsekreterare")
+    instance = start(h)
+    with h.services.db.command() as session:  # a query in the command sees what it recorded
+        record(session, SYSTEM, "note_one", instance_id=instance["id"])
+        record(session, SYSTEM, "note_two", instance_id=instance["id"])
+        seen = list(session.scalars(select(Event.action).where(Event.instance_id == instance["id"])
+                                    .order_by(Event.id)))
+        assert seen[-2:] == ["note_one", "note_two"]
+    with pytest.raises(RuntimeError), h.services.db.command() as session:
+        record(session, SYSTEM, "note_lost", instance_id=instance["id"])
+        raise RuntimeError("the command fails")
+    actions = _actions(h, instance["id"])
+    assert actions[-2:] == ["note_one", "note_two"] and "note_lost" not in actions
+
+    # a completion refused after the engine ran (409: the task was completed meanwhile) keeps nothing
+    [task] = open_tasks(h, "sara", assigned="me")
+    before = _actions(h, instance["id"])
+    ok = h.as_("sara").ok("POST", f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant"}})
+    assert ok["instance"]["state"] == "waiting"
+    again = h.as_("sara").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"beslut": "godkant"}})
+    assert again.status_code == 409
+    assert _actions(h, instance["id"])[len(before):].count("task_completed") == 1
+
+
+def test_concurrent_completions_through_the_writer_queue_each_win_once(sqlite_harness: Harness) -> None:
+    """Four clients completing at once on SQLite (the writers of one process queue in Python): every
+    completion lands once, every instance reaches its wait, no request fails on the lock."""
+    h = sqlite_harness
+    names = ["sara", "sam", "siv", "sune"]
+    for name in names:
+        h.user(name, "socialsekreterare")
+    tasks: dict[str, list[str]] = {name: [] for name in names}
+    for name in names:
+        for _ in range(3):
+            start(h, name, {**START, "handlaggare": name})
+        tasks[name] = [t["id"] for t in open_tasks(h, name, assigned="me")]
+    errors: list[str] = []
+
+    def work(name: str) -> None:
+        for task_id in tasks[name]:
+            response = h.as_(name).post(f"/api/v1/tasks/{task_id}/complete", json={"data": {"beslut": "godkant"}})
+            if response.status_code != 200:
+                errors.append(f"{name}: {response.status_code} {response.text}")
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads) and errors == []
+    with h.services.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.status == "completed")) == 12
+        assert session.scalar(select(func.count()).select_from(Event).where(Event.action == "task_completed")) == 12
+
+
+def test_a_form_without_choice_fields_is_not_closed_over_people(harness: Harness) -> None:
+    h = harness
+    h.user("sara", "socialsekreterare")
+    actor = _actor(h, "sara")
+    personal = {"type": "object", "properties": {"namn": {"type": "string", "x-personal-data": True}}}
+    person = {"type": "object", "properties": {"vem": {"type": "string", "x-person": {"roles": ["socialsekreterare"]}}}}
+    counter = Statements(h.services.db.engine)
+    try:
+        with h.services.db.read() as session:
+            assert with_choices(session, actor, personal) is personal  # x-personal-data names nobody
+            assert counter.seen == []
+            closed = with_choices(session, actor, person)
+    finally:
+        counter.close()
+    assert "sara" in closed["properties"]["vem"]["enum"]
