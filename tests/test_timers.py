@@ -356,3 +356,64 @@ def test_a_node_whose_clock_steps_back_an_hour_still_fires_what_other_nodes_writ
     assert fired_by == "node-behind"
     node.close()
     writer.close()
+
+
+TWO_TIMERS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    id="two_timers_definitions" targetNamespace="http://samverkan.example/test">
+  <bpmn:process id="two_timers" name="Tva timers" isExecutable="true">
+    <bpmn:laneSet id="two_timers_lanes">
+      <bpmn:lane id="lane_socialsekreterare" name="Socialsekreterare">
+        <bpmn:flowNodeRef>start</bpmn:flowNodeRef>
+      </bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start" name="Start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:parallelGateway id="dela"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>fa</bpmn:outgoing><bpmn:outgoing>fb</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:intermediateCatchEvent id="vanta_a" name="Vanta A"><bpmn:incoming>fa</bpmn:incoming>
+      <bpmn:outgoing>fa2</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="a_def"><bpmn:timeDate>forfaller</bpmn:timeDate></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="vanta_b" name="Vanta B"><bpmn:incoming>fb</bpmn:incoming>
+      <bpmn:outgoing>fb2</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="b_def"><bpmn:timeDate>forfaller</bpmn:timeDate></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:scriptTask id="markera_a" name="Markera A"><bpmn:incoming>fa2</bpmn:incoming>
+      <bpmn:outgoing>fa3</bpmn:outgoing><bpmn:script>a = 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:scriptTask id="markera_b" name="Markera B"><bpmn:incoming>fb2</bpmn:incoming>
+      <bpmn:outgoing>fb3</bpmn:outgoing><bpmn:script>b = 2</bpmn:script></bpmn:scriptTask>
+    <bpmn:parallelGateway id="foga"><bpmn:incoming>fa3</bpmn:incoming><bpmn:incoming>fb3</bpmn:incoming>
+      <bpmn:outgoing>f9</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:endEvent id="slut" name="Klart"><bpmn:incoming>f9</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="dela"/>
+    <bpmn:sequenceFlow id="fa" sourceRef="dela" targetRef="vanta_a"/>
+    <bpmn:sequenceFlow id="fb" sourceRef="dela" targetRef="vanta_b"/>
+    <bpmn:sequenceFlow id="fa2" sourceRef="vanta_a" targetRef="markera_a"/>
+    <bpmn:sequenceFlow id="fb2" sourceRef="vanta_b" targetRef="markera_b"/>
+    <bpmn:sequenceFlow id="fa3" sourceRef="markera_a" targetRef="foga"/>
+    <bpmn:sequenceFlow id="fb3" sourceRef="markera_b" targetRef="foga"/>
+    <bpmn:sequenceFlow id="f9" sourceRef="foga" targetRef="slut"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_two_timers_of_one_case_fired_in_one_batch_both_count(database_url: str) -> None:
+    """Both timers of a case due at once land in one chunk: the second fire must see what the first
+    wrote in the same transaction (its timer fired, the case moved on), or the case would lose a branch."""
+    from service.operations.deploy import deploy_files
+
+    services = _services(database_url)
+    deploy_files(services, SYSTEM, {"two_timers.bpmn": TWO_TIMERS})
+    due = services.now() - timedelta(minutes=1)
+    cases = [start_instance(services, SYSTEM, "two_timers", {"forfaller": due.isoformat()})[0].id for _ in range(3)]
+    assert fire_due_timers(services) == 6
+    with services.db.read() as session:
+        rows = {i.id: i for i in session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(cases)))}
+        timers = Counter(session.scalars(select(Timer.state).where(Timer.instance_id.in_(cases))))
+    assert {i: (r.state, r.data.get("a"), r.data.get("b")) for i, r in rows.items()} == {
+        i: ("completed", 1, 2) for i in cases}
+    assert timers == {TimerState.FIRED: 6}
+    per_timer = Counter(e.detail["timer_id"] for e in _fired_events(services))
+    assert len(per_timer) == 6 and set(per_timer.values()) == {1}
+    services.close()

@@ -13,6 +13,7 @@ from .base import Base, StrEnumType, new_id
 from .definition import ProcessDefinition
 
 if TYPE_CHECKING:
+    from .external_task import ExternalTask
     from .task import HumanTask
     from .timer import Timer
 
@@ -76,6 +77,7 @@ class ProcessInstance(Base):
     _task_rows: Mapped[list[HumanTask]] = relationship(lazy="raise", cascade="", passive_deletes="all")
     _timer_rows: Mapped[list[Timer]] = relationship(lazy="raise", cascade="", passive_deletes="all")
     _disclosure_rows: Mapped[list[Disclosure]] = relationship(lazy="raise", cascade="", passive_deletes="all")
+    _external_rows: Mapped[list[ExternalTask]] = relationship(lazy="raise", cascade="", passive_deletes="all")
 
     __mapper_args__ = {"version_id_col": version}
 
