@@ -20,6 +20,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 
+from .conftest import SERVER_POLL_S
+
 CLIENT_ID = "samverkan"
 CLIENT_SECRET = "provider-secret-1"  # noqa: S105  (the test provider's client secret)
 
@@ -33,11 +35,13 @@ class Provider:
         self.app = self._app()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S},
+                                       daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
     def _app(self) -> Flask:
         app = Flask(__name__)
