@@ -27,6 +27,8 @@ from service.config import ROOT, Config
 from service.migrate import upgrade
 from service.services import Services
 
+from .smtp import mailbox, smtp_port  # noqa: F401  (fixtures: a real SMTP server for any test that asks)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("SAMVERKAN_TEST_POSTGRES_URL")
 DEFAULT_PASSWORD = "test-password-1"

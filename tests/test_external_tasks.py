@@ -21,7 +21,8 @@ import pytest
 from service.clock import SYSTEM_CLOCK
 
 from .conftest import Api, Harness, start_harness
-from .test_notify import Mailbox, eventually, free_port, start_smtp
+from .smtp import Mailbox
+from .test_notify import eventually
 from .waiting import wait_until
 from .web.test_pages_http import signed_in_session
 
@@ -279,19 +280,6 @@ def journal_server() -> Iterator[int]:
     thread.start()
     yield int(server.server_address[1])
     server.shutdown()
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def mailbox(smtp_port: int) -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on ``smtp_port``."""
-    controller, box = start_smtp(smtp_port)
-    yield box
-    controller.stop()
 
 
 @pytest.fixture

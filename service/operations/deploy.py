@@ -283,6 +283,11 @@ def _scan(files: Mapping[str, bytes]) -> tuple[dict[str, str], set[str]]:
 _KINDS_SV = {"message": "meddelandet", "signal": "signalen", "error": "felet", "escalation": "eskaleringen"}
 
 
+def _timer_fix(where: str) -> str:
+    return (f"Tiden i {where} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D), ett datum"
+            " (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H).")
+
+
 def _quoted(text: str) -> str:
     return f"”{text}”"
 
@@ -431,9 +436,7 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^condition on the flow to (\S+): .*?(?:\(expressions are Python; the expression is (.+)\))?$"),
      lambda m, w, n: f"Villkoret {m[2] + ' ' if m[2] else ''}på flödet till {_quoted(n.get(m[1], m[1]))} går inte"
                      " att använda. Uttryck skrivs i Python, t.ex. beslut == 'bifall'."),
-    (re.compile(r"^timer: "),
-     lambda m, w, n: f"Tiden i {w} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D),"
-                     " ett datum (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H)."),
+    (re.compile(r"^timer: "), lambda m, w, n: _timer_fix(w)),
     (re.compile(r"^(script|prescript|postscript): "),
      lambda m, w, n: f"Skriptet i {w} innehåller något som inte är tillåtet."),
     (re.compile(r"^completion condition: "),
@@ -509,9 +512,7 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], Any], ...] = (
      lambda m, w, n: f"Villkorshändelsen {w} saknar villkor. Skriv ett (Python)."),
     (re.compile(r"^the call activity names no process"),
      lambda m, w, n: f"Anropet {w} anger ingen process (calledElement). Ange processen som ska anropas."),
-    (re.compile(r"^the timer has no time the engine reads"),
-     lambda m, w, n: f"Tiden i {w} går inte att använda. Ange en varaktighet (t.ex. PT1H, P14D),"
-                     " ett datum (2026-12-24T08:00:00+01:00) eller en upprepning (R3/PT1H)."),
+    (re.compile(r"^the timer has no time the engine reads"), lambda m, w, n: _timer_fix(w)),
     (re.compile(r"^this kind of element is not supported"),
      lambda m, w, n: f"{w} är en sorts element som inte stöds. Använd en användaruppgift, manuell uppgift eller"
                      " skriptuppgift."),
