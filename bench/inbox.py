@@ -112,10 +112,12 @@ def query_in_process(services: Any, actor: Any) -> tuple[float, int]:
     """The inbox's own queries (count + first page, ``access.actionable_page``), as ``GET /tasks`` runs them,
     without HTTP."""
     from service.access import actionable_page
+    from service.access.lanes import offered_lanes
 
     started = time.perf_counter()
+    lanes = offered_lanes(services, actor.roles)
     with services.db.read() as session:
-        rows, total = actionable_page(session, actor, services.lanes.lanes_for(actor.roles), "all", limit=50)
+        rows, total = actionable_page(session, actor, lanes, "all", limit=50)
     elapsed = time.perf_counter() - started
     if not rows:
         raise RuntimeError("the inbox query found nothing")

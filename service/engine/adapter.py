@@ -9,7 +9,7 @@ process data and whether the workflow ended. The operations layer turns that int
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -134,8 +134,7 @@ class BpmnEngine:
             now=lambda: clock.local_now().isoformat(timespec="seconds"),
         )
         self.serializer_version = SERIALIZER_VERSION
-        self._service_tasks: dict[int, bool] = {}
-        self._has_timers: dict[int, bool] = {}
+        self._version_facts: dict[tuple[str, int], bool] = {}
 
     def close(self) -> None:
         """Stop using the diagram-code workers (the pool stops when its last engine closes)."""
@@ -149,17 +148,25 @@ class BpmnEngine:
         """The lane → roles mapping of a deployed version: its own lanes, the rest from ``bpmn/lanes.json``."""
         return self.lanes.with_own(getattr(definition, "lanes", None))
 
+    def task_specs(self, definition: Any) -> Iterator[Any]:
+        """Every task spec of a deployed version, its subprocesses' and call activities' included."""
+        spec, subprocess_specs = self.spec_for(definition)
+        for process_spec in (spec, *subprocess_specs.values()):
+            yield from process_spec.task_specs.values()
+
+    def _version_has(self, fact: str, definition: Any, test: Callable[[Any], bool]) -> bool:
+        """Whether any task spec of a version passes ``test``: looked at once per version and fact
+        (versions are immutable)."""
+        key = (fact, definition.id)
+        if key not in self._version_facts:
+            self._version_facts[key] = any(test(task_spec) for task_spec in self.task_specs(definition))
+        return self._version_facts[key]
+
     def has_timers(self, definition: Any) -> bool:
         """Whether any element of a deployed version (its call activities included) waits on a timer;
-        one that has none never has timer rows. Computed once per version (versions are immutable)."""
-        known = self._has_timers.get(definition.id)
-        if known is None:
-            spec, subprocess_specs = self.spec_for(definition)
-            known = any(timers.timer_definition(getattr(task_spec, "event_definition", None)) is not None
-                        for process in (spec, *subprocess_specs.values())
-                        for task_spec in process.task_specs.values())
-            self._has_timers[definition.id] = known
-        return known
+        one that has none never has timer rows."""
+        return self._version_has("timers", definition, lambda task_spec: timers.timer_definition(
+            getattr(task_spec, "event_definition", None)) is not None)
 
     def new(self, definition: Any, data: Mapping[str, Any]) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec_for(definition)
@@ -357,22 +364,14 @@ class BpmnEngine:
         return None
 
     def has_service_tasks(self, definition: Any) -> bool:
-        """Whether a deployed version has service tasks (external tasks); versions are immutable."""
-        found = self._service_tasks.get(definition.id)
-        if found is None:
-            spec, subprocess_specs = self.spec_for(definition)
-            found = any(isinstance(task_spec, external.ExternalServiceTask)
-                        for process_spec in (spec, *subprocess_specs.values())
-                        for task_spec in process_spec.task_specs.values())
-            self._service_tasks[definition.id] = found
-        return found
+        """Whether a deployed version has service tasks (external tasks)."""
+        return self._version_has("service_tasks", definition,
+                                 lambda task_spec: isinstance(task_spec, external.ExternalServiceTask))
 
     def lane_roles(self, definition: Any) -> dict[str, list[str]]:
         """Each lane the version draws a task or start event in → the roles that act in it (``lanes_of``)."""
-        spec, subprocess_specs = self.spec_for(definition)
         lanes = self.lanes_of(definition)
-        drawn = {task_spec.lane for process_spec in (spec, *subprocess_specs.values())
-                 for task_spec in process_spec.task_specs.values() if getattr(task_spec, "lane", None)}
+        drawn = {task_spec.lane for task_spec in self.task_specs(definition) if getattr(task_spec, "lane", None)}
         return {lane: list(lanes.roles(lane) or []) for lane in sorted(drawn)}
 
     def message_variables(self, definition: Any) -> dict[str, str]:

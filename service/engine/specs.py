@@ -115,10 +115,6 @@ class LaneRoles:
     def roles(self, lane: str | None) -> list[str] | None:
         return None if lane is None else self.mapping.get(lane)
 
-    def lanes_for(self, roles: Iterable[str]) -> list[str]:
-        wanted = set(roles)
-        return [lane for lane, lane_roles in self.mapping.items() if wanted & set(lane_roles)]
-
 
 def adopt_timers(specs: Iterable[Any]) -> None:
     """Swap the parser's timer event definitions for the clock-aware ones (see ``timers``)."""
