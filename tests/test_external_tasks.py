@@ -77,7 +77,10 @@ def test_deploy_names_the_topic_and_a_worker_walks_the_case_to_the_end(h: Harnes
     listed = robot.ok("GET", f"{EXT}?topic=journal")["items"]
     assert [(t["instance_id"], t["activity"], t["status"]) for t in listed] == [
         (instance_id, "Task_journalfor", "open")]
-    assert "variables" not in listed[0]  # the list shows no case data
+    assert "variables" not in listed[0]  # the list shows no case data, to the worker nor to the operator
+    admin = h.user("ada", "admin")
+    for body in (robot.request("GET", f"{EXT}?topic=journal").text, admin.request("GET", EXT).text):
+        assert "Hembesök genomfört" not in body
 
     # the worker's loop: fetch and lock, do the work, complete with what it learnt
     [task] = lock(robot)
