@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import HumanTask, ProcessInstance
+from .models.definition import VERSIONS, DeployedVersions
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PROBE_WAIT_MS = 250  # how long the health check's write waits for a lock another command holds
@@ -73,10 +74,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.versions = DeployedVersions(self.engine)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(self.engine, expire_on_commit=False, info={VERSIONS: self.versions})
         self._writes = sessionmaker(
-            self.engine.execution_options(samverkan_write=True), expire_on_commit=False
+            self.engine.execution_options(samverkan_write=True), expire_on_commit=False,
+            info={VERSIONS: self.versions},
         )
         self._writer = threading.RLock()  # this process's writers, in turn (SQLite; see ``command``)
 

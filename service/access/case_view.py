@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm import Session, defer
 
 from service.actor import Actor
 from service.directory import with_choices
@@ -19,7 +19,6 @@ from service.models import (
     Disclosure,
     Event,
     HumanTask,
-    ProcessDefinition,
     ProcessInstance,
     TaskStatus,
     Timer,
@@ -109,9 +108,8 @@ def instance_summary(instance: ProcessInstance, actor: Actor, *, break_glass: bo
 
 def summary_load() -> list[Any]:
     """Loader options for listing instances as ``instance_summary`` shows them: neither the engine
-    state nor the data (kilobytes per row), and of the definition only its version."""
-    return [defer(ProcessInstance.workflow_json), defer(ProcessInstance.data),
-            joinedload(ProcessInstance.definition).load_only(ProcessDefinition.key, ProcessDefinition.version)]
+    state nor the data (kilobytes per row); the version comes from ``ProcessInstance.definition``."""
+    return [defer(ProcessInstance.workflow_json), defer(ProcessInstance.data)]
 
 
 def history(session: Session, actor: Actor, instance_id: str, *, break_glass: bool = False) -> list[dict[str, Any]]:

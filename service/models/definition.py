@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Engine, ForeignKey, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base
 
@@ -46,3 +47,42 @@ class ProcessDefinition(Base):
     @property
     def bpmn_xml(self) -> str:
         return str(self.bpmn_files[self.main_file])
+
+
+class DeployedVersions:
+    """The deployed versions of one database this process has read, by id: read once, not with each instance.
+
+    A version is immutable once written (above), so the copy read first stays true. It is read in a
+    session of its own and kept detached, the same object for every session and thread; nothing may
+    change it. One per database (``Database``; its sessions carry it in ``info``): one process may
+    serve several databases (a restore, the tests), where ids repeat.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known: dict[int, ProcessDefinition] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, definition_id: int) -> ProcessDefinition:
+        """The version ``definition_id``, as ``session`` (one of this database's) may see it."""
+        found = self._known.get(definition_id)
+        if found is not None:
+            return found
+        with Session(self._engine) as own:  # a plain read: never the caller's write transaction
+            found = own.get(ProcessDefinition, definition_id)
+        if found is None:  # written by the caller's own transaction, not committed yet: not shared
+            own_copy = session.get(ProcessDefinition, definition_id)
+            if own_copy is None:
+                raise LookupError(f"no deployed version with id {definition_id}")
+            return own_copy
+        with self._lock:
+            return self._known.setdefault(definition_id, found)
+
+
+VERSIONS = "samverkan_versions"  # Session.info: the ``DeployedVersions`` of the session's database
+
+
+def deployed_version(session: Session, definition_id: int) -> ProcessDefinition:
+    """The version ``definition_id`` of the database ``session`` belongs to (one of ``Database``'s sessions)."""
+    versions: DeployedVersions = session.info[VERSIONS]
+    return versions.get(session, definition_id)

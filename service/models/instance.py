@@ -6,11 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from .base import Base, StrEnumType, new_id
-from .definition import ProcessDefinition
+from .definition import ProcessDefinition, deployed_version
 
 if TYPE_CHECKING:
     from .external_task import ExternalTask
@@ -70,7 +70,24 @@ class ProcessInstance(Base):
     state_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(default=1)
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    @property
+    def definition(self) -> ProcessDefinition:
+        """The version this instance runs (``deployed_version``): no join and, once this process has read
+        the version, no query (instance rows are read on every command and list; a version's files are large)."""
+        known: ProcessDefinition | None = self.__dict__.get("_definition")
+        if known is None or known.id != self.definition_id:
+            session = object_session(self) or self.__dict__.get("_read_by")
+            if session is None:
+                raise LookupError("the instance was made here and never added: set its definition")
+            known = deployed_version(session, self.definition_id)
+            self.__dict__["_definition"] = known
+        return known
+
+    @definition.setter
+    def definition(self, version: ProcessDefinition) -> None:
+        self.definition_id = version.id
+        self.__dict__["_definition"] = version
+
     # Never read (``raise``) nor cascaded: they only tell the unit of work that a new instance is
     # inserted before the rows of the same flush that refer to it (a command writes all in one flush).
     _access_rows: Mapped[list[InstanceAccess]] = relationship(lazy="raise", cascade="", passive_deletes="all")
@@ -117,3 +134,9 @@ class Disclosure(Base):
     fields: Mapped[list[str]] = mapped_column(JSON)
     basis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     at: Mapped[datetime]
+
+
+@event.listens_for(ProcessInstance, "load")
+def _remember_session(instance: ProcessInstance, context: Any) -> None:
+    """Where a loaded instance came from, so that ``definition`` still resolves once it is detached."""
+    instance.__dict__["_read_by"] = context.session

@@ -29,6 +29,7 @@ from service.models import (
     TimerState,
 )
 from service.models.base import new_id
+from service.models.definition import deployed_version
 from service.services import Services
 
 from .persist import Changes, apply_snapshot, grant_access, jsonable, new_instance_access, require_size
@@ -36,20 +37,21 @@ from .persist import Changes, apply_snapshot, grant_access, jsonable, new_instan
 logger = logging.getLogger(__name__)
 
 
-def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
-    return session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
-                           .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+def latest_definition(session: Session, key: str, version: int | None = None) -> ProcessDefinition | None:
+    """The newest deployed version of ``key`` (or the one numbered ``version``): its id is read, its files
+    come from ``deployed_version`` (every start reads this; a version's files are large and never change)."""
+    query = select(ProcessDefinition.id).where(ProcessDefinition.key == key)
+    if version is not None:
+        query = query.where(ProcessDefinition.version == version)
+    definition_id = session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
+    return None if definition_id is None else deployed_version(session, definition_id)
 
 
 def start_instance(services: Services, actor: Actor, process: str, data: Mapping[str, Any], *,
                    case_ref: str | None = None, version: int | None = None) -> tuple[ProcessInstance, Changes]:
     """Start the latest (or a given) version of ``process`` with start data validated by its start form."""
     with services.db.read() as session:
-        if version is None:
-            definition = latest_definition(session, process)
-        else:
-            definition = session.scalars(select(ProcessDefinition).where(
-                ProcessDefinition.key == process, ProcessDefinition.version == version)).first()
+        definition = latest_definition(session, process, version)
     if definition is None:
         raise NotFound(f"no deployed process {process!r}")
     if not actor.has(*definition.starter_roles, "admin"):

@@ -153,7 +153,7 @@ def _one(services: Services, actor: Actor, instance_id: str, target: ProcessDefi
         if dry_run:
             session.rollback()
             return verdict
-        instance.definition_id, instance.definition = target.id, target
+        instance.definition = target
         changes = apply_snapshot(session, services, instance, moved, services.engine.snapshot(moved), actor)
         _follow(session, services, instance, moved)
         record(session, actor, "instance_migrated", instance_id=instance.id, from_version=verdict.from_version,

@@ -176,6 +176,8 @@ def _responsible_fields(definition: ProcessDefinition) -> set[str]:
 def _sync_tasks(session: Session, services: Services, instance: ProcessInstance, snapshot: Snapshot,
                 actor: Actor, now: datetime, completed_task_id: str | None, changes: Changes,
                 known: list[HumanTask] | None = None) -> None:
+    if known is None:
+        known = session.info.get(_OPEN, {}).pop(instance.id, None)
     if known is not None:
         open_rows = {t.id: t for t in known}
     else:
@@ -217,6 +219,16 @@ def _sync_tasks(session: Session, services: Services, instance: ProcessInstance,
         if reason:  # the out-of-office delegate took it
             record(session, actor, "task_delegated", instance_id=instance.id, task_id=ready.id,
                    from_user=ready.assignee, to_user=assignee, reason=reason)
+
+
+_OPEN = "samverkan_open_tasks"  # session.info: instance id -> its open task rows, read once by ``open_tasks``
+
+
+def open_tasks(session: Session, instance_id: str) -> list[HumanTask]:
+    """The open tasks of a locked instance; the command's ``apply_snapshot`` then uses them, not a second query."""
+    rows = list(session.scalars(_OPEN_TASKS, {"instance_id": instance_id}))
+    session.info.setdefault(_OPEN, {})[instance_id] = rows
+    return rows
 
 
 def _people(session: Session, usernames: set[str | None]) -> dict[str, User]:

@@ -21,7 +21,7 @@ from service.notify import queue_in_command
 from service.services import Services
 
 from .instances import _after_commit, _require_active, _run
-from .persist import Changes, grant_access, in_organisation, jsonable, require_size
+from .persist import Changes, grant_access, in_organisation, jsonable, open_tasks, require_size
 
 
 def complete_task(services: Services, actor: Actor, task_id: str,
@@ -113,8 +113,13 @@ def _lock_task(session: Any, services: Services, task_id: str) -> tuple[HumanTas
     may have completed it meanwhile.
     """
     instance = services.db.lock_instance_of_task(session, task_id)
-    task = session.scalars(_TASK, {"task_id": task_id}).one_or_none() if instance is not None else None
-    if task is None or instance is None:
+    if instance is None:
+        raise NotFound("no such task")
+    # Its open siblings are what completing it rewrites (``apply_snapshot``): read them once, here.
+    task = next((t for t in open_tasks(session, instance.id) if t.id == task_id), None)
+    if task is None:  # no longer open: read it for the conflict its status explains
+        task = session.scalars(_TASK, {"task_id": task_id}).one_or_none()
+    if task is None:
         raise NotFound("no such task")
     return task, instance
 

@@ -30,13 +30,13 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.engine.adapter import NotWaiting
 from service.errors import Conflict, Forbidden, NotFound
-from service.models import InstanceState, ProcessDefinition, ProcessInstance, Timer, TimerState
+from service.models import InstanceState, ProcessInstance, Timer, TimerState
 from service.services import Services
 
 from .instances import _after_commit, _run
@@ -225,12 +225,10 @@ def _fire_chunk(services: Services, timer_ids: list[str]) -> tuple[int, list[tup
     after: list[tuple[Changes, float]] = []
     with services.db.command() as session:
         instance_ids = sorted(set(session.scalars(select(Timer.instance_id).where(Timer.id.in_(timer_ids)))))
-        query = (select(ProcessInstance).where(ProcessInstance.id.in_(instance_ids)).order_by(ProcessInstance.id)
-                 .options(lazyload(ProcessInstance.definition)))
+        query = select(ProcessInstance).where(ProcessInstance.id.in_(instance_ids)).order_by(ProcessInstance.id)
         if postgres:
             query = query.with_for_update(of=ProcessInstance)
         instances = {i.id: i for i in session.scalars(query)}
-        _load_definitions(session, {i.definition_id for i in instances.values()})
         timer_query = select(Timer).where(Timer.id.in_(timer_ids)).execution_options(populate_existing=True)
         if postgres:
             timer_query = timer_query.with_for_update(of=Timer)
@@ -245,11 +243,6 @@ def _fire_chunk(services: Services, timer_ids: list[str]) -> tuple[int, list[tup
             if late is not None:
                 after.append(late)
     return len(after), after
-
-
-def _load_definitions(session: Session, definition_ids: set[int]) -> None:
-    """Put the chunk's definitions in the session once (an instance's ``definition`` then costs no query)."""
-    list(session.scalars(select(ProcessDefinition).where(ProcessDefinition.id.in_(sorted(definition_ids)))))
 
 
 def _fire_locked(session: Session, services: Services, instance: ProcessInstance, timer: Timer, actor: Actor,
