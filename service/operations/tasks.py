@@ -28,7 +28,7 @@ def complete_task(services: Services, actor: Actor, task_id: str,
                   data: Mapping[str, Any]) -> tuple[HumanTask, list[HumanTask], Any]:
     """Complete a task with form data. Exactly one of concurrent completions wins; others get 409."""
     with services.db.command() as session:
-        task, instance = _lock_task(session, services, task_id)
+        task, instance = _lock_task(session, services, task_id, siblings=True)
         if not may_see_task(actor, task):
             raise NotFound("no such task")
         if not may_act_on_task(actor, task):
@@ -106,18 +106,20 @@ def _handover(recipient: str, basis: Mapping[str, Any] | None) -> dict[str, Any]
 _TASK = select(HumanTask).where(HumanTask.id == bindparam("task_id"))  # built once: the hot path
 
 
-def _lock_task(session: Any, services: Services, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+def _lock_task(session: Any, services: Services, task_id: str,
+               siblings: bool = False) -> tuple[HumanTask, ProcessInstance]:
     """A task and its instance, the instance locked for this command (docs/decisions/0002-locking.md).
 
     The task is read after the lock (one statement finds and locks its instance): another command
-    may have completed it meanwhile.
+    may have completed it meanwhile. ``siblings``: for a command that runs the engine, the task is
+    read among its instance's open tasks, which ``apply_snapshot`` then rewrites without reading
+    them again (a claim reads the one task: a multi-instance step may have hundreds open).
     """
     instance = services.db.lock_instance_of_task(session, task_id)
     if instance is None:
         raise NotFound("no such task")
-    # Its open siblings are what completing it rewrites (``apply_snapshot``): read them once, here.
-    task = next((t for t in open_tasks(session, instance.id) if t.id == task_id), None)
-    if task is None:  # no longer open: read it for the conflict its status explains
+    task = next((t for t in open_tasks(session, instance.id) if t.id == task_id), None) if siblings else None
+    if task is None:  # a claim, or no longer open: read it (for the conflict its status explains)
         task = session.scalars(_TASK, {"task_id": task_id}).one_or_none()
     if task is None:
         raise NotFound("no such task")
