@@ -38,20 +38,20 @@ class TaskQuerySchema(PageQuerySchema):
 @endpoint(api, "/tasks", "GET", summary="Open tasks the caller may act on (overdue first)", tag="tasks",
           query=TaskQuerySchema, response=page_of(TaskSummarySchema))
 def list_tasks() -> Any:
-    actor = current_actor()
-    assert actor is not None
-    query = schema(TaskQuerySchema).load(request.args)
     svc = services()
-    now = svc.now()
-    lanes = offered_lanes(svc, actor.roles)
-    where = []
-    if "process" in query:
-        where.append(HumanTask.process_key == query["process"])
-    if "instance" in query:
-        where.append(HumanTask.instance_id == query["instance"])
-    if query.get("overdue"):
-        where.append(HumanTask.due_at < now)
-    with svc.db.read() as session:
+    with svc.db.read() as session:  # one read transaction: the sign-in check, the lanes and the page
+        actor = current_actor(db=session)
+        assert actor is not None
+        query = schema(TaskQuerySchema).load(request.args)
+        now = svc.now()
+        where = []
+        if "process" in query:
+            where.append(HumanTask.process_key == query["process"])
+        if "instance" in query:
+            where.append(HumanTask.instance_id == query["instance"])
+        if query.get("overdue"):
+            where.append(HumanTask.due_at < now)
+        lanes = offered_lanes(svc, actor.roles, session)
         rows, total = actionable_page(session, actor, lanes, query["assigned"], *where,
                                       limit=query["per_page"], offset=(query["page"] - 1) * query["per_page"])
         items = [task_summary(t, actor, now) for t in rows]
