@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, event, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -79,10 +79,8 @@ class Database:
         self.versions = DeployedVersions(self.engine)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reads = sessionmaker(self.engine, expire_on_commit=False, info={VERSIONS: self.versions})
-        self._writes = sessionmaker(
-            self.engine.execution_options(samverkan_write=True), expire_on_commit=False,
-            info={VERSIONS: self.versions},
-        )
+        self._write_engine = self.engine.execution_options(samverkan_write=True)
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False, info={VERSIONS: self.versions})
         self._writer = threading.RLock()  # this process's writers, in turn (SQLite; see ``command``)
 
     @contextmanager
@@ -100,14 +98,25 @@ class Database:
         processes (``serve --workers N``) still meet at SQLite's lock. A wait here is bounded by the
         busy timeout; past it the command goes on to meet SQLite's lock (and its error) as before.
         """
+        with self._turn(), self._writes() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def append(self) -> Iterator[Connection]:
+        """A Core transaction under the same write lock as ``command``, for rows that need no ORM
+        (the read log: one ``INSERT``, no session, no unit of work); commits on success."""
+        with self._turn(), self._write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's writers, one at a time on SQLite (see ``command``); nothing on PostgreSQL."""
         if not self.is_sqlite:
-            with self._writes() as session, session.begin():
-                yield session
+            yield
             return
         queued = self._writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
         try:
-            with self._writes() as session, session.begin():
-                yield session
+            yield
         finally:
             if queued:
                 self._writer.release()
