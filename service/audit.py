@@ -16,23 +16,40 @@ from sqlalchemy.orm import Session
 
 from .actor import Actor
 from .clock import utcnow
+from .db import Database
 from .models import Event
 
 _PENDING = "samverkan_events"  # session.info: the rows recorded and not yet written
 
 
+_INSERT = insert(Event)  # built once: every command and every read writes events
+
+
+def event_row(actor: Actor, action: str, *, instance_id: str | None = None, task_id: str | None = None,
+              **detail: Any) -> dict[str, Any]:
+    """One audit event as the row ``Event`` stores, stamped now."""
+    return {"at": utcnow(), "actor": actor.username, "action": action, "instance_id": instance_id,
+            "task_id": task_id, "detail": detail}
+
+
 def record(session: Session, actor: Actor, action: str, *, instance_id: str | None = None,
            task_id: str | None = None, **detail: Any) -> None:
     session.info.setdefault(_PENDING, []).append(
-        {"at": utcnow(), "actor": actor.username, "action": action, "instance_id": instance_id,
-         "task_id": task_id, "detail": detail})
+        event_row(actor, action, instance_id=instance_id, task_id=task_id, **detail))
+
+
+def append(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Write events (``event_row``) in a transaction of their own, committed before this returns:
+    for what is not a command (a read), without a session's unit of work."""
+    with db.append() as conn:
+        conn.execute(_INSERT, rows)
 
 
 def write_pending(session: Session) -> None:
     """Write the events recorded on ``session`` (``record``) now, in its transaction."""
     rows = session.info.pop(_PENDING, None)
     if rows:
-        session.connection().execute(insert(Event), rows)
+        session.connection().execute(_INSERT, rows)
 
 
 @sa_event.listens_for(Session, "before_flush")

@@ -19,6 +19,7 @@ from sqlalchemy import event, func, select
 from service.actor import SYSTEM, Actor
 from service.audit import record
 from service.auth import actor_for
+from service.db import WriterQueue
 from service.directory import with_choices
 from service.models import Event, HumanTask, InstanceAccess, ProcessDefinition, ProcessInstance, User
 from service.models.definition import deployed_version
@@ -27,6 +28,7 @@ from service.operations.tasks import complete_task
 
 from .conftest import FIXTURES, Harness, migrated_sqlite, start_harness
 from .test_lifecycle import START, open_tasks, start
+from .waiting import BOUND, wait_until
 
 BENCH = Path(__file__).parents[1] / "bench"  # other diagrams, deployed to give the same ids other routines
 
@@ -179,3 +181,37 @@ def test_two_databases_in_one_process_each_run_their_own_versions(tmp_path: Path
     finally:
         first.server.stop()
         second.server.stop()
+
+
+def test_the_writer_queue_lets_read_log_rows_ahead_and_keeps_each_kind_in_order() -> None:
+    """A read's audit row (``Database.append``) waits only for the command that holds the lock, not for
+    every command queued behind it; appends, and commands, are granted in the order they asked. A
+    wait that times out leaves the queue, and the owner may take the lock again (reentrant)."""
+    queue = WriterQueue()
+    assert queue.acquire(timeout=BOUND) and queue.acquire(timeout=BOUND)  # a command, and one inside it
+    granted: list[str] = []
+
+    def take(name: str, append: bool) -> None:
+        assert queue.acquire(timeout=BOUND, append=append)
+        granted.append(name)
+        queue.release()
+
+    def queued() -> int:
+        return len(queue._appends) + len(queue._commands)  # the queue's own state: what the test is about
+
+    gave_up: list[bool] = []
+    impatient = threading.Thread(target=lambda: gave_up.append(queue.acquire(timeout=0.01)))
+    impatient.start()
+    impatient.join(timeout=BOUND)
+    assert gave_up == [False] and queued() == 0
+    threads = []
+    for name, append in (("command 1", False), ("append 1", True), ("command 2", False), ("append 2", True)):
+        threads.append(threading.Thread(target=take, args=(name, append)))
+        threads[-1].start()
+        wait_until(lambda: queued() == len(threads), what=f"{name} in the queue")
+    queue.release()
+    assert granted == []  # still held: the outer command has not ended
+    queue.release()
+    for thread in threads:
+        thread.join(timeout=BOUND)
+    assert granted == ["append 1", "append 2", "command 1", "command 2"]

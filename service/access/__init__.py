@@ -1,7 +1,7 @@
 """Access to case data (inre och yttre sekretess), in one place: who sees a case and is offered its
-tasks (``visibility``), what of it they see (``projection``), who may send it a message
-(``messages``), and the one operation that logs every read (``reads``). ``api/`` and ``web/``
-only present what these decide."""
+tasks (``visibility``), which open tasks they may act on (``inbox``), what of a case they see
+(``projection``), who may send it a message (``messages``), and the one operation that logs every
+read (``reads``). ``api/`` and ``web/`` only present what these decide."""
 
 from .case_view import (
     CaseRows,
@@ -15,6 +15,7 @@ from .case_view import (
     task_summary,
     task_title,
 )
+from .inbox import TaskFilter, actionable_count, actionable_page
 from .messages import may_send, sendable
 from .projection import (
     RECIPIENT_KINDS,
@@ -29,9 +30,6 @@ from .projection import (
 )
 from .reads import record_reads
 from .visibility import (
-    actionable_keys,
-    actionable_page,
-    actionable_tasks,
     can_see_instance,
     chef_districts,
     holds_or_held,
@@ -47,8 +45,8 @@ from .visibility import (
 __all__ = [
     "CaseRows", "Lens", "case_rows", "history", "instance_detail", "instance_summary", "task_detail", "task_summary",
     "summary_load", "task_title",
-    "RECIPIENT_KINDS", "View", "actionable_keys", "actionable_page",
-    "actionable_tasks", "can_see_instance", "case_data", "chef_districts", "deidentified",
+    "RECIPIENT_KINDS", "TaskFilter", "View", "actionable_count", "actionable_page",
+    "can_see_instance", "case_data", "chef_districts", "deidentified",
     "error_text",
     "holds_or_held", "in_mandate", "is_offered", "manages_task", "may_act_on_task", "may_see_task", "may_send",
     "own_tasks",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
+from sqlalchemy.orm import Session
 
 from service.models import HumanTask, ProcessDefinition
 
@@ -60,30 +61,38 @@ def lane_condition(lanes: Iterable[str]) -> ColumnElement[bool]:
 
 _cache: dict[str, tuple[object, dict[str, list[frozenset[str]]]]] = {}
 _lock = threading.Lock()
+_NEWEST = select(func.max(ProcessDefinition.id))  # built once: asked on every inbox and case list
 
 
-def deployed_mappings(services: Services) -> dict[str, list[frozenset[str]]]:
-    """Lane → the role sets the deployed versions mapped it to (only lanes some version maps itself)."""
+def deployed_mappings(services: Services, session: Session | None = None) -> dict[str, list[frozenset[str]]]:
+    """Lane → the role sets the deployed versions mapped it to (only lanes some version maps itself).
+
+    ``session``: the request's read session, if it has one, so the check for a newer version (one
+    indexed query, which sees a version another process deployed) rides in its transaction.
+    """
+    if session is None:
+        with services.db.read() as own:
+            return deployed_mappings(services, own)
     key = str(services.config.database_url)
-    with services.db.read() as session:
-        newest = session.scalar(select(func.max(ProcessDefinition.id)))
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == newest:
-            return cached[1]
-        found: dict[str, set[frozenset[str]]] = {}
-        for lanes in session.scalars(select(ProcessDefinition.lanes)):
-            for lane, roles in (lanes or {}).items():
-                found.setdefault(lane, set()).add(frozenset(roles))
+    newest = session.scalar(_NEWEST)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] == newest:
+        return cached[1]
+    found: dict[str, set[frozenset[str]]] = {}
+    for lanes in session.scalars(select(ProcessDefinition.lanes)):
+        for lane, roles in (lanes or {}).items():
+            found.setdefault(lane, set()).add(frozenset(roles))
     mappings = {lane: sorted(sets, key=sorted) for lane, sets in found.items()}
     with _lock:
         _cache[key] = (newest, mappings)
     return mappings
 
 
-def offered_lanes(services: Services, roles: Iterable[str]) -> OfferedLanes:
-    """The lanes whose tasks are offered to ``roles``, given ``bpmn/lanes.json`` and every version's own lanes."""
+def offered_lanes(services: Services, roles: Iterable[str], session: Session | None = None) -> OfferedLanes:
+    """The lanes whose tasks are offered to ``roles``, given ``bpmn/lanes.json`` and every version's own
+    lanes (``session`` as for ``deployed_mappings``)."""
     mine = frozenset(roles)
-    own = deployed_mappings(services)
+    own = deployed_mappings(services, session)
     plain, checked = [], []
     for lane in sorted(set(services.lanes.mapping) | set(own)):
         mappings = [frozenset(services.lanes.mapping[lane])] if lane in services.lanes.mapping else []

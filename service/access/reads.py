@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from service.actor import Actor
-from service.audit import record
+from service.audit import append, event_row
 from service.services import Services
 
 #: What a read showed: one case, one task, a list of cases, the inbox, an export.
@@ -26,7 +26,6 @@ def record_reads(services: Services, actor: Actor, instance_ids: Iterable[str | 
         return 0
     action = "break_glass" if reason else "case_read"
     extra = {"reason": reason} if reason else {}
-    with services.db.command() as session:
-        for instance_id in ids:
-            record(session, actor, action, instance_id=instance_id, task_id=task_id, via=kind, **extra)
+    append(services.db, [event_row(actor, action, instance_id=instance_id, task_id=task_id, via=kind, **extra)
+                         for instance_id in ids])
     return len(ids)

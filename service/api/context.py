@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, request, session
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from service.actor import Actor
@@ -65,51 +66,58 @@ def services() -> Services:
     return current_app.extensions["samverkan"]  # type: ignore[no-any-return]
 
 
-def current_actor(required: bool = True) -> Actor | None:
+def current_actor(required: bool = True, db: Session | None = None) -> Actor | None:
+    """The signed-in actor of this request (401 when ``required`` and nobody is signed in).
+
+    ``db``: the read session the view goes on to read with, so the sign-in check runs in its
+    transaction rather than in one of its own (one BEGIN per request on the read side). The check
+    asks the database anew either way: a revoked token fails on the very next request.
+    """
     if "actor" in g:
         return g.actor  # type: ignore[no-any-return]
-    actor = _authenticate()
+    if db is None:
+        with services().db.read() as own:
+            actor = _authenticate(own)
+    else:
+        actor = _authenticate(db)
     if actor is None and required:
         raise Unauthorized("sign in: send Authorization: Bearer <token>")
     g.actor = actor
     return actor
 
 
-def _authenticate() -> Actor | None:
+def _authenticate(db: Session) -> Actor | None:
     header = request.headers.get("Authorization", "")
-    svc = services()
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("use Authorization: Bearer <token>")
-        return _token_actor(svc, token.strip())
+        return _token_actor(db, token.strip())
     username = session.get("username")
     if username:
         # A page's fetch() rides on the session cookie, which another site can make a browser send:
         # state changes also need the page's CSRF token (service/web/csrf.py), which it cannot read.
         if request.method not in SAFE_METHODS and not csrf_matches(request.headers.get(CSRF_HEADER)):
             raise Forbidden("send the page's CSRF token in the X-CSRF-Token header")
-        with svc.db.read() as db:
-            user = session_user(db, username, session.get("epoch"))
-            return actor_for(user) if user else None
+        user = session_user(db, username, session.get("epoch"))
+        return actor_for(user) if user else None
     return None
 
 
-def _token_actor(svc: Services, token: str) -> Actor:
-    now = svc.now()
-    with svc.db.read() as db:
-        epoch = token_epoch(db, token, now)
-        if epoch is None:
-            raise Unauthorized("the token is unknown or has expired")
-        actor = _TOKENS.get(token, epoch, now)
-        if actor is not None:
-            return actor
-        user = user_for_token(db, token, now)
-        if user is None:  # revoked between the two queries
-            raise Unauthorized("the token is unknown or has expired")
-        actor = actor_for(user)
-        _TOKENS.put(token, actor, user.session_epoch, min(token_expiry(db, token), now + TOKEN_CACHE_TTL))
+def _token_actor(db: Session, token: str) -> Actor:
+    now = services().now()
+    epoch = token_epoch(db, token, now)
+    if epoch is None:
+        raise Unauthorized("the token is unknown or has expired")
+    actor = _TOKENS.get(token, epoch, now)
+    if actor is not None:
         return actor
+    user = user_for_token(db, token, now)
+    if user is None:  # revoked between the two queries
+        raise Unauthorized("the token is unknown or has expired")
+    actor = actor_for(user)
+    _TOKENS.put(token, actor, user.session_epoch, min(token_expiry(db, token), now + TOKEN_CACHE_TTL))
+    return actor
 
 
 def require(*roles: str) -> Actor:

@@ -7,7 +7,15 @@ from typing import Any
 from flask import request
 from marshmallow import fields, validate
 
-from service.access import actionable_page, instance_summary, may_see_task, record_reads, task_detail, task_summary
+from service.access import (
+    TaskFilter,
+    actionable_page,
+    instance_summary,
+    may_see_task,
+    record_reads,
+    task_detail,
+    task_summary,
+)
 from service.access.lanes import offered_lanes
 from service.errors import NotFound
 from service.models import HumanTask, ProcessInstance
@@ -38,21 +46,16 @@ class TaskQuerySchema(PageQuerySchema):
 @endpoint(api, "/tasks", "GET", summary="Open tasks the caller may act on (overdue first)", tag="tasks",
           query=TaskQuerySchema, response=page_of(TaskSummarySchema))
 def list_tasks() -> Any:
-    actor = current_actor()
-    assert actor is not None
-    query = schema(TaskQuerySchema).load(request.args)
     svc = services()
-    now = svc.now()
-    lanes = offered_lanes(svc, actor.roles)
-    where = []
-    if "process" in query:
-        where.append(HumanTask.process_key == query["process"])
-    if "instance" in query:
-        where.append(HumanTask.instance_id == query["instance"])
-    if query.get("overdue"):
-        where.append(HumanTask.due_at < now)
-    with svc.db.read() as session:
-        rows, total = actionable_page(session, actor, lanes, query["assigned"], *where,
+    with svc.db.read() as session:  # one read transaction: the sign-in check, the lanes and the page
+        actor = current_actor(db=session)
+        assert actor is not None
+        query = schema(TaskQuerySchema).load(request.args)
+        now = svc.now()
+        narrow = TaskFilter(process=query.get("process"), instance=query.get("instance"),
+                            due_before=now if query.get("overdue") else None)
+        lanes = offered_lanes(svc, actor.roles, session)
+        rows, total = actionable_page(session, actor, lanes, query["assigned"], narrow,
                                       limit=query["per_page"], offset=(query["page"] - 1) * query["per_page"])
         items = [task_summary(t, actor, now) for t in rows]
     record_reads(svc, actor, [t["instance_id"] for t in items], kind="inbox")

@@ -23,7 +23,7 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        # The inbox (``access.actionable_keys``), read from the index alone: each part's filter, then what it
+        # The inbox (``access.inbox``), read from the index alone: each part's filter, then what it
         # orders by and the id (migration 0025; they replace three shorter indexes, their prefixes).
         Index("ix_human_task_inbox_offered", "status", "lane", "district", "assignee", "organisation", "due_at",
               "created_at", "id"),

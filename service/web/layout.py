@@ -14,16 +14,14 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
-from service.access import actionable_keys
+from service.access import TaskFilter, actionable_count
 from service.access.lanes import offered_lanes
 from service.actor import Actor
 from service.auth import actor_for, session_user
 from service.directory import display_names, organisations
 from service.errors import Forbidden, NotFound, ServiceError, Unauthorized
-from service.models import HumanTask
 from service.services import Services
 
 from . import i18n
@@ -94,14 +92,13 @@ def safe_next(target: str | None, default: str) -> str:
 def inbox_counts(actor: Actor) -> dict[str, int]:
     """Open tasks for the navigation: mine, claimable in my lanes, and how many of them are overdue."""
     svc = services()
-    lanes = offered_lanes(svc, actor.roles)
     now = svc.now()
     counts = {}
     with svc.db.read() as db:
+        lanes = offered_lanes(svc, actor.roles, db)
         for kind in ("me", "unassigned"):  # counted on the inbox's covering indexes, no task row read
-            for name, where in ((kind, ()), (f"{kind}_overdue", (HumanTask.due_at < now,))):
-                keys = actionable_keys(actor, lanes, kind, *where)
-                counts[name] = (db.scalar(select(func.count()).select_from(keys)) or 0) if keys is not None else 0
+            for name, narrow in ((kind, TaskFilter()), (f"{kind}_overdue", TaskFilter(due_before=now))):
+                counts[name] = actionable_count(db, actor, lanes, kind, narrow)
     counts["total"] = counts["me"] + counts["unassigned"]
     counts["overdue"] = counts["me_overdue"] + counts["unassigned_overdue"]
     return counts

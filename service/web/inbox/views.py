@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import render_template, request
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
-from service.access import actionable_page, record_reads, shows_identity, task_summary
+from service.access import TaskFilter, actionable_page, record_reads, shows_identity, task_summary
 from service.access.lanes import offered_lanes
 from service.actor import Actor
-from service.models import HumanTask, InstanceState, ProcessInstance
+from service.models import InstanceState, ProcessInstance
 from service.roles import DISTRICTS
 
 from ..layout import actor_required, page_blueprint, services
@@ -37,21 +37,10 @@ def inbox_rows(actor: Actor, kind: str, wanted: InboxFilter) -> tuple[list[dict[
     """One table of the inbox (``me`` or ``unassigned``): a page of rows and how many there are."""
     svc = services()
     now = svc.now()
-    lanes = offered_lanes(svc, actor.roles)
-    where = []
-    if wanted.process:
-        where.append(HumanTask.process_key == wanted.process)
-    if wanted.district:
-        where.append(HumanTask.district == wanted.district)
-    if wanted.text:
-        literal = wanted.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{literal}%"
-        matches = [HumanTask.title.ilike(pattern, escape="\\"), HumanTask.step.ilike(pattern, escape="\\")]
-        if shows_identity(actor):
-            matches.append(HumanTask.case_ref.ilike(pattern, escape="\\"))
-        where.append(or_(*matches))
+    narrow = TaskFilter(process=wanted.process or None, district=wanted.district or None, text=wanted.text or None)
     with svc.db.read() as db:
-        tasks, total = actionable_page(db, actor, lanes, kind, *where,
+        lanes = offered_lanes(svc, actor.roles, db)
+        tasks, total = actionable_page(db, actor, lanes, kind, narrow,
                                        limit=PAGE_SIZE, offset=(wanted.page - 1) * PAGE_SIZE)
         paused = set(db.scalars(select(ProcessInstance.id).where(
             ProcessInstance.id.in_({t.instance_id for t in tasks}), ProcessInstance.state == InstanceState.SUSPENDED)))
