@@ -80,9 +80,13 @@ class WriterQueue:
     A read's audit row (``Database.append``) takes a fraction of a millisecond under the lock; a
     command runs the engine under it. Queued behind every waiting command, an inbox request under
     four completing clients waited ~30 ms (p50) for its row; let ahead of them, it waits only for the
-    command that holds the lock, and the commands wait one short append longer. Python's own locks
-    grant in no order at all. Reentrant, as a command may run inside another on the same thread.
+    command that holds the lock, and the commands wait one short append longer. At most
+    ``APPENDS_AHEAD`` appends in a row pass a waiting command, so a flood of reads never stalls the
+    writes. Python's own locks grant in no order at all. Reentrant, as a command may run inside
+    another on the same thread.
     """
+
+    APPENDS_AHEAD = 8
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
@@ -90,6 +94,7 @@ class WriterQueue:
         self._depth = 0
         self._appends: deque[tuple[int, threading.Lock]] = deque()
         self._commands: deque[tuple[int, threading.Lock]] = deque()
+        self._ahead = 0  # appends granted in a row while a command waited
 
     def acquire(self, timeout: float, *, append: bool = False) -> bool:
         """Wait for this thread's turn, at most ``timeout`` seconds; False if it did not come."""
@@ -116,13 +121,21 @@ class WriterQueue:
             self._depth -= 1
             if self._depth:
                 return
-            queue = self._appends or self._commands
-            if not queue:
+            turn = self._next()
+            if turn is None:
                 self._owner = None
                 return
-            self._owner, gate = queue.popleft()
+            self._owner, gate = turn
             self._depth = 1
             gate.release()
+
+    def _next(self) -> tuple[int, threading.Lock] | None:
+        """Whose turn it is: an append, unless ``APPENDS_AHEAD`` have passed the waiting command."""
+        if self._appends and (not self._commands or self._ahead < self.APPENDS_AHEAD):
+            self._ahead = self._ahead + 1 if self._commands else 0
+            return self._appends.popleft()
+        self._ahead = 0
+        return self._commands.popleft() if self._commands else None
 
 
 class Database:

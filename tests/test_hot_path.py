@@ -215,3 +215,29 @@ def test_the_writer_queue_lets_read_log_rows_ahead_and_keeps_each_kind_in_order(
     for thread in threads:
         thread.join(timeout=BOUND)
     assert granted == ["append 1", "append 2", "command 1", "command 2"]
+
+
+def test_a_flood_of_read_log_rows_never_stalls_a_waiting_command() -> None:
+    """Appends go first, but at most ``APPENDS_AHEAD`` in a row while a command waits: reads arriving
+    without pause must not keep the writes waiting (one caller must not stall the service)."""
+    queue = WriterQueue()
+    assert queue.acquire(timeout=BOUND)
+    granted: list[str] = []
+
+    def take(name: str, append: bool) -> None:
+        assert queue.acquire(timeout=BOUND, append=append)
+        granted.append(name)
+        queue.release()
+
+    waiting = [("command", False)] + [(f"append {n}", True) for n in range(1, WriterQueue.APPENDS_AHEAD + 3)]
+    threads = []
+    for name, append in waiting:
+        threads.append(threading.Thread(target=take, args=(name, append)))
+        threads[-1].start()
+        wait_until(lambda: len(queue._appends) + len(queue._commands) == len(threads), what=f"{name} in the queue")
+    queue.release()
+    for thread in threads:
+        thread.join(timeout=BOUND)
+    ahead = WriterQueue.APPENDS_AHEAD
+    assert granted == [f"append {n}" for n in range(1, ahead + 1)] + ["command"] + [
+        f"append {n}" for n in range(ahead + 1, ahead + 3)]
