@@ -193,6 +193,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) a process has used, in seconds (Linux), or None.
+
+    Beside wall-clock rates: on a shared machine the wall clock carries other guests' load, while
+    what the service itself spends per request stays put."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()  # after the command name, which may hold spaces
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def bench_config(url: str, **overrides: Any) -> Config:
     values: dict[str, Any] = {"database_url": url, "secret_key": SECRET, "bpmn_dir": BPMN_DIR,
                               "forms_dir": FORMS_DIR, "lanes_file": ROOT / "bpmn" / "lanes.json"}

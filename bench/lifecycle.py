@@ -18,6 +18,7 @@ from typing import Any
 from .common import (
     Client,
     Server,
+    cpu_seconds,
     growth,
     in_threads,
     log,
@@ -38,6 +39,7 @@ FORM = {"beslut": "bifall"}
 TARGET_RATE = "≥ 150/s and ≤ 4× raw (4 clients)"
 TARGET_STORED = "≤ 4 KB (issue 12); ≤ 8 KB audit included (DESIGN)"
 TARGET_RSS = "≤ 150 MB"
+TARGET_CPU = "150/s in one process needs ≤ 6.7 ms"
 CLIENTS = 4
 
 
@@ -106,6 +108,11 @@ def concurrent(base: str, users: list[tuple[Any, str]], per_client: int) -> tupl
     return wall, completions
 
 
+def _spent(before: float | None, after: float | None, lifecycles: int) -> float | None:
+    """The server's CPU seconds per lifecycle between two readings (None where /proc is not there)."""
+    return None if before is None or after is None else (after - before) / lifecycles
+
+
 def run(sizes: Any, section: Section) -> None:
     """Measure and add the figures to ``section`` (figures added before a crash are kept)."""
     count = sizes.lifecycles
@@ -121,17 +128,21 @@ def run(sizes: Any, section: Section) -> None:
             for number in range(5):  # warm-up: spec cache, connections
                 http_lifecycle(client, "sara", number)
             totals, completions = [], []
+            cpu_before = cpu_seconds(server.process.pid)
             started = time.perf_counter()
             for number in range(count):
                 total, completion = http_lifecycle(client, "sara", number)
                 totals.append(total)
                 completions.append(completion)
             sequential_wall = time.perf_counter() - started
+            sequential_cpu = _spent(cpu_before, cpu_seconds(server.process.pid), count)
             client.close()
 
             log(f"lifecycle: {count} lifecycles over {CLIENTS} concurrent clients")
             per_client = max(1, count // CLIENTS)
+            cpu_before = cpu_seconds(server.process.pid)
             concurrent_wall, concurrent_completions = concurrent(server.base, users, per_client)
+            concurrent_cpu = _spent(cpu_before, cpu_seconds(server.process.pid), per_client * CLIENTS)
             server_rss = rss_mb(server.process.pid)
         grown = growth(empty, stored_bytes(url))
         instances = 5 + count + per_client * CLIENTS
@@ -157,6 +168,11 @@ def run(sizes: Any, section: Section) -> None:
                 raw=ms(percentile(raw_completions, 50)))
     section.add(f"{CLIENTS} clients: completion p95", ms(percentile(concurrent_completions, 95)), "ms",
                 raw=ms(percentile(raw_completions, 95)))
+    if sequential_cpu is not None and concurrent_cpu is not None:
+        section.add("1 client: server CPU per lifecycle", ms(sequential_cpu), "ms", raw=ms(raw_mean),
+                    target=TARGET_CPU)
+        section.add(f"{CLIENTS} clients: server CPU per lifecycle", ms(concurrent_cpu), "ms", raw=ms(raw_mean),
+                    target=TARGET_CPU)
     section.add("raw engine: lifecycle mean", ms(raw_mean), "ms", raw=ms(raw_mean))
     audit = sum(size for name, size in grown.items() if name == "event" or name.startswith("ix_event"))  # the audit log
     section.add("stored per completed instance, all rows", sum(grown.values()) / instances / 1000, "KB",
