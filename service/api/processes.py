@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import Response, request
 from marshmallow import Schema, fields, validate
-from sqlalchemy import func, select
 
 from service.directory import with_choices
 from service.errors import BadRequest, Invalid, NotFound, TooLarge
 from service.models import ProcessDefinition
 from service.operations.deploy import Deployment, deploy_files
+from service.operations.instances import latest_versions, versions_of
 from service.operations.migration import MAX_INSTANCES, migrate
 
 from . import api
@@ -37,19 +37,14 @@ class VersionQuerySchema(Schema):
 def list_processes() -> Any:
     current_actor()
     with services().db.read() as session:
-        latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v")).group_by(
-            ProcessDefinition.key).subquery()
-        rows = list(session.scalars(select(ProcessDefinition).join(
-            latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.v))
-            .order_by(ProcessDefinition.key)))
+        rows = latest_versions(session)
     items = ProcessSchema(many=True).dump(rows)
     return {"items": items, "total": len(items), "page": 1, "per_page": max(len(items), 1)}
 
 
 def _versions(key: str) -> list[ProcessDefinition]:
     with services().db.read() as session:
-        rows = list(session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
-                                    .order_by(ProcessDefinition.version.desc())))
+        rows = versions_of(session, key)
     if not rows:
         raise NotFound(f"no deployed process {key!r}")
     return rows

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.access import can_see_instance, may_send
@@ -45,6 +45,23 @@ def latest_definition(session: Session, key: str, version: int | None = None) ->
         query = query.where(ProcessDefinition.version == version)
     definition_id = session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
     return None if definition_id is None else deployed_version(session, definition_id)
+
+
+def latest_versions(session: Session) -> list[ProcessDefinition]:
+    """The latest version of every deployed routine, by key (ids read; files from ``deployed_version``)."""
+    latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v")).group_by(
+        ProcessDefinition.key).subquery()
+    ids = session.scalars(select(ProcessDefinition.id).join(
+        latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.v))
+        .order_by(ProcessDefinition.key))
+    return [deployed_version(session, i) for i in ids]
+
+
+def versions_of(session: Session, key: str) -> list[ProcessDefinition]:
+    """Every deployed version of ``key``, newest first (ids read; files from ``deployed_version``)."""
+    ids = session.scalars(select(ProcessDefinition.id).where(ProcessDefinition.key == key)
+                          .order_by(ProcessDefinition.version.desc()))
+    return [deployed_version(session, i) for i in ids]
 
 
 def start_instance(services: Services, actor: Actor, process: str, data: Mapping[str, Any], *,

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.actor import Actor
 from service.models import ProcessDefinition
+from service.operations.instances import latest_versions
 
 
 def latest_definitions(db: Session) -> list[ProcessDefinition]:
-    """The latest version of every deployed routine, by key."""
-    latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v")).group_by(
-        ProcessDefinition.key).subquery()
-    return list(db.scalars(select(ProcessDefinition).join(
-        latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.v))
-        .order_by(ProcessDefinition.name)))
+    """The latest version of every deployed routine, by name (as pages list them)."""
+    return sorted(latest_versions(db), key=lambda d: d.name)
 
 
 def routine_names(db: Session) -> dict[str, str]:

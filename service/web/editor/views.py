@@ -17,11 +17,11 @@ from flask import Response, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import select
 
 from service.errors import Invalid, NotFound
 from service.models import ProcessDefinition
 from service.operations.drafts import discard_draft, load_draft, save_draft
+from service.operations.instances import versions_of
 from service.roles import LANE_ROLES, ROLE_LABELS
 
 from .. import assets
@@ -45,8 +45,7 @@ def routines() -> Any:
 
 def _versions(key: str) -> list[ProcessDefinition]:
     with services().db.read() as db:
-        rows = list(db.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
-                               .order_by(ProcessDefinition.version.desc())))
+        rows = versions_of(db, key)
     if not rows:
         raise NotFound("no such routine")
     return rows

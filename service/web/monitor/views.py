@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from service.access import person, record_reads, shows_identity
 from service.errors import Invalid, NotFound
-from service.models import HumanTask, ProcessDefinition, ProcessInstance, TaskStatus
-from service.operations.instances import latest_definition
+from service.models import HumanTask, ProcessInstance, TaskStatus
+from service.operations.instances import latest_definition, versions_of
 from service.operations.migration import MIGRATION_ROLES, migrate
 from service.stats import STATS_ROLES, in_scope, one_process, process_stats, year_tallies
 
@@ -141,8 +141,7 @@ def migration(key: str) -> Any:
     actor = actor_required()
     svc = services()
     with svc.db.read() as db:
-        versions = list(db.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
-                                   .order_by(ProcessDefinition.version.desc())))
+        versions = versions_of(db, key)
     if not versions:
         raise NotFound("no such routine")
     form = request.form if request.method == "POST" else request.args
