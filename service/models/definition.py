@@ -63,15 +63,16 @@ class DeployedVersions:
         self._known: dict[int, ProcessDefinition] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, definition_id: int) -> ProcessDefinition:
-        """The version ``definition_id``, as ``session`` (one of this database's) may see it."""
+    def get(self, definition_id: int, session: Session | None = None) -> ProcessDefinition:
+        """The version ``definition_id``; ``session`` (one of this database's) also finds one its own
+        transaction has written and not yet committed."""
         found = self._known.get(definition_id)
         if found is not None:
             return found
         with Session(self._engine) as own:  # a plain read: never the caller's write transaction
             found = own.get(ProcessDefinition, definition_id)
         if found is None:  # written by the caller's own transaction, not committed yet: not shared
-            own_copy = session.get(ProcessDefinition, definition_id)
+            own_copy = session.get(ProcessDefinition, definition_id) if session is not None else None
             if own_copy is None:
                 raise LookupError(f"no deployed version with id {definition_id}")
             return own_copy
@@ -85,4 +86,4 @@ VERSIONS = "samverkan_versions"  # Session.info: the ``DeployedVersions`` of the
 def deployed_version(session: Session, definition_id: int) -> ProcessDefinition:
     """The version ``definition_id`` of the database ``session`` belongs to (one of ``Database``'s sessions)."""
     versions: DeployedVersions = session.info[VERSIONS]
-    return versions.get(session, definition_id)
+    return versions.get(definition_id, session)

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from .base import Base, StrEnumType, new_id
-from .definition import ProcessDefinition, deployed_version
+from .definition import VERSIONS, ProcessDefinition, deployed_version
 
 if TYPE_CHECKING:
     from .external_task import ExternalTask
@@ -76,10 +76,13 @@ class ProcessInstance(Base):
         the version, no query (instance rows are read on every command and list; a version's files are large)."""
         known: ProcessDefinition | None = self.__dict__.get("_definition")
         if known is None or known.id != self.definition_id:
-            session = object_session(self) or self.__dict__.get("_read_by")
-            if session is None:
+            session = object_session(self)
+            if session is not None:
+                known = deployed_version(session, self.definition_id)
+            elif self.__dict__.get("_versions") is not None:  # read, and its session has closed since
+                known = self.__dict__["_versions"].get(self.definition_id)
+            else:
                 raise LookupError("the instance was made here and never added: set its definition")
-            known = deployed_version(session, self.definition_id)
             self.__dict__["_definition"] = known
         return known
 
@@ -137,6 +140,7 @@ class Disclosure(Base):
 
 
 @event.listens_for(ProcessInstance, "load")
-def _remember_session(instance: ProcessInstance, context: Any) -> None:
-    """Where a loaded instance came from, so that ``definition`` still resolves once it is detached."""
-    instance.__dict__["_read_by"] = context.session
+def _remember_versions(instance: ProcessInstance, context: Any) -> None:
+    """The versions of the database a loaded instance came from, so that ``definition`` still resolves
+    once its session has closed (without keeping the session)."""
+    instance.__dict__["_versions"] = context.session.info.get(VERSIONS)
