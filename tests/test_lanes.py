@@ -29,17 +29,23 @@ def _tasks(h: Harness, who: str) -> list[dict]:
     return [t for t in h.as_(who).ok("GET", "/api/v1/tasks")["items"] if t["process"] == "egna_lanes"]
 
 
+def _staff(h: Harness) -> None:
+    """The process owner, the starter, a handläggare of the mapped lane, one outside it, and EKU (the
+    authority's own, like the others: the mapping decides, not the organisation)."""
+    h.user("paula", "processagare")
+    h.user("mona", "mottag")
+    h.user("bea", "bistandshandlaggare")
+    h.user("sara", "socialsekreterare")
+    h.user("ebba", "eku", organisation="myndighet")
+
+
 def _nothing_deployed(h: Harness) -> None:
     assert h.as_("paula").get("/api/v1/processes/egna_lanes").status_code == 404
 
 
 def test_a_lane_mapped_at_deploy_offers_its_tasks_to_those_roles_only(harness: Harness) -> None:
     h = harness
-    h.user("paula", "processagare")
-    h.user("mona", "mottag")
-    h.user("bea", "bistandshandlaggare")
-    h.user("sara", "socialsekreterare")
-    h.user("ebba", "eku", organisation="myndighet")
+    _staff(h)
     # a lane lanes.json does not know is a problem naming the lane (the editor offers to map it)
     refused = _deploy(h, expected=422)
     unmapped = {p.get("lane") for p in refused["problems"]}
@@ -78,11 +84,7 @@ def test_a_lane_mapped_at_deploy_offers_its_tasks_to_those_roles_only(harness: H
 
 def test_a_redeploy_keeps_the_mapping_and_versions_mapping_a_lane_apart_stay_apart(harness: Harness) -> None:
     h = harness
-    h.user("paula", "processagare")
-    h.user("mona", "mottag")
-    h.user("bea", "bistandshandlaggare")
-    h.user("sara", "socialsekreterare")
-    h.user("ebba", "eku")
+    _staff(h)
     _deploy(h, MAPPING)
     first = h.as_("mona").ok("POST", "/api/v1/instances", 201, json={"process": "egna_lanes", "data": {}})
     # the same files without lanes: the latest version's own lanes hold, nothing new
