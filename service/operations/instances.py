@@ -67,18 +67,17 @@ def versions_of(session: Session, key: str) -> list[ProcessDefinition]:
 def start_instance(services: Services, actor: Actor, process: str, data: Mapping[str, Any], *,
                    case_ref: str | None = None, version: int | None = None) -> tuple[ProcessInstance, Changes]:
     """Start the latest (or a given) version of ``process`` with start data validated by its start form."""
-    with services.db.read() as session:
+    with services.db.read() as session:  # one read: the version, and the people its start form offers
         definition = latest_definition(session, process, version)
-    if definition is None:
-        raise NotFound(f"no deployed process {process!r}")
-    if not actor.has(*definition.starter_roles, "admin"):
-        raise Forbidden(f"starting {process} needs one of the roles {', '.join(definition.starter_roles)}")
-    start_form = services.engine.start_form(definition)
-    if start_form is not None:
-        with services.db.read() as session:
+        if definition is None:
+            raise NotFound(f"no deployed process {process!r}")
+        if not actor.has(*definition.starter_roles, "admin"):
+            raise Forbidden(f"starting {process} needs one of the roles {', '.join(definition.starter_roles)}")
+        start_form = services.engine.start_form(definition)
+        if start_form is not None:
             validate_form(with_choices(session, actor, definition.forms.get(start_form)), data)
-    elif not isinstance(data, dict):
-        raise Invalid("start data must be a JSON object", errors={"data": ["must be an object"]})
+        elif not isinstance(data, dict):
+            raise Invalid("start data must be a JSON object", errors={"data": ["must be an object"]})
     require_size(services, data)
     if case_ref is None and start_form is not None:
         case_ref = case_reference(definition.forms.get(start_form), data)
