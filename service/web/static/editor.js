@@ -641,6 +641,21 @@
     return value;
   }
 
+  // One kind of change in the deploy dialog: a heading with the count, then a line per item.
+  function appendSection(box, title, kind, lines) {
+    var heading = document.createElement("h3");
+    heading.textContent = title + " (" + lines.length + ")";
+    var list = document.createElement("ul");
+    list.setAttribute("data-kind", kind);
+    lines.forEach(function (line) {
+      var li = document.createElement("li");
+      li.textContent = line;
+      list.appendChild(li);
+    });
+    box.appendChild(heading);
+    box.appendChild(list);
+  }
+
   function changeList(changes, extraForms) {
     var box = document.createElement("div");
     box.className = "change-list";
@@ -648,31 +663,11 @@
       .forEach(function (pair) {
         var items = changes[pair[0]];
         if (!items.length) { return; }
-        var heading = document.createElement("h3");
-        heading.textContent = pair[1] + " (" + items.length + ")";
-        var list = document.createElement("ul");
-        list.setAttribute("data-kind", pair[0]);
-        items.forEach(function (item) {
-          var li = document.createElement("li");
-          li.textContent = item.name + " – " + item.type + (item.what ? " (" + item.what + ")" : "");
-          list.appendChild(li);
-        });
-        box.appendChild(heading);
-        box.appendChild(list);
+        appendSection(box, pair[1], pair[0], items.map(function (item) {
+          return item.name + " – " + item.type + (item.what ? " (" + item.what + ")" : "");
+        }));
       });
-    if (extraForms && extraForms.length) {
-      var heading = document.createElement("h3");
-      heading.textContent = texts.formsChanged + " (" + extraForms.length + ")";
-      var list = document.createElement("ul");
-      list.setAttribute("data-kind", "forms");
-      extraForms.forEach(function (name) {
-        var li = document.createElement("li");
-        li.textContent = name;
-        list.appendChild(li);
-      });
-      box.appendChild(heading);
-      box.appendChild(list);
-    }
+    if (extraForms && extraForms.length) { appendSection(box, texts.formsChanged, "forms", extraForms); }
     return box;
   }
 
@@ -971,19 +966,11 @@
       box.innerHTML = "";
       if (!none && changes !== null) { box.appendChild(changeList(changes, changedForms)); }
       if (changedLanes.length) {
-        var heading = document.createElement("h3");
-        heading.textContent = texts.lanesChanged + " (" + changedLanes.length + ")";
-        var list = document.createElement("ul");
-        list.setAttribute("data-kind", "lanes");
-        changedLanes.forEach(function (lane) {
-          var li = document.createElement("li");
-          li.textContent = lane + ": " + (laneChoices[lane] || []).map(function (key) {
+        appendSection(box, texts.lanesChanged, "lanes", changedLanes.map(function (lane) {
+          return lane + ": " + (laneChoices[lane] || []).map(function (key) {
             return (model.roles.filter(function (r) { return r.key === key; })[0] || { label: key }).label;
           }).join(", ");
-          list.appendChild(li);
-        });
-        box.appendChild(heading);
-        box.appendChild(list);
+        }));
       }
       dialog.showModal();
     }).catch(function (error) {
