@@ -25,7 +25,7 @@ from tests.waiting import wait_until
 from .test_sandbox import ESCAPES, FUNCTIONS, SCRIPT_ESCAPES, data
 
 TIME_LIMIT = 1.0
-CPU_BOMB = "len(max([[0] * 10**6] * 1500)) > 0"
+CPU_BOMB = "len(max([[0] * 10**6] * 30000)) > 0"  # one C call of many seconds: the kill, not the sandbox, stops it
 MEMORY_BOMB = "len(list(map(list, [[0] * 10**6] * 60))) > 0"
 
 
@@ -109,7 +109,7 @@ def test_one_long_c_call_is_killed_at_the_time_bound_and_the_worker_replaced(env
     assert env.pool is not None
     env.evaluate("double(1)", {})
     before = set(env.pool.running())
-    with pytest.raises(SandboxTimeout, match="ran longer than its limit of 1 s"):  # 1 s of CPU time
+    with pytest.raises(SandboxTimeout, match="ran longer than its limit of 1 s and was stopped"):  # killed
         env.evaluate(CPU_BOMB, {})
     assert env.evaluate("double(2)", {}) == 4  # the next request is served
     assert before - set(env.pool.running()), "the bomb's worker was not replaced"
