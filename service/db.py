@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import HumanTask, ProcessInstance
+from .models.core_updates import write_updates
 from .models.definition import VERSIONS, DeployedVersions
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -166,6 +167,7 @@ class Database:
         """
         with self._turn(), self._writes() as session, session.begin():
             yield session
+            write_updates(session)  # the changed rows as plain UPDATEs; the commit's flush inserts the new ones
 
     @contextmanager
     def append(self) -> Iterator[Connection]:

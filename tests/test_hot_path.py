@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from service.actor import SYSTEM, Actor
 from service.audit import record
@@ -140,6 +141,46 @@ def test_concurrent_completions_through_the_writer_queue_each_win_once(sqlite_ha
         assert session.scalar(select(func.count()).select_from(HumanTask).where(
             HumanTask.status == "completed")) == 12
         assert session.scalar(select(func.count()).select_from(Event).where(Event.action == "task_completed")) == 12
+
+
+def test_a_commands_changed_rows_go_out_as_plain_updates_under_the_orms_rules(harness: Harness) -> None:
+    """``write_updates``: one UPDATE per changed row, of the columns that really changed, its version
+    stepped once; a row another writer changed since it was read fails the command, which keeps nothing."""
+    h = harness
+    h.user("sara", "socialsekreterare")
+    instance = start(h)
+    with h.services.db.read() as session:
+        before = session.get(ProcessInstance, instance["id"])
+        assert before is not None
+    counter = Statements(h.services.db.engine)
+    try:
+        with h.services.db.command() as session:
+            row = session.get(ProcessInstance, instance["id"])
+            [task] = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance["id"]))
+            assert row is not None
+            row.state_reason, row.error, row.case_ref = "granskas", row.error, row.case_ref  # two set to what they were
+            task.title = "Granska ärendet"
+    finally:
+        counter.close()
+    updates = [s for s in counter.seen if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 2, updates
+    [instance_update] = [s for s in updates if "process_instance" in s]
+    assert "state_reason" in instance_update and "version" in instance_update
+    assert "error" not in instance_update and "case_ref" not in instance_update
+    with h.services.db.read() as session:
+        after = session.get(ProcessInstance, instance["id"])
+        assert after is not None and after.state_reason == "granskas" and after.version == before.version + 1
+        assert session.scalar(select(HumanTask.title).where(HumanTask.instance_id == after.id)) == "Granska ärendet"
+
+    with pytest.raises(StaleDataError), h.services.db.command() as session:
+        row = session.get(ProcessInstance, instance["id"])
+        assert row is not None
+        session.execute(update(ProcessInstance.__table__).where(  # another writer, since this one read it
+            ProcessInstance.id == row.id).values(version=ProcessInstance.version + 1, state_reason="annan"))
+        row.state_reason = "förlorad"
+    with h.services.db.read() as session:
+        kept = session.get(ProcessInstance, instance["id"])
+        assert kept is not None and kept.state_reason == "granskas" and kept.version == after.version
 
 
 def test_a_form_without_choice_fields_is_not_closed_over_people(harness: Harness) -> None:
