@@ -60,7 +60,8 @@ def token_epoch(session: Session, token: str, now: datetime) -> int | None:
     One indexed query (token hash → user id), cheap enough for every API request: it lets a node
     reuse an actor it built earlier only while nothing about the user has changed since.
     """
-    return session.scalar(_TOKEN_EPOCH, {"token_hash": token_digest(token), "now": now})
+    # On the session's connection: a column read needs none of the ORM's execution (half the cost).
+    return session.connection().scalar(_TOKEN_EPOCH, {"token_hash": token_digest(token), "now": now})
 
 
 _TOKEN_EPOCH = (select(User.session_epoch).join(ApiToken, ApiToken.user_id == User.id)  # built once: every request

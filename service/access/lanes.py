@@ -74,7 +74,7 @@ def deployed_mappings(services: Services, session: Session | None = None) -> dic
         with services.db.read() as own:
             return deployed_mappings(services, own)
     key = str(services.config.database_url)
-    newest = session.scalar(_NEWEST)
+    newest = session.connection().scalar(_NEWEST)  # a column read: no ORM execution needed
     cached = _cache.get(key)
     if cached is not None and cached[0] == newest:
         return cached[1]

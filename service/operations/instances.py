@@ -43,7 +43,7 @@ def latest_definition(session: Session, key: str, version: int | None = None) ->
     query = select(ProcessDefinition.id).where(ProcessDefinition.key == key)
     if version is not None:
         query = query.where(ProcessDefinition.version == version)
-    definition_id = session.scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
+    definition_id = session.connection().scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
     return None if definition_id is None else deployed_version(session, definition_id)
 
 
