@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import HumanTask, ProcessInstance
-from .models.core_updates import write_updates
+from .models.core_writes import write_changes
 from .models.definition import VERSIONS, DeployedVersions
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -167,7 +167,7 @@ class Database:
         """
         with self._turn(), self._writes() as session, session.begin():
             yield session
-            write_updates(session)  # the changed rows as plain UPDATEs; the commit's flush inserts the new ones
+            write_changes(session)  # new and changed rows as plain INSERTs and UPDATEs (models/core_writes.py)
 
     @contextmanager
     def append(self) -> Iterator[Connection]:
