@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.access import can_see_instance, may_send
@@ -37,13 +37,17 @@ from .persist import Changes, apply_snapshot, grant_access, jsonable, new_instan
 logger = logging.getLogger(__name__)
 
 
+_NEWEST_ID = (select(ProcessDefinition.id).where(ProcessDefinition.key == bindparam("key"))
+              .order_by(ProcessDefinition.version.desc()).limit(1))  # built once: every start asks it
+_VERSION_ID = select(ProcessDefinition.id).where(ProcessDefinition.key == bindparam("key"),
+                                                 ProcessDefinition.version == bindparam("version"))
+
+
 def latest_definition(session: Session, key: str, version: int | None = None) -> ProcessDefinition | None:
     """The newest deployed version of ``key`` (or the one numbered ``version``): its id is read, its files
     come from ``deployed_version`` (every start reads this; a version's files are large and never change)."""
-    query = select(ProcessDefinition.id).where(ProcessDefinition.key == key)
-    if version is not None:
-        query = query.where(ProcessDefinition.version == version)
-    definition_id = session.connection().scalar(query.order_by(ProcessDefinition.version.desc()).limit(1))
+    definition_id = session.connection().scalar(  # a column read: no ORM execution needed
+        _NEWEST_ID if version is None else _VERSION_ID, {"key": key, "version": version})
     return None if definition_id is None else deployed_version(session, definition_id)
 
 

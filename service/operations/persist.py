@@ -21,6 +21,7 @@ from service.models import (
     HumanTask,
     InstanceAccess,
     InstanceState,
+    Organisation,
     ProcessDefinition,
     ProcessInstance,
     TaskStatus,
@@ -40,7 +41,9 @@ _PENDING_TIMERS = select(Timer).where(Timer.instance_id == bindparam("instance_i
                                       Timer.state == TimerState.PENDING)
 _ACCESS_ROWS = select(InstanceAccess.kind, InstanceAccess.value).where(
     InstanceAccess.instance_id == bindparam("instance_id"))
-_USERS = select(User).where(User.username.in_(bindparam("names", expanding=True)))
+_PEOPLE = select(User.username, User.is_active, User.roles, User.away_delegate, User.organisation_key,
+                 Organisation.kind).join(Organisation, Organisation.key == User.organisation_key).where(
+    User.username.in_(bindparam("names", expanding=True)))
 
 
 @dataclass
@@ -231,21 +234,38 @@ def open_tasks(session: Session, instance_id: str) -> list[HumanTask]:
     return rows
 
 
-def _people(session: Session, usernames: set[str | None]) -> dict[str, User]:
+@dataclass(frozen=True)
+class Person:
+    """What assigning a task reads of a user: a row, not an ORM object (every start reads some)."""
+
+    username: str
+    is_active: bool
+    roles: list[str]
+    away_delegate: str | None
+    organisation_key: str
+    organisation_kind: str
+
+
+def _people(session: Session, usernames: set[str | None]) -> dict[str, Person]:
     """The named users and the delegates their out-of-office replies name."""
     names = {u for u in usernames if u}
     if not names:
         return {}
-    users = {u.username: u for u in session.scalars(_USERS, {"names": sorted(names)})}
+    users = _persons(session, names)
     delegates = {u.away_delegate for u in users.values() if u.away_delegate} - set(users)
     if delegates:
-        users.update({u.username: u for u in session.scalars(select(User).where(
-            User.username.in_(sorted(delegates))))})
+        users.update(_persons(session, delegates))
     return users
 
 
+def _persons(session: Session, names: set[str]) -> dict[str, Person]:
+    rows = session.connection().execute(_PEOPLE, {"names": sorted(names)})
+    return {row.username: Person(row.username, row.is_active, list(row.roles or []), row.away_delegate,
+                                 row.organisation_key, row.kind.value) for row in rows}
+
+
 def _assignee(named: str | None, roles: list[str], organisation: str | None,
-              people: dict[str, User]) -> tuple[str | None, str | None, str | None]:
+              people: dict[str, Person]) -> tuple[str | None, str | None, str | None]:
     """Who a task named for ``named`` goes to: ``(assignee, assign_reason, refusal)``.
 
     An out-of-office reply sends it to the delegate. Whoever it goes to must be an active user
@@ -272,7 +292,7 @@ def _assignee(named: str | None, roles: list[str], organisation: str | None,
 
 
 def _laneless_assignee(named: str | None, starter: str,
-                       people: dict[str, User]) -> tuple[str | None, str | None, str | None]:
+                       people: dict[str, Person]) -> tuple[str | None, str | None, str | None]:
     """A task in no lane has no role to offer it to: it goes to the person its diagram names, if active,
     else to whoever started the case (as SpiffArena does)."""
     for username in (named, starter):
@@ -283,10 +303,11 @@ def _laneless_assignee(named: str | None, starter: str,
     return None, None, f"{named or starter} finns inte eller är inaktiv"
 
 
-def in_organisation(user: User, organisation: str | None) -> bool:
+def in_organisation(user: User | Person, organisation: str | None) -> bool:
     """A task that names an organisation goes to its people; one that names none, to internal units."""
     if organisation is None:
-        return user.organisation.kind.value in INTERNAL_KINDS
+        kind = user.organisation_kind if isinstance(user, Person) else user.organisation.kind.value
+        return kind in INTERNAL_KINDS
     return user.organisation_key == organisation
 
 
