@@ -398,7 +398,7 @@ def _access(session: Session, instance_id: str) -> set[tuple[str, str]]:
     (every access row is written there), so a command that grants twice reads them once."""
     cache: dict[str, set[tuple[str, str]]] = session.info.setdefault(_ACCESS, {})
     if instance_id not in cache:
-        cache[instance_id] = {(str(k), str(v)) for k, v in session.execute(
+        cache[instance_id] = {(str(k), str(v)) for k, v in session.connection().execute(  # columns: no ORM needed
             _ACCESS_ROWS, {"instance_id": instance_id})}
     return cache[instance_id]
 
