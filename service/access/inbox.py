@@ -151,7 +151,7 @@ def actionable_count(session: Session, actor: Actor, lanes: OfferedLanes, assign
     statements = _statements(_shape(actor, lanes, assigned, narrow))
     if statements is None:
         return 0
-    return session.scalar(statements[0], _parameters(actor, narrow)) or 0
+    return session.connection().scalar(statements[0], _parameters(actor, narrow)) or 0  # a column: no ORM
 
 
 def actionable_page(session: Session, actor: Actor, lanes: OfferedLanes, assigned: str = "all",
@@ -166,8 +166,9 @@ def actionable_page(session: Session, actor: Actor, lanes: OfferedLanes, assigne
         return [], 0
     count, page = statements
     parameters = _parameters(actor, narrow)
-    total = session.scalar(count, parameters) or 0
-    ids = list(session.scalars(page, {**parameters, "limit": limit, "offset": offset}))
+    connection = session.connection()  # the count and the ids are columns: no ORM execution needed
+    total = connection.scalar(count, parameters) or 0
+    ids = list(connection.scalars(page, {**parameters, "limit": limit, "offset": offset}))
     if not ids:
         return [], total
     rows = {t.id: t for t in session.scalars(_ROWS, {"ids": ids})}
