@@ -182,6 +182,12 @@ def test_a_commands_changed_rows_go_out_as_plain_updates_under_the_orms_rules(ha
         kept = session.get(ProcessInstance, instance["id"])
         assert kept is not None and kept.state_reason == "granskas" and kept.version == after.version
 
+    # a mapper event still sees its rows: the audit log's guard refuses a changed event, as it did under the ORM
+    with pytest.raises(RuntimeError, match="append-only"), h.services.db.command() as session:
+        event_row = session.scalars(select(Event).where(Event.instance_id == instance["id"])).first()
+        assert event_row is not None
+        event_row.actor = "någon annan"
+
 
 def test_a_form_without_choice_fields_is_not_closed_over_people(harness: Harness) -> None:
     h = harness

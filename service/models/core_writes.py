@@ -12,8 +12,9 @@ The ORM's rules are kept: a column set to the value it had is no change; a versi
 (``version_id_col``) is updated only at the version read, its counter stepped, and a lost race
 raises ``StaleDataError`` as the ORM's own flush would; a new row gets its columns' Python defaults
 and omits what it does not set (the database's NULL). What this cannot write plainly — a key the
-database generates, a server default, a changed relationship or key, more than one table — is left
-to the ORM, and so is everything if a new object holds a relationship.
+database generates, a server default, a changed relationship or key, more than one table, a class
+with mapper events on insert or update (the audit log's append-only guard) — is left to the ORM,
+and so is every new object if one of them holds a relationship.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _new_row(state: InstanceState[Any]) -> dict[str, Any] | None:
     """Column key -> value for a new object's INSERT (defaults applied, and kept on the object); None when
     the ORM must insert it."""
     mapper: Mapper[Any] = state.mapper
-    if len(mapper.tables) != 1:
-        return None
+    if len(mapper.tables) != 1 or mapper.dispatch.before_insert or mapper.dispatch.after_insert:
+        return None  # more than a row, or a mapper event that must see the insert
     row: dict[str, Any] = {}
     for prop in mapper.iterate_properties:
         if not isinstance(prop, ColumnProperty):
@@ -126,8 +127,9 @@ def write_updates(session: Session) -> None:
 def _changed_columns(state: InstanceState[Any]) -> dict[str, Any] | None:
     """Column name -> new value for what changed; None when the ORM must write this object."""
     mapper: Mapper[Any] = state.mapper
-    if len(mapper.primary_key) != 1 or len(mapper.tables) != 1 or mapper.version_id_generator is False:
-        return None
+    if (len(mapper.primary_key) != 1 or len(mapper.tables) != 1 or mapper.version_id_generator is False
+            or mapper.dispatch.before_update or mapper.dispatch.after_update):
+        return None  # not one plain row, or a mapper event that must see the update (the audit log refuses it)
     key_column = mapper.primary_key[0]
     values: dict[str, Any] = {}
     for key, before in state.committed_state.items():
