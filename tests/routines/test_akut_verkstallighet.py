@@ -341,6 +341,13 @@ def test_enforcement_in_a_vacant_bmss_flat_needs_no_korttid_decision_and_the_eva
     s = staff
     convener = s["vc.korttid"]
     instance = through_criteria(s, START)
+    # the convener for an adult is the verksamhetschef korttidsboende vuxna, never the children's enhetschef
+    assess = the_task(convener, instance, "bedom_samverkan_vuxen")
+    if assess["assignee"] is None:
+        convener.ok("POST", f"/api/v1/tasks/{assess['id']}/claim")
+    response = convener.post(f"/api/v1/tasks/{assess['id']}/complete", json={
+        "data": {"sammankallande": "ec.korttidshem", **NO_COLLABORATION}})
+    assert response.status_code == 422 and "sammankallande" in response.json()["errors"], response.text
     do(convener, instance, "bedom_samverkan_vuxen", {"sammankallande": "vc.korttid", **NO_COLLABORATION})
 
     # a vacant flat: enforcement goes ahead there, without a meeting and without a korttid decision
