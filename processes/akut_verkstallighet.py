@@ -205,8 +205,10 @@ def r2_paminnelsetid(motestid: str, nu: str) -> str:
     R2 step 4 (product choice): one working day before the meeting — the same time of day on the
     working day before the meeting's day (business calendar: weekends and Swedish holidays skipped),
     so a meeting on Monday 10:00 reminds on Friday 10:00. An invitation sent later than that (a
-    meeting called at short notice, a substitute invited the day before) is not reminded: the
-    moment returned then lies after the meeting's start, whose timer closes the invitation first.
+    meeting called at short notice, a substitute invited the day before) is reminded halfway between
+    its sending and the meeting: still before the meeting, as the routine asks, with time left to
+    answer. Only an invitation sent once the meeting has begun is not reminded: the moment returned
+    then lies after the meeting's start, whose timer closes the invitation first.
     Both arguments and the result are ISO 8601 times with an offset (the boundary timer's ``timeDate``).
     """
     calendar = default_calendar()
@@ -219,9 +221,12 @@ def r2_paminnelsetid(motestid: str, nu: str) -> str:
     else:
         raise ValueError("no working day within a year before the meeting: check SAMVERKAN_OFFICE_DAYS")
     reminder = datetime.combine(day, meeting.timetz().replace(tzinfo=None), calendar.zone)
-    if reminder <= _aware(nu):
-        return (meeting + timedelta(days=1)).isoformat()
-    return reminder.isoformat()
+    sent = _aware(nu).astimezone(calendar.zone)
+    if reminder > sent:
+        return reminder.isoformat()
+    if meeting > sent:  # sent at short notice: halfway to the meeting
+        return (sent + (meeting - sent) / 2).replace(microsecond=0).isoformat()
+    return (meeting + timedelta(days=1)).isoformat()
 
 
 def r2_franvaro(paminnad: bool) -> dict[str, Any]:

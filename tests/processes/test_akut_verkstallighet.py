@@ -249,10 +249,12 @@ def test_a_silent_invitee_is_reminded_one_working_day_before_the_meeting(meeting
     assert r2_paminnelsetid(meeting, "2026-11-23T09:00:00+01:00") == reminder
 
 
-def test_an_invitation_sent_later_than_a_working_day_before_is_not_reminded() -> None:
-    # called on Monday afternoon for Tuesday morning: the "reminder" would lie after the meeting's start
-    late = r2_paminnelsetid("2026-11-24T09:00:00+01:00", "2026-11-23T14:00:00+01:00")
-    assert late > "2026-11-24T09:00:00+01:00"
+def test_an_invitation_sent_at_short_notice_is_reminded_halfway_to_the_meeting() -> None:
+    # called on Monday 14:00 for Tuesday 09:00: one working day before has passed; reminded at 23:30,
+    # still before the meeting (R2 step 4: reminded, and the chef told, before the meeting)
+    assert r2_paminnelsetid("2026-11-24T09:00:00+01:00", "2026-11-23T14:00:00+01:00") == "2026-11-23T23:30:00+01:00"
+    # an invitation sent once the meeting has begun is not reminded: the moment lies after its start
+    assert r2_paminnelsetid("2026-11-24T09:00:00+01:00", "2026-11-24T09:30:00+01:00") > "2026-11-24T09:00:00+01:00"
 
 
 def test_absence_is_recorded_with_whether_the_invitee_was_reminded() -> None:

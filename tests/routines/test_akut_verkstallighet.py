@@ -444,6 +444,28 @@ def test_a_silent_invitee_is_reminded_a_working_day_before_their_chef_told_and_t
                          "kallad_har_inte_svarat"]
 
 
+def test_an_invitee_called_at_short_notice_is_still_reminded_before_the_meeting(staff: Staff) -> None:
+    """R2 step 4: a silent invitee is reminded, and their chef told, *before* the meeting — also when the
+    meeting is called later than one working day ahead: then halfway between the call and the meeting."""
+    s = staff
+    instance = through_criteria(s, START)
+    do(s["vc.korttid"], instance, "bedom_samverkan_vuxen",
+       {"sammankallande": "vc.korttid", "behov_av_samverkan": True, "samverkansbehov": ["lokal"]})
+    SYSTEM_CLOCK.set(datetime(2026, 11, 23, 14, 0, tzinfo=STOCKHOLM))  # Monday 14:00, for Tuesday 09:00
+    do(s["vc.korttid"], instance, "kalla_till_mote", {
+        "motestid": "2026-11-24T09:00:00+01:00", "motesplats": "Byalagsgatan, rum 2", "motesdeltagare": [
+            {"roll": "enhetschef_bemanning", "anvandarnamn": "bo.bemanning", "skal": "bemanning"}]})
+    [timer] = [t for t in s["adam"].ok("GET", "/api/v1/timers", params={"instance": instance["id"]})["items"]
+               if t["task"] == "paminnelse_fore_motet"]
+    assert datetime.fromisoformat(timer["due_at"]) == datetime(2026, 11, 23, 23, 30, tzinfo=STOCKHOLM)
+
+    SYSTEM_CLOCK.set(datetime(2026, 11, 23, 23, 31, tzinfo=STOCKHOLM))
+    assert fire_due_timers(s.h.services) == 1
+    [reminder] = tasks(s["bo.bemanning"], instance)
+    assert reminder["name"] == "besvara_kallelse_paminnelse" and reminder["assignee"] == "bo.bemanning"
+    assert len([t for t in tasks(s["chef.nordost"], instance) if t["name"] == "kallad_har_inte_svarat"]) == 1
+
+
 #: Personal values planted in the case; none of them may reach anyone outside the authority.
 PERSONNUMMER, KLIENT, DIARIENUMMER = "19121212-1212", "Tolvan Tolvansson", "FFS-2026-4711"
 PLANTED = (PERSONNUMMER, KLIENT, DIARIENUMMER, "Tolvan")
