@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from service.actor import SYSTEM, Actor
@@ -22,7 +22,17 @@ from service.audit import record
 from service.auth import actor_for
 from service.db import WriterQueue
 from service.directory import with_choices
-from service.models import Event, HumanTask, InstanceAccess, ProcessDefinition, ProcessInstance, User
+from service.models import (
+    Disclosure,
+    Event,
+    HumanTask,
+    InstanceAccess,
+    ProcessDefinition,
+    ProcessInstance,
+    TaskStatus,
+    User,
+)
+from service.models.base import new_id
 from service.models.definition import deployed_version
 from service.operations.instances import start_instance
 from service.operations.tasks import complete_task
@@ -187,6 +197,25 @@ def test_a_commands_changed_rows_go_out_as_plain_updates_under_the_orms_rules(ha
         event_row = session.scalars(select(Event).where(Event.instance_id == instance["id"])).first()
         assert event_row is not None
         event_row.actor = "någon annan"
+
+
+def test_new_rows_left_to_the_orm_are_written_as_the_orm_writes_them(harness: Harness) -> None:
+    """A command with one new row the ORM must insert (a key the database generates) leaves every new row
+    to it, untouched: a JSON column a new task leaves unset stays SQL NULL, not the JSON text null."""
+    h = harness
+    h.user("sara", "socialsekreterare")
+    instance = start(h)
+    with h.services.db.command() as session:
+        task = HumanTask(id=new_id(), instance_id=instance["id"], process_key="core_demo", name="extra",
+                         title="Extra", roles=["socialsekreterare"], status=TaskStatus.OPEN, data={},
+                         created_at=h.services.now())
+        session.add(task)
+        session.add(Disclosure(instance_id=instance["id"], task_id=task.id, recipient_kind="region", fields=[],
+                               basis=None, at=h.services.now()))
+    with h.services.db.engine.connect() as conn:
+        assert conn.execute(text("SELECT submitted IS NULL FROM human_task WHERE id = :id"), {"id": task.id}).scalar()
+        assert conn.execute(text("SELECT count(*) FROM disclosure WHERE task_id = :id"), {"id": task.id}).scalar() == 1
+    assert task.submitted is None
 
 
 def test_a_form_without_choice_fields_is_not_closed_over_people(harness: Harness) -> None:

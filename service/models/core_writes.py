@@ -19,19 +19,51 @@ and so is every new object if one of them holds a relationship.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, inspect, update
+from sqlalchemy import Column, Table, bindparam, insert, inspect, update
 from sqlalchemy.orm import ColumnProperty, Mapper, Session
 from sqlalchemy.orm.base import LoaderCallableStatus
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.state import InstanceState
-from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.dml import Insert, Update
+
+from .base import Base
 
 _KEY = "samverkan_key"  # the bind name of the primary key (never a column name)
 _OLD_VERSION = "samverkan_old_version"
-_STATEMENTS: dict[tuple[Table, tuple[str, ...], bool], Update] = {}
-_INSERTS: dict[tuple[Table, tuple[str, ...]], Any] = {}
+_ABSENT = object()  # a column a new row leaves out (the database's NULL)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One mapped column: its attribute, its name in statements, and what a new row gets when unset."""
+
+    attribute: str
+    name: str
+    default: Any  # a value, a zero-argument callable (``callable_default``), or ``_ABSENT``
+    callable_default: bool
+    required: bool  # a new row must set it: the database would make it (a key, a server default, SQL)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one mapped class is written plainly, decided once per class; None for what the ORM must do."""
+
+    table: Table
+    columns: dict[str, _Column]  # by attribute
+    relationships: tuple[str, ...]
+    key: _Column | None  # None: a composite key (updated by the ORM)
+    version: _Column | None
+    inserts: bool  # False: mapper events on insert
+    updates: bool  # False: mapper events on update, a composite key, or a version the application sets
+
+
+_PLANS: dict[Mapper[Any], _Plan | None] = {}
+_UPDATES: dict[tuple[Table, tuple[str, ...]], Update] = {}
+_INSERTS: dict[tuple[Table, tuple[str, ...]], Insert] = {}
+_ORDER = {table: number for number, table in enumerate(Base.metadata.sorted_tables)}  # parents first
 
 
 def write_changes(session: Session) -> None:
@@ -41,109 +73,77 @@ def write_changes(session: Session) -> None:
 
 
 def write_inserts(session: Session) -> None:
-    """Insert the new objects of ``session`` that have plain rows, table by table; make them persistent."""
-    if not session.new:
-        return
-    by_table: dict[tuple[Table, tuple[str, ...]], list[tuple[InstanceState[Any], dict[str, Any]]]] = {}
+    """Insert the new objects of ``session`` that have plain rows, table by table; make them persistent.
+
+    Nothing is changed on any object unless all of them can be written here: the ORM's flush orders
+    what it writes by the objects' relationships, so a single one it must write leaves it all to it.
+    """
+    rows: list[tuple[InstanceState[Any], _Plan, dict[str, Any]]] = []
     for obj in session.new:
-        state = inspect(obj)
-        row = _new_row(state)
-        if row is None:
-            return  # the ORM's flush orders what it writes by the objects' relationships: leave it all to it
-        by_table.setdefault((state.mapper.local_table, tuple(sorted(row))), []).append((state, row))  # type: ignore[arg-type]
-    order = {table: number for number, table in enumerate(_sorted_tables(session))}
-    written: set[InstanceState[Any]] = set()
-    for (table, columns), rows in sorted(by_table.items(), key=lambda item: (order.get(item[0][0], 0), item[0][1])):
-        statement = _INSERTS.get((table, columns))
+        state: InstanceState[Any] = inspect(obj)
+        plan = _plan(state.mapper)
+        row = _new_row(state, plan) if plan is not None and plan.inserts else None
+        if plan is None or row is None:
+            return
+        rows.append((state, plan, row))
+    if not rows:
+        return
+    by_table: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for state, plan, row in rows:
+        for column in plan.columns.values():  # the object holds what its row got, as after the ORM's flush
+            state.dict.setdefault(column.attribute, row.get(column.name))
+        by_table.setdefault((plan.table, tuple(sorted(row))), []).append(row)
+    for (table, names), table_rows in sorted(by_table.items(), key=lambda item: (_ORDER.get(item[0][0], 0),
+                                                                                  item[0][1])):
+        statement = _INSERTS.get((table, names))
         if statement is None:
-            statement = _INSERTS[(table, columns)] = insert(table)
-        session.connection().execute(statement, [row for _, row in rows])
-        written.update(state for state, _ in rows)
-    session._register_persistent(written)  # noqa: SLF001  # what the ORM's flush does with the rows it inserted
+            statement = _INSERTS[(table, names)] = insert(table)
+        session.connection().execute(statement, table_rows)
+    session._register_persistent({state for state, _, _ in rows})  # noqa: SLF001  # what the ORM's flush does
 
 
-def _new_row(state: InstanceState[Any]) -> dict[str, Any] | None:
-    """Column key -> value for a new object's INSERT (defaults applied, and kept on the object); None when
-    the ORM must insert it."""
-    mapper: Mapper[Any] = state.mapper
-    if len(mapper.tables) != 1 or mapper.dispatch.before_insert or mapper.dispatch.after_insert:
-        return None  # more than a row, or a mapper event that must see the insert
+def _new_row(state: InstanceState[Any], plan: _Plan) -> dict[str, Any] | None:
+    """Column name -> value for a new object's INSERT, defaults applied (the object is not touched);
+    None when a relationship is set on it or it leaves unset what the database would make."""
+    if any(state.dict.get(name) not in (None, []) for name in plan.relationships):
+        return None
     row: dict[str, Any] = {}
-    for prop in mapper.iterate_properties:
-        if not isinstance(prop, ColumnProperty):
-            if prop.key in state.dict and state.dict[prop.key] not in (None, []):
-                return None  # a relationship set on a new object
-            continue
-        if len(prop.columns) != 1:
-            return None
-        column = prop.columns[0]
-        if prop.key in state.dict:
-            row[str(column.key)] = state.dict[prop.key]
-            continue
-        if column is mapper.version_id_col and mapper.version_id_generator is not False:
-            generate: Any = mapper.version_id_generator  # a new row's first version, as the ORM numbers it
-            row[str(column.key)] = state.dict[prop.key] = generate(None)
-            continue
-        default = column.default
-        if column.server_default is not None or (default is None and column.primary_key):
-            return None  # the database makes it: the ORM fetches it back
-        if default is None:
-            state.dict[prop.key] = None  # omitted from the INSERT: NULL, as the ORM leaves it
-            continue
-        if default.is_scalar:
-            value = default.arg  # type: ignore[attr-defined]
-        elif default.is_callable:
-            value = default.arg(None)  # type: ignore[attr-defined]  # SQLAlchemy wraps f() as f(context)
-        else:
-            return None  # a SQL expression or a sequence
-        row[str(column.key)] = state.dict[prop.key] = value
+    for attribute, column in plan.columns.items():
+        if attribute in state.dict:
+            row[column.name] = state.dict[attribute]
+        elif column.required:
+            return None  # the ORM inserts it and fetches back what the database made
+        elif column.default is not _ABSENT:
+            row[column.name] = column.default(None) if column.callable_default else column.default
+    if plan.version is not None and plan.version.name not in row:
+        generate: Any = state.mapper.version_id_generator  # a new row's first version, as the ORM numbers it
+        row[plan.version.name] = generate(None)
     return row
-
-
-_SORTED: dict[int, list[Table]] = {}
-
-
-def _sorted_tables(session: Session) -> list[Table]:
-    """The mapped tables, parents before the tables that refer to them."""
-    registry = inspect(next(iter(session.new))).mapper.registry  # type: ignore[arg-type]
-    key = id(registry.metadata)
-    if key not in _SORTED:
-        _SORTED[key] = list(registry.metadata.sorted_tables)
-    return _SORTED[key]
 
 
 def write_updates(session: Session) -> None:
     """Write every changed persistent object of ``session`` that has a plain row; mark it clean."""
-    dirty = [inspect(obj) for obj in session.dirty]
-    for state in dirty:
-        values = _changed_columns(state)
-        if values is None:
+    for state in [inspect(obj) for obj in session.dirty]:
+        plan = _plan(state.mapper)
+        values = _changed_columns(state, plan) if plan is not None and plan.updates else None
+        if plan is None or values is None:
             continue  # the ORM's flush writes it
         if values:
-            _execute(session, state, values)
+            _execute(session, state, plan, values)
         state._commit_all(state.dict, session.identity_map)  # noqa: SLF001  # what the ORM does after its flush
 
 
-def _changed_columns(state: InstanceState[Any]) -> dict[str, Any] | None:
-    """Column name -> new value for what changed; None when the ORM must write this object."""
-    mapper: Mapper[Any] = state.mapper
-    if (len(mapper.primary_key) != 1 or len(mapper.tables) != 1 or mapper.version_id_generator is False
-            or mapper.dispatch.before_update or mapper.dispatch.after_update):
-        return None  # not one plain row, or a mapper event that must see the update (the audit log refuses it)
-    key_column = mapper.primary_key[0]
+def _changed_columns(state: InstanceState[Any], plan: _Plan) -> dict[str, Any] | None:
+    """Column name -> new value for what changed; None when a relationship, the key or the version changed."""
     values: dict[str, Any] = {}
-    for key, before in state.committed_state.items():
-        prop = mapper.attrs.get(key)
-        if not isinstance(prop, ColumnProperty) or len(prop.columns) != 1:
+    for attribute, before in state.committed_state.items():
+        column = plan.columns.get(attribute)
+        if column is None or column is plan.key or column is plan.version:
             return None
-        column = prop.columns[0]
-        if column is key_column or column is mapper.version_id_col:
-            return None
-        now = state.dict.get(key)
-        impl = state.manager[key].impl
-        if _known(before) and impl.is_equal(now, before):
+        now = state.dict.get(attribute)
+        if _known(before) and state.manager[attribute].impl.is_equal(now, before):
             continue
-        values[column.key] = now
+        values[column.name] = now
     return values
 
 
@@ -152,37 +152,70 @@ def _known(value: Any) -> bool:
     return not isinstance(value, LoaderCallableStatus)
 
 
-def _execute(session: Session, state: InstanceState[Any], values: dict[str, Any]) -> None:
-    mapper: Mapper[Any] = state.mapper
-    table = mapper.local_table
-    assert isinstance(table, Table)  # noqa: S101 - one plain table, checked in _changed_columns
-    key_column = mapper.primary_key[0]
-    params = {**values, _KEY: state.dict[mapper.get_property_by_column(key_column).key]}
-    version_column, version_key = mapper.version_id_col, ""
-    if version_column is not None:
-        version_key = mapper.get_property_by_column(version_column).key
-        old = state.dict[version_key]
-        generate: Any = mapper.version_id_generator  # the mapper's own: by default, one up
-        params[_OLD_VERSION], params[str(version_column.key)] = old, generate(old)
-    statement = _statement(table, tuple(sorted(values)), str(key_column.key),
-                           None if version_column is None else str(version_column.key))
-    result = session.connection().execute(statement, params)
+def _execute(session: Session, state: InstanceState[Any], plan: _Plan, values: dict[str, Any]) -> None:
+    assert plan.key is not None  # noqa: S101 - ``updates`` needs a single-column key
+    params = {**values, _KEY: state.dict[plan.key.attribute]}
+    if plan.version is not None:
+        old = state.dict[plan.version.attribute]
+        generate: Any = state.mapper.version_id_generator  # the mapper's own: by default, one up
+        params[_OLD_VERSION], params[plan.version.name] = old, generate(old)
+    result = session.connection().execute(_update(plan, tuple(sorted(values))), params)
     if result.rowcount != 1:
-        raise StaleDataError(f"UPDATE of {table.name} {params[_KEY]} matched {result.rowcount} rows; "
+        raise StaleDataError(f"UPDATE of {plan.table.name} {params[_KEY]} matched {result.rowcount} rows; "
                              "another command changed it since it was read")
-    if version_column is not None:
-        state.dict[version_key] = params[str(version_column.key)]
+    if plan.version is not None:
+        state.dict[plan.version.attribute] = params[plan.version.name]
 
 
-def _statement(table: Table, columns: tuple[str, ...], key: str, version: str | None) -> Update:
-    cache_key = (table, (*columns, *((version,) if version else ())), version is not None)
-    statement = _STATEMENTS.get(cache_key)
+def _update(plan: _Plan, names: tuple[str, ...]) -> Update:
+    """``UPDATE … SET names (and the version) WHERE key (and the version read)``, built once per set of names."""
+    statement = _UPDATES.get((plan.table, names))
     if statement is None:
-        condition = table.c[key] == bindparam(_KEY)
-        names = list(columns)
-        if version is not None:
-            condition = condition & (table.c[version] == bindparam(_OLD_VERSION))
-            names.append(version)
-        statement = update(table).where(condition).values({name: bindparam(name) for name in names})
-        _STATEMENTS[cache_key] = statement
+        assert plan.key is not None  # noqa: S101 - ``updates`` needs a single-column key
+        condition = plan.table.c[plan.key.name] == bindparam(_KEY)
+        assigned = list(names)
+        if plan.version is not None:
+            condition = condition & (plan.table.c[plan.version.name] == bindparam(_OLD_VERSION))
+            assigned.append(plan.version.name)
+        statement = update(plan.table).where(condition).values({name: bindparam(name) for name in assigned})
+        _UPDATES[(plan.table, names)] = statement
     return statement
+
+
+def _plan(mapper: Mapper[Any]) -> _Plan | None:
+    if mapper not in _PLANS:
+        _PLANS[mapper] = _make_plan(mapper)
+    return _PLANS[mapper]
+
+
+def _make_plan(mapper: Mapper[Any]) -> _Plan | None:
+    table = mapper.local_table
+    if len(mapper.tables) != 1 or not isinstance(table, Table):
+        return None
+    columns: dict[str, _Column] = {}
+    relationships: list[str] = []
+    inserts = not (mapper.dispatch.before_insert or mapper.dispatch.after_insert)
+    for prop in mapper.iterate_properties:
+        if not isinstance(prop, ColumnProperty):
+            relationships.append(prop.key)
+            continue
+        if len(prop.columns) != 1 or not isinstance(prop.columns[0], Column):
+            return None
+        column: Column[Any] = prop.columns[0]
+        default, callable_default, required = _ABSENT, False, column.server_default is not None
+        if column.default is not None:
+            if column.default.is_scalar:
+                default = column.default.arg  # type: ignore[attr-defined]
+            elif column.default.is_callable:  # SQLAlchemy wraps f() as f(context)
+                default, callable_default = column.default.arg, True  # type: ignore[attr-defined]
+            else:
+                required = True  # a SQL expression or a sequence
+        elif column.primary_key:
+            required = True  # a key the database generates
+        columns[prop.key] = _Column(prop.key, str(column.key), default, callable_default, required)
+    version_column = mapper.version_id_col
+    version = None if version_column is None else columns[mapper.get_property_by_column(version_column).key]
+    key = columns[mapper.get_property_by_column(mapper.primary_key[0]).key] if len(mapper.primary_key) == 1 else None
+    updates = not (key is None or mapper.dispatch.before_update or mapper.dispatch.after_update
+                   or mapper.version_id_generator is False)
+    return _Plan(table, columns, tuple(relationships), key, version, inserts, updates)
