@@ -96,4 +96,4 @@ def is_locked(user: User, now: datetime) -> bool:
 def actor_for(user: User) -> Actor:
     return Actor(username=user.username, roles=frozenset(user.roles), districts=frozenset(user.districts),
                  display_name=user.display_name, organisation=user.organisation_key,
-                 organisation_kind=user.organisation.kind.value)
+                 organisation_kind=user.organisation_kind)

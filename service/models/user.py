@@ -38,6 +38,11 @@ class User(Base):
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
+    @property
+    def organisation_kind(self) -> str:
+        """The kind of the user's organisation (``OrganisationKind``'s value), as ``Actor`` and assigning read it."""
+        return self.organisation.kind.value
+
 
 class ApiToken(Base):
     __tablename__ = "api_token"

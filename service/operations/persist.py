@@ -306,8 +306,7 @@ def _laneless_assignee(named: str | None, starter: str,
 def in_organisation(user: User | Person, organisation: str | None) -> bool:
     """A task that names an organisation goes to its people; one that names none, to internal units."""
     if organisation is None:
-        kind = user.organisation_kind if isinstance(user, Person) else user.organisation.kind.value
-        return kind in INTERNAL_KINDS
+        return user.organisation_kind in INTERNAL_KINDS
     return user.organisation_key == organisation
 
 
