@@ -17,6 +17,7 @@ A lane no mapping gives the roles is left out. The deployed mappings are read on
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.models import HumanTask, ProcessDefinition
+from service.models.definition import VERSIONS
 
 if TYPE_CHECKING:
     from service.services import Services
@@ -59,7 +61,8 @@ def lane_condition(lanes: Iterable[str]) -> ColumnElement[bool]:
     return or_(plain, and_(HumanTask.lane.in_(sorted(lanes.checked)), holds))
 
 
-_cache: dict[str, tuple[object, dict[str, list[frozenset[str]]]]] = {}
+# per database, as its deployed versions are (``Database.versions``: one process may serve several)
+_cache: weakref.WeakKeyDictionary[object, tuple[object, dict[str, list[frozenset[str]]]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _NEWEST = select(func.max(ProcessDefinition.id))  # built once: asked on every inbox and case list
 
@@ -73,7 +76,7 @@ def deployed_mappings(services: Services, session: Session | None = None) -> dic
     if session is None:
         with services.db.read() as own:
             return deployed_mappings(services, own)
-    key = str(services.config.database_url)
+    key = session.info[VERSIONS]
     newest = session.connection().scalar(_NEWEST)  # a column read: no ORM execution needed
     cached = _cache.get(key)
     if cached is not None and cached[0] == newest:
