@@ -91,8 +91,9 @@ class ProcessInstance(Base):
         self.definition_id = version.id
         self.__dict__["_definition"] = version
 
-    # Never read (``raise``) nor cascaded: they only tell the unit of work that a new instance is
-    # inserted before the rows of the same flush that refer to it (a command writes all in one flush).
+    # Never read (``raise``) nor cascaded: they only tell the ORM's unit of work, when it writes a
+    # command's rows (``core_writes`` leaves them to it), that a new instance goes in before the rows
+    # of the same flush that refer to it; ``core_writes`` itself orders tables by their foreign keys.
     _access_rows: Mapped[list[InstanceAccess]] = relationship(lazy="raise", cascade="", passive_deletes="all")
     _task_rows: Mapped[list[HumanTask]] = relationship(lazy="raise", cascade="", passive_deletes="all")
     _timer_rows: Mapped[list[Timer]] = relationship(lazy="raise", cascade="", passive_deletes="all")
